@@ -1,0 +1,37 @@
+"""The ``nextofkin`` command: one Typer app, with each command group in its own module.
+
+Every module here registers its commands through ``register(app)``; none does work at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# Modules that contribute commands; each defines ``register(app: typer.Typer) -> None``.
+COMMAND_MODULES = [
+    "nextofkin.cli.core",
+]
+
+
+def build_app() -> typer.Typer:
+    """The full command-line application."""
+    from nextofkin.cli.common import install_global_options
+
+    app = typer.Typer(
+        name="nextofkin",
+        help="Identify unidentified dead people from photographs and help reach their families.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    install_global_options(app)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+    return app
+
+
+def main() -> None:
+    """Entry point of the ``nextofkin`` console script."""
+    build_app()()

@@ -1,0 +1,113 @@
+"""What every command shares: global options, the workspace, output and error handling."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from nextofkin.errors import InputError, NextOfKinError, NoFaceFound
+from nextofkin.settings import Settings
+from nextofkin.workspace import Workspace
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class CliState:
+    """Options given before the command name, and the lazily opened workspace."""
+
+    workspace_path: Path | None = None
+    user: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+    _workspace: Workspace | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        """Settings from the environment, with ``--workspace``/``--user`` applied."""
+        if self._settings is None:
+            self._settings = Settings.load(self.workspace_path)
+            if self.user:
+                self._settings.user = self.user
+        return self._settings
+
+    @property
+    def workspace(self) -> Workspace:
+        """The opened workspace (created and migrated on first use)."""
+        if self._workspace is None:
+            self._workspace = Workspace.open(self.settings)
+        return self._workspace
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The shared CLI state from a Typer context."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj
+
+
+def install_global_options(app: typer.Typer) -> None:
+    """Add ``--workspace``, ``--user`` and ``--verbose`` before any command."""
+
+    @app.callback()
+    def _global(
+        ctx: typer.Context,
+        workspace: Path | None = typer.Option(
+            None,
+            "--workspace",
+            "-w",
+            envvar="NEXTOFKIN_HOME",
+            help="Workspace directory (database and index). Default: ~/.local/share/nextofkin.",
+        ),
+        user: str | None = typer.Option(
+            None, "--user", envvar="NEXTOFKIN_USER", help="The user this command acts as."
+        ),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    ) -> None:
+        logging.basicConfig(
+            level=logging.DEBUG if verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        ctx.obj = CliState(workspace_path=workspace, user=user)
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as JSON on stdout (plain, for scripts)."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+EXIT_DOMAIN_ERROR = 1
+EXIT_NO_FACE = 3
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn nextofkin errors into a one-line message and a non-zero exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except NoFaceFound as exc:
+            err_console.print(f"[bold red]No face found:[/] {exc}")
+            raise typer.Exit(EXIT_NO_FACE) from exc
+        except InputError as exc:
+            err_console.print(f"[bold red]Bad input:[/] {exc}")
+            raise typer.Exit(EXIT_DOMAIN_ERROR) from exc
+        except NextOfKinError as exc:
+            err_console.print(f"[bold red]Error ({type(exc).__name__}):[/] {exc}")
+            raise typer.Exit(EXIT_DOMAIN_ERROR) from exc
+
+    return wrapper

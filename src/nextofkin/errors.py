@@ -1,0 +1,123 @@
+"""The one exception tree of nextofkin.
+
+Every error the domain code raises on purpose derives from :class:`NextOfKinError`. The API layer
+maps these classes to HTTP statuses in exactly one place; the CLI prints their message and exits
+non-zero. Domain code never raises web errors.
+
+NextOfKinError
+├── ConfigError              settings or workspace unusable
+├── InputError               bad input from a user (4xx-like)
+│   ├── ImageError           one image cannot be used
+│   │   ├── UnreadableImage  zero-byte, truncated, corrupt or not an image at all
+│   │   ├── UnsupportedFormat an image format we do not accept
+│   │   └── ImageTooLarge    more pixels than the decompression-bomb limit
+│   ├── ManifestError        a broken line or entry in a gallery export
+│   ├── PathEscapesRoot      a manifest path that points outside the gallery root
+│   └── NoFaceFound          detection found no face (says what was tried)
+├── NotFound                 an account, photo, case or user that does not exist
+├── ModelError               a model cannot be loaded or used
+│   └── ModelMismatch        vectors from another model or alignment than the index holds
+├── IndexError_              the vector index is inconsistent or unusable
+├── CalibrationError         thresholds missing or not valid for this index
+├── CaseStateError           an illegal case state transition
+├── PermissionDenied         the acting user lacks the role for this action
+├── PolicyViolation          a safeguard refuses the action (e.g. notify before confirmation)
+├── AuditIntegrityError      the audit chain is broken
+└── NotifyError              a message could not be built or delivered
+    ├── TemporaryDeliveryError  worth retrying (4xx, connection refused)
+    └── PermanentDeliveryError  never worth retrying (5xx, no address)
+"""
+
+from __future__ import annotations
+
+
+class NextOfKinError(Exception):
+    """Base of every error nextofkin raises on purpose."""
+
+
+class ConfigError(NextOfKinError):
+    """Settings or the workspace cannot be used."""
+
+
+class InputError(NextOfKinError):
+    """The user gave input we cannot use."""
+
+
+class ImageError(InputError):
+    """One image cannot be used."""
+
+
+class UnreadableImage(ImageError):
+    """Zero-byte, truncated, corrupt, or not an image at all."""
+
+
+class UnsupportedFormat(ImageError):
+    """An image format that we do not accept."""
+
+
+class ImageTooLarge(ImageError):
+    """More pixels than the decompression-bomb limit allows."""
+
+
+class ManifestError(InputError):
+    """A broken line or entry in a gallery export."""
+
+
+class PathEscapesRoot(InputError):
+    """A manifest path that points outside the gallery root."""
+
+
+class NoFaceFound(InputError):
+    """Detection found no face; the message says what was tried."""
+
+    def __init__(self, message: str, tried: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.tried: list[str] = list(tried or [])
+
+
+class NotFound(NextOfKinError):
+    """An account, photo, case or user that does not exist."""
+
+
+class ModelError(NextOfKinError):
+    """A model cannot be loaded or used."""
+
+
+class ModelMismatch(ModelError):
+    """Vectors from another model or alignment than the index holds."""
+
+
+class IndexError_(NextOfKinError):  # noqa: N801 - trailing underscore avoids the builtin
+    """The vector index is inconsistent or unusable."""
+
+
+class CalibrationError(NextOfKinError):
+    """Decision thresholds are missing or not valid for this index."""
+
+
+class CaseStateError(NextOfKinError):
+    """An illegal case state transition."""
+
+
+class PermissionDenied(NextOfKinError):
+    """The acting user lacks the role for this action."""
+
+
+class PolicyViolation(NextOfKinError):
+    """A safeguard refuses the action, e.g. a notification before confirmation."""
+
+
+class AuditIntegrityError(NextOfKinError):
+    """The audit chain is broken."""
+
+
+class NotifyError(NextOfKinError):
+    """A message could not be built or delivered."""
+
+
+class TemporaryDeliveryError(NotifyError):
+    """A delivery failure worth retrying (4xx reply, server unreachable)."""
+
+
+class PermanentDeliveryError(NotifyError):
+    """A delivery failure never worth retrying (5xx reply, no address)."""

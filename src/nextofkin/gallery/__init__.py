@@ -1,0 +1,1 @@
+"""Gallery exports to records: formats, ingest, owner resolution and the vector index."""

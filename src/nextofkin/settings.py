@@ -1,0 +1,100 @@
+"""The one settings object: typed, validated at start-up, read from ``NEXTOFKIN_*`` variables.
+
+Nested groups use a double underscore, e.g. ``NEXTOFKIN_VISION__DETECTOR=hog``. The SMTP group
+also answers to the flat names the notification issue fixed (``NEXTOFKIN_SMTP_HOST`` …).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    """The workspace used when neither ``--workspace`` nor ``NEXTOFKIN_HOME`` is given."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "nextofkin"
+
+
+class VisionSettings(BaseModel):
+    """How pixels become faces."""
+
+    detector: str = Field("hog", description="registered detector name (hog, mmod, ...)")
+    embedder: str = Field("dlib-resnet", description="registered embedder name")
+    landmarks: str = Field("dlib-5", description="registered landmark model name")
+    max_pixels: int = Field(40_000_000, description="decompression-bomb limit (pixels)")
+    max_bytes: int = Field(50_000_000, description="largest image file accepted (bytes)")
+    upsample_below: int = Field(
+        800, description="upsample once when the image's longer side is below this (px)"
+    )
+    min_face_px: int = Field(20, description="faces narrower than this are ignored (px)")
+    probe_rotations: tuple[int, ...] = Field(
+        (0, 90, 270, 180, 30, -30),
+        description="angles tried in order on probes until a face is found",
+    )
+    threads: int = Field(1, description="inference threads per worker process")
+
+
+class DecisionPolicy(BaseModel):
+    """What false-positive identification rate each decision allows.
+
+    These are policy, not model constants: the score thresholds that realise them come from the
+    calibration stored with the index.
+    """
+
+    match_fpir: float = Field(0.001, gt=0, lt=1)
+    possible_fpir: float = Field(0.05, gt=0, lt=1)
+
+
+class SmtpSettings(BaseModel):
+    """Outgoing mail."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    user: str | None = None
+    password: str | None = None
+    sender: str = Field("nextofkin@localhost", alias="from")
+    tls: Literal["none", "starttls", "ssl"] = "none"
+    timeout: float = 30.0
+
+    model_config = {"populate_by_name": True}
+
+
+class Settings(BaseSettings):
+    """Every setting of nextofkin."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEXTOFKIN_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    home: Path = Field(default_factory=default_home, description="workspace directory")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file inside the workspace"
+    )
+    user: str | None = Field(None, description="the user the CLI acts as")
+    vision: VisionSettings = Field(default_factory=VisionSettings)  # type: ignore[arg-type]
+    decision: DecisionPolicy = Field(default_factory=DecisionPolicy)  # type: ignore[arg-type]
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)  # type: ignore[arg-type]
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+
+    @classmethod
+    def load(cls, home: Path | None = None) -> Settings:
+        """Read settings from the environment, with an optional workspace override."""
+        settings = cls()
+        smtp_flat = {
+            key: os.environ[f"NEXTOFKIN_SMTP_{key.upper()}"]
+            for key in ("host", "port", "user", "password", "from", "tls")
+            if f"NEXTOFKIN_SMTP_{key.upper()}" in os.environ
+        }
+        if smtp_flat:
+            merged = settings.smtp.model_dump(by_alias=True) | smtp_flat
+            settings.smtp = SmtpSettings.model_validate(merged)
+        if home is not None:
+            settings.home = home
+        settings.home = settings.home.expanduser().resolve()
+        return settings

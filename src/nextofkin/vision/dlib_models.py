@@ -1,0 +1,162 @@
+"""dlib's face models with the public-domain weights that ``face_recognition_models`` ships.
+
+Nothing is downloaded: the weights live inside that package. Each model loads lazily on first use,
+once, behind a lock, so importing this module does no work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from nextofkin.errors import ModelError
+from nextofkin.vision.models import EmbedderSpec, ModelRegistry, l2_normalise
+from nextofkin.vision.types import Box, Detection, Points, RGBImage
+
+# dlib's ResNet was trained on 150x150 chips with 25% padding around the 5-point alignment.
+DLIB_CHIP_SIZE = 150
+DLIB_CHIP_PADDING = 0.25
+DLIB_ALIGNMENT = "dlib-5pt-150-pad0.25"
+# dlib's published operating point: Euclidean distance 0.6 between unit vectors = cosine 0.82.
+DLIB_RESNET_SPEC = EmbedderSpec(
+    name="dlib-resnet-v1", dim=128, alignment=DLIB_ALIGNMENT, same_person_similarity=0.82
+)
+
+
+class _Lazy:
+    """Load a model once, on first use, thread-safely."""
+
+    def __init__(self, loader: Callable[[], Any]) -> None:
+        self._loader = loader
+        self._value: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    try:
+                        self._value = self._loader()
+                    except (RuntimeError, OSError, ImportError) as exc:
+                        raise ModelError(f"cannot load model: {exc}") from exc
+        return self._value
+
+
+def _dlib() -> Any:
+    import dlib
+
+    return dlib
+
+
+def _weights() -> Any:
+    try:
+        import face_recognition_models
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ModelError("the face_recognition_models package is not installed") from exc
+    return face_recognition_models
+
+
+def _rect(box: Box) -> Any:
+    return _dlib().rectangle(
+        round(box.left), round(box.top), round(box.right), round(box.bottom)
+    )
+
+
+class HogDetector:
+    """dlib's HOG + linear SVM frontal face detector: fast, upright faces only."""
+
+    name = "hog"
+
+    def __init__(self) -> None:
+        self._model = _Lazy(lambda: _dlib().get_frontal_face_detector())
+
+    def detect(self, image: RGBImage, upsample: int = 0) -> list[Detection]:
+        """All faces found, with the SVM margin mapped to (0, 1) as the score."""
+        rects, scores, _ = self._model.get().run(image, upsample, -0.2)
+        out = []
+        for rect, score in zip(rects, scores, strict=True):
+            box = Box(rect.left(), rect.top(), rect.right(), rect.bottom())
+            out.append(Detection(box=box, score=float(1.0 / (1.0 + np.exp(-2.0 * score)))))
+        return out
+
+
+class MmodDetector:
+    """dlib's MMOD CNN face detector: robust to pose and light, slow on a CPU."""
+
+    name = "mmod"
+
+    def __init__(self) -> None:
+        self._model = _Lazy(
+            lambda: _dlib().cnn_face_detection_model_v1(_weights().cnn_face_detector_model_location())
+        )
+
+    def detect(self, image: RGBImage, upsample: int = 0) -> list[Detection]:
+        """All faces found, with the CNN confidence mapped to (0, 1) as the score."""
+        out = []
+        for found in self._model.get()(image, upsample):
+            rect = found.rect
+            box = Box(rect.left(), rect.top(), rect.right(), rect.bottom())
+            score = float(1.0 / (1.0 + np.exp(-2.0 * found.confidence)))
+            out.append(Detection(box=box, score=score))
+        return out
+
+
+class DlibFivePoint:
+    """dlib's 5-point shape predictor (eye corners and the base of the nose)."""
+
+    name = "dlib-5"
+
+    def __init__(self) -> None:
+        self._model = _Lazy(
+            lambda: _dlib().shape_predictor(_weights().pose_predictor_five_point_model_location())
+        )
+
+    def locate(self, image: RGBImage, box: Box) -> Points:
+        """Five points: right eye outer, right eye inner, left eye outer, left eye inner, nose."""
+        shape = self._model.get()(image, _rect(box))
+        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
+
+
+def dlib_chip(image: RGBImage, landmarks: Points, box: Box | None = None) -> RGBImage:
+    """The 150x150 chip dlib's ResNet expects, aligned on dlib's 5 landmarks."""
+    dlib = _dlib()
+    rect = _rect(box) if box is not None else _rect(Box.around(landmarks))
+    shape = dlib.full_object_detection(
+        rect, [dlib.point(round(float(x)), round(float(y))) for x, y in landmarks]
+    )
+    chip = dlib.get_face_chip(image, shape, size=DLIB_CHIP_SIZE, padding=DLIB_CHIP_PADDING)
+    return np.ascontiguousarray(chip, dtype=np.uint8)
+
+
+class DlibResnetEmbedder:
+    """dlib's 128-d ResNet face embedding, run by dlib itself (the reference implementation)."""
+
+    spec = DLIB_RESNET_SPEC
+
+    def __init__(self) -> None:
+        self._model = _Lazy(
+            lambda: _dlib().face_recognition_model_v1(_weights().face_recognition_model_location())
+        )
+
+    def align(self, image: RGBImage, landmarks: Points) -> RGBImage:
+        """dlib's own 5-point chip."""
+        return dlib_chip(image, landmarks)
+
+    def embed(self, chips: Sequence[RGBImage]) -> np.ndarray:
+        """128-d unit vectors (dlib's descriptors are already nearly unit length)."""
+        if not chips:
+            return np.zeros((0, self.spec.dim), dtype=np.float32)
+        model = self._model.get()
+        vectors = model.compute_face_descriptor([np.ascontiguousarray(c) for c in chips])
+        return l2_normalise(np.array([np.asarray(v) for v in vectors], dtype=np.float32))
+
+
+def register(registry: ModelRegistry) -> None:
+    """Add dlib's models to ``registry``."""
+    registry.add_detector("hog", HogDetector)
+    registry.add_detector("mmod", MmodDetector)
+    registry.add_landmarks("dlib-5", DlibFivePoint)
+    registry.add_embedder("dlib-resnet", DlibResnetEmbedder)
