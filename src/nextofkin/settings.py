@@ -33,9 +33,16 @@ class VisionSettings(BaseModel):
         800, description="upsample once when the image's longer side is below this (px)"
     )
     min_face_px: int = Field(20, description="faces narrower than this are ignored (px)")
-    probe_rotations: tuple[int, ...] = Field(
-        (0, 90, 270, 180, 30, -30),
-        description="angles tried in order on probes until a face is found",
+    probe_quarter_turns: tuple[int, ...] = Field(
+        (0, 90, 270, 180), description="quarter turns tried on probes (degrees, CCW)"
+    )
+    probe_tilts: tuple[int, ...] = Field(
+        (30, -30), description="in-plane tilts tried on probes when no quarter turn finds a face"
+    )
+    upright_confidence: float = Field(
+        0.75,
+        description="a probe face found upright with at least this detection score ends the "
+        "rotation search early (upright photos stay cheap)",
     )
     threads: int = Field(1, description="inference threads per worker process")
 

@@ -1,0 +1,107 @@
+"""Safe image loading: size limits, format checks, EXIF orientation, one clear error per file."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from nextofkin.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
+from nextofkin.vision.types import RGBImage
+
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """Decoded, upright RGB pixels and where they came from."""
+
+    pixels: RGBImage
+    sha256: str
+    size_bytes: int
+    format: str
+
+    @property
+    def width(self) -> int:
+        """Width in pixels after EXIF orientation."""
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        """Height in pixels after EXIF orientation."""
+        return int(self.pixels.shape[0])
+
+
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, refusing empty, missing and oversized files with a clear error."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise UnreadableImage(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    if not path.is_file():
+        raise UnreadableImage(f"{path}: not a regular file")
+    if size == 0:
+        raise UnreadableImage(f"{path}: zero-byte file")
+    if size > max_bytes:
+        raise ImageTooLarge(f"{path}: file is {size:,} bytes, the limit is {max_bytes:,}")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UnreadableImage(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+
+
+def sha256_of(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> LoadedImage:
+    """Decode ``data`` into upright RGB pixels, or raise an ImageError saying why not.
+
+    The pixel count is checked from the header before any pixel is decoded, so a
+    decompression bomb costs nothing. EXIF orientation is applied.
+    """
+    if not data:
+        raise UnreadableImage(f"{name}: zero-byte file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(f"{name}: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise UnreadableImage(f"{name}: not an image file (unrecognised content)") from exc
+    except OSError as exc:
+        raise UnreadableImage(f"{name}: cannot decode ({exc})") from exc
+    with image:
+        fmt = image.format or "unknown"
+        if fmt not in ACCEPTED_FORMATS:
+            raise UnsupportedFormat(
+                f"{name}: format {fmt} is not accepted (use JPEG, PNG, WebP, BMP, GIF or TIFF)"
+            )
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise UnreadableImage(f"{name}: image has no pixels")
+        if width * height > max_pixels:
+            raise ImageTooLarge(
+                f"{name}: {width}x{height} = {width * height:,} pixels, the limit is {max_pixels:,}"
+            )
+        try:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            rgb = upright.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise UnreadableImage(f"{name}: truncated or corrupt image data ({exc})") from exc
+        pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+    return LoadedImage(pixels=pixels, sha256=sha256_of(data), size_bytes=len(data), format=fmt)
+
+
+def load_image(path: Path, *, max_pixels: int, max_bytes: int) -> LoadedImage:
+    """Read and decode one image file safely (see :func:`decode_image`)."""
+    return decode_image(read_bytes(path, max_bytes), max_pixels=max_pixels, name=str(path))
