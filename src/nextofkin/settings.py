@@ -72,6 +72,31 @@ class SmtpSettings(BaseModel):
     model_config = {"populate_by_name": True}
 
 
+class ReviewPolicy(BaseModel):
+    """Who may confirm an identification (the safeguards of the review step)."""
+
+    second_reviewer_below_match: bool = Field(
+        True,
+        description="a candidate below the `match` decision needs two different reviewers",
+    )
+    always_two_reviewers: bool = Field(False, description="every confirmation needs two reviewers")
+    reviewer_differs_from_searcher: bool = Field(
+        True, description="the user who ran the search may not confirm its result"
+    )
+
+
+class NotifySettings(BaseModel):
+    """What messages to families say about the team, and how hard delivery tries."""
+
+    team_name: str = "Identification team"
+    team_email: str | None = None
+    team_phone: str | None = None
+    team_address: str | None = Field(None, description="where to claim the body or ask")
+    default_language: Literal["ru", "uk", "en"] = "en"
+    max_attempts: int = Field(4, ge=1, description="delivery attempts on temporary failures")
+    backoff_seconds: float = Field(2.0, ge=0, description="first retry delay; doubles each time")
+
+
 class Settings(BaseSettings):
     """Every setting of nextofkin."""
 
@@ -87,6 +112,8 @@ class Settings(BaseSettings):
     vision: VisionSettings = Field(default_factory=VisionSettings)  # type: ignore[arg-type]
     decision: DecisionPolicy = Field(default_factory=DecisionPolicy)  # type: ignore[arg-type]
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)  # type: ignore[arg-type]
+    review: ReviewPolicy = Field(default_factory=ReviewPolicy)  # type: ignore[arg-type]
+    notify: NotifySettings = Field(default_factory=NotifySettings)  # type: ignore[arg-type]
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
     @classmethod
