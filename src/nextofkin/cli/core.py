@@ -1,10 +1,166 @@
-"""Core commands: ingest, identify, models."""
+"""Core commands: ingest, identify, status, models."""
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
 
-from nextofkin.cli.common import print_json
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nextofkin.cli.common import console, handle_errors, print_json, state
+
+
+@handle_errors
+def ingest_command(
+    ctx: typer.Context,
+    root: Path = typer.Argument(..., help="Gallery export root (folder or manifest layout)."),
+    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
+    source: str | None = typer.Option(None, "--source", help="Source name (default: ROOT name)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Ingest a gallery export: accounts, photos, faces and the vector index.
+
+    Safe to rerun: a second run adds nothing, and a run killed at any moment is finished by the
+    next one with nothing lost or duplicated.
+    """
+    from dataclasses import asdict
+
+    from nextofkin.gallery.ingest import ingest
+
+    ws = state(ctx).workspace
+    with Progress(
+        TextColumn("[bold]ingest[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("photos"),
+        TimeRemainingColumn(),
+        console=console if not json_out else None,
+        disable=json_out,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("ingest", total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = ingest(ws, root, source_name=source, workers=workers, progress=update)
+    if json_out:
+        print_json(asdict(report))
+        return
+    console.print(
+        f"source [bold]{report.source}[/] ({report.layout}): "
+        f"{report.accounts_added} new accounts, {report.photos_added} new photos, "
+        f"{report.images_processed} images processed, {report.duplicates_linked} duplicates "
+        f"linked, {report.faces_added} faces; index holds {report.index_total} faces "
+        f"({report.seconds:.1f} s)"
+    )
+    if report.failures:
+        table = Table(title=f"{len(report.failures)} item(s) not ingested", show_lines=False)
+        table.add_column("item", overflow="fold")
+        table.add_column("why", overflow="fold")
+        for failure in report.failures[:200]:
+            table.add_row(failure.item, failure.message)
+        console.print(table)
+        if len(report.failures) > 200:
+            console.print(f"... and {len(report.failures) - 200} more (use --json for all)")
+
+
+def render_result(result_dict: dict[str, object]) -> None:
+    """Print a search result for a person."""
+    probes = result_dict["probes"]
+    assert isinstance(probes, list)
+    for probe in probes:
+        console.print(
+            f"probe [bold]{Path(probe['photo']).name}[/]: face at {probe['box']} "
+            f"(rotated {probe['rotation']}°, quality {probe['quality']:.2f}, "
+            f"{probe['faces_in_photo']} face(s) in photo)"
+        )
+    calibration = result_dict["calibration"]
+    assert isinstance(calibration, dict)
+    console.print(
+        f"gallery: {result_dict['gallery_accounts']:,} accounts, {result_dict['gallery_faces']:,}"
+        f" faces; thresholds: match ≥ {calibration['match_threshold']:.3f} "
+        f"(FPIR {calibration['match_fpir']:g}), possible ≥ "
+        f"{calibration['possible_threshold']:.3f} (FPIR {calibration['possible_fpir']:g})"
+    )
+    for note in calibration.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}")
+    table = Table(show_lines=True)
+    for column in ("#", "account", "score", "decision", "what the score means", "evidence"):
+        table.add_column(column, overflow="fold")
+    colours = {"match": "bold green", "possible": "yellow", "no match": "dim"}
+    candidates = result_dict["candidates"]
+    assert isinstance(candidates, list)
+    for rank, cand in enumerate(candidates, start=1):
+        evidence = "\n".join(
+            f"{e['photo']} ({e['role']}, {e['similarity']:.3f})" for e in cand["evidence"][:3]
+        )
+        label = cand["account"] + (f"\n{cand['name']}" if cand.get("name") else "")
+        table.add_row(
+            str(rank),
+            label,
+            f"{cand['score']:.3f}",
+            f"[{colours.get(cand['decision'], '')}]{cand['decision']}[/]",
+            cand["meaning"],
+            evidence,
+        )
+    console.print(table)
+    sightings = result_dict.get("sightings") or []
+    assert isinstance(sightings, list)
+    if sightings:
+        console.print(
+            "also appears as a companion in photos of: "
+            + ", ".join(f"{s['account']} ({s['similarity']:.3f})" for s in sightings[:10])
+        )
+
+
+@handle_errors
+def identify_command(
+    ctx: typer.Context,
+    photos: list[Path] = typer.Argument(..., help="Post-mortem photos of ONE body."),
+    top: int = typer.Option(10, "--top", "-k", min=1, max=500, help="Candidates to list."),
+    case: str | None = typer.Option(None, "--case", help="Case number to attach the search to."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Search the gallery for the person in the photos: ranked candidate accounts."""
+    from nextofkin.identify.service import IdentifyService
+
+    ws = state(ctx).workspace
+    result = IdentifyService(ws).identify(photos, top=top).to_dict()
+    if case is not None:
+        result["case"] = case
+    if json_out:
+        print_json(result)
+        return
+    render_result(result)
+
+
+@handle_errors
+def status_command(
+    ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
+    """What the workspace holds."""
+    from nextofkin.gallery.ingest import gallery_counts
+    from nextofkin.gallery.maintenance import open_index
+
+    ws = state(ctx).workspace
+    with ws.session() as session:
+        counts = gallery_counts(session)
+    index = open_index(ws)
+    info = {
+        "workspace": str(ws.home),
+        **counts,
+        "index_faces": len(index),
+        "index_model": index.description.model,
+        "index_factory": index.description.factory,
+        "calibrated": index.description.calibration is not None,
+    }
+    if json_out:
+        print_json(info)
+        return
+    for key, value in info.items():
+        console.print(f"{key:>16}: {value}")
 
 
 def models_command(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -16,9 +172,12 @@ def models_command(json_out: bool = typer.Option(False, "--json", help="Print JS
         print_json(names)
         return
     for kind, items in names.items():
-        typer.echo(f"{kind}: {', '.join(items)}")
+        console.print(f"{kind}: {', '.join(items)}")
 
 
 def register(app: typer.Typer) -> None:
     """Add the core commands to ``app``."""
+    app.command("ingest")(ingest_command)
+    app.command("identify")(identify_command)
+    app.command("status")(status_command)
     app.command("models")(models_command)

@@ -20,9 +20,14 @@ from nextofkin.vision.types import Box, Detection, Points, RGBImage
 DLIB_CHIP_SIZE = 150
 DLIB_CHIP_PADDING = 0.25
 DLIB_ALIGNMENT = "dlib-5pt-150-pad0.25"
-# dlib's published operating point: Euclidean distance 0.6 between unit vectors = cosine 0.82.
+# dlib's published operating points: Euclidean distance 0.6 between unit vectors = cosine 0.82
+# (its default tolerance), 0.5 = cosine 0.875 (the stricter one face_recognition suggests).
 DLIB_RESNET_SPEC = EmbedderSpec(
-    name="dlib-resnet-v1", dim=128, alignment=DLIB_ALIGNMENT, same_person_similarity=0.82
+    name="dlib-resnet-v1",
+    dim=128,
+    alignment=DLIB_ALIGNMENT,
+    same_person_similarity=0.82,
+    strict_similarity=0.875,
 )
 
 
@@ -60,9 +65,7 @@ def _weights() -> Any:
 
 
 def _rect(box: Box) -> Any:
-    return _dlib().rectangle(
-        round(box.left), round(box.top), round(box.right), round(box.bottom)
-    )
+    return _dlib().rectangle(round(box.left), round(box.top), round(box.right), round(box.bottom))
 
 
 class HogDetector:
@@ -90,7 +93,9 @@ class MmodDetector:
 
     def __init__(self) -> None:
         self._model = _Lazy(
-            lambda: _dlib().cnn_face_detection_model_v1(_weights().cnn_face_detector_model_location())
+            lambda: _dlib().cnn_face_detection_model_v1(
+                _weights().cnn_face_detector_model_location()
+            )
         )
 
     def detect(self, image: RGBImage, upsample: int = 0) -> list[Detection]:

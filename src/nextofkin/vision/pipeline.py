@@ -46,9 +46,9 @@ def rotate_view(image: RGBImage, angle: int) -> _View:
     matrix[1, 2] += new_h / 2.0 - centre[1]
     if angle % 90 == 0:
         # Exact quarter turns without interpolation.
-        pixels = np.ascontiguousarray(np.rot90(image, k=(angle // 90) % 4))
+        pixels: RGBImage = np.ascontiguousarray(np.rot90(image, k=(angle // 90) % 4))
     else:
-        pixels = cv2.warpAffine(
+        pixels = cv2.warpAffine(  # type: ignore[assignment]
             image, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )
     inverse = cv2.invertAffineTransform(matrix)
@@ -57,13 +57,18 @@ def rotate_view(image: RGBImage, angle: int) -> _View:
 
 def _map_points(points: Points, affine: np.ndarray) -> Points:
     ones = np.ones((points.shape[0], 1), dtype=np.float64)
-    mapped = np.hstack([points.astype(np.float64), ones]) @ affine.T
+    mapped: np.ndarray = np.hstack([points.astype(np.float64), ones]) @ affine.T
     return mapped.astype(np.float32)
 
 
 def _box_corners(box: Box) -> Points:
     return np.array(
-        [[box.left, box.top], [box.right, box.top], [box.right, box.bottom], [box.left, box.bottom]],
+        [
+            [box.left, box.top],
+            [box.right, box.top],
+            [box.right, box.bottom],
+            [box.left, box.bottom],
+        ],
         dtype=np.float32,
     )
 
@@ -148,7 +153,12 @@ class FacePipeline:
         return PhotoFaces(width=image.shape[1], height=image.shape[0], faces=faces, tried=tried)
 
     def _try(
-        self, pixels: RGBImage, label: str, angle: int, upsample: int, keep_chips: bool,
+        self,
+        pixels: RGBImage,
+        label: str,
+        angle: int,
+        upsample: int,
+        keep_chips: bool,
         tried: list[str],
     ) -> list[Face]:
         view = rotate_view(pixels, angle)

@@ -1,0 +1,249 @@
+"""Reading gallery exports (folder layout and manifest layout, see docs/FORMATS.md).
+
+Reading never stops at a bad item: every problem becomes an :class:`ItemProblem` with the file and
+line it came from, and the rest of the export is still read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from nextofkin.errors import ManifestError, PathEscapesRoot
+from nextofkin.vision.image_io import IMAGE_SUFFIXES
+
+ACCOUNT_FIELDS = ("name", "url", "city", "contacts", "friends", "profile_photo")
+
+
+@dataclass(frozen=True)
+class AccountEntry:
+    """One account as the export describes it."""
+
+    external_id: str
+    name: str | None = None
+    url: str | None = None
+    city: str | None = None
+    contacts: dict[str, str] = field(default_factory=dict)
+    friends: list[str] = field(default_factory=list)
+    profile_photo: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PhotoEntry:
+    """One posting of a photo by an account."""
+
+    account: str
+    rel_path: str
+    kind: str = "post"
+    caption: str | None = None
+    posted_at: str | None = None
+    tagged: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ItemProblem:
+    """A per-item problem: where it is and what is wrong."""
+
+    item: str
+    message: str
+
+
+@dataclass
+class Export:
+    """Everything read from one export root."""
+
+    root: Path
+    layout: str
+    accounts: list[AccountEntry]
+    photos: list[PhotoEntry]
+    problems: list[ItemProblem]
+
+
+def safe_relative(root: Path, rel: str) -> str:
+    """``rel`` normalised, or :class:`PathEscapesRoot` when it would leave ``root``.
+
+    Absolute paths, ``..`` segments that climb out, and symlinks that resolve outside the root
+    are all refused.
+    """
+    if not rel or "\x00" in rel:
+        raise PathEscapesRoot(f"empty or invalid path {rel!r}")
+    pure = PurePosixPath(rel.replace("\\", "/"))
+    if pure.is_absolute() or (pure.parts and pure.parts[0].endswith(":")):
+        raise PathEscapesRoot(f"absolute path {rel!r} is not allowed; paths are relative to ROOT")
+    depth = 0
+    for part in pure.parts:
+        depth = depth - 1 if part == ".." else depth + (part != ".")
+        if depth < 0:
+            raise PathEscapesRoot(f"path {rel!r} escapes the gallery root")
+    resolved_root = root.resolve()
+    target = (root / pure).resolve()
+    if not target.is_relative_to(resolved_root):
+        raise PathEscapesRoot(f"path {rel!r} resolves outside the gallery root")
+    return target.relative_to(resolved_root).as_posix()
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _account_from(data: dict[str, Any], external_id: str) -> AccountEntry:
+    contacts = data.get("contacts") or {}
+    friends = data.get("friends") or []
+    if not isinstance(contacts, dict):
+        raise ManifestError("'contacts' must be an object")
+    if not isinstance(friends, list):
+        raise ManifestError("'friends' must be a list of account ids")
+    return AccountEntry(
+        external_id=external_id,
+        name=_str_or_none(data.get("name")),
+        url=_str_or_none(data.get("url")),
+        city=_str_or_none(data.get("city")),
+        contacts={str(k): str(v) for k, v in contacts.items() if v is not None},
+        friends=[str(f) for f in friends],
+        profile_photo=_str_or_none(data.get("profile_photo")),
+        extra={k: v for k, v in data.items() if k not in (*ACCOUNT_FIELDS, "account", "id")},
+    )
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | ItemProblem]]:
+    name = path.name
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        yield 0, ItemProblem(name, f"cannot open: {exc}")
+        return
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            item = f"{name}:{number}"
+            if not raw.strip():
+                continue
+            try:
+                data = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                yield number, ItemProblem(item, "line is not valid UTF-8")
+                continue
+            except json.JSONDecodeError as exc:
+                yield number, ItemProblem(item, f"not valid JSON ({exc.msg})")
+                continue
+            if not isinstance(data, dict):
+                yield number, ItemProblem(item, "line is not a JSON object")
+                continue
+            yield number, data
+
+
+def read_manifest(root: Path) -> Export:
+    """Read ``accounts.jsonl`` and ``photos.jsonl`` under ``root``."""
+    accounts: dict[str, AccountEntry] = {}
+    photos: list[PhotoEntry] = []
+    problems: list[ItemProblem] = []
+    for number, data in _jsonl(root / "accounts.jsonl"):
+        if isinstance(data, ItemProblem):
+            problems.append(data)
+            continue
+        item = f"accounts.jsonl:{number}"
+        external = data.get("account", data.get("id"))
+        if external is None or str(external).strip() == "":
+            problems.append(ItemProblem(item, "missing 'account' (the account id)"))
+            continue
+        try:
+            entry = _account_from(data, str(external))
+            if entry.profile_photo:
+                entry = AccountEntry(
+                    **{**entry.__dict__, "profile_photo": safe_relative(root, entry.profile_photo)}
+                )
+        except (ManifestError, PathEscapesRoot) as exc:
+            problems.append(ItemProblem(item, str(exc)))
+            continue
+        accounts[entry.external_id] = entry
+    photos_file = root / "photos.jsonl"
+    seen: set[tuple[str, str]] = set()
+    if photos_file.exists():
+        for number, data in _jsonl(photos_file):
+            if isinstance(data, ItemProblem):
+                problems.append(data)
+                continue
+            item = f"photos.jsonl:{number}"
+            account, path = data.get("account"), data.get("path")
+            if account is None or path is None:
+                problems.append(ItemProblem(item, "needs both 'account' and 'path'"))
+                continue
+            try:
+                rel = safe_relative(root, str(path))
+            except PathEscapesRoot as exc:
+                problems.append(ItemProblem(item, str(exc)))
+                continue
+            account = str(account)
+            if account not in accounts:
+                # A photo may name an account that accounts.jsonl lacks: keep it, with no profile.
+                accounts[account] = AccountEntry(external_id=account)
+            tagged = data.get("tagged") or []
+            kind = str(data.get("kind") or "post")
+            if (account, rel) in seen:
+                continue
+            seen.add((account, rel))
+            photos.append(
+                PhotoEntry(
+                    account=account,
+                    rel_path=rel,
+                    kind=kind if kind in ("profile", "post") else "post",
+                    caption=_str_or_none(data.get("caption")),
+                    posted_at=_str_or_none(data.get("posted_at")),
+                    tagged=[str(t) for t in tagged] if isinstance(tagged, list) else [],
+                )
+            )
+    for entry in accounts.values():
+        if entry.profile_photo and (entry.external_id, entry.profile_photo) not in seen:
+            seen.add((entry.external_id, entry.profile_photo))
+            photos.append(PhotoEntry(entry.external_id, entry.profile_photo, kind="profile"))
+    return Export(root, "manifest", list(accounts.values()), photos, problems)
+
+
+def read_folders(root: Path) -> Export:
+    """Read the folder layout: ``ROOT/<account-id>/<photos>`` plus optional ``account.json``."""
+    accounts: list[AccountEntry] = []
+    photos: list[PhotoEntry] = []
+    problems: list[ItemProblem] = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        external = folder.name
+        meta_file = folder / "account.json"
+        entry = AccountEntry(external_id=external)
+        if meta_file.exists():
+            try:
+                data = json.loads(meta_file.read_text(encoding="utf-8"))
+                if not isinstance(data, dict):
+                    raise ManifestError("account.json is not a JSON object")
+                entry = _account_from(data, external)
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, ManifestError) as exc:
+                problems.append(ItemProblem(f"{external}/account.json", f"ignored: {exc}"))
+        accounts.append(entry)
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file() or path.name == "account.json" or path.name.startswith("."):
+                continue
+            rel = path.relative_to(root).as_posix()
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                problems.append(
+                    ItemProblem(
+                        rel, f"skipped: {path.suffix or 'no'} extension is not an image type"
+                    )
+                )
+                continue
+            try:
+                rel = safe_relative(root, rel)
+            except PathEscapesRoot as exc:
+                problems.append(ItemProblem(rel, str(exc)))
+                continue
+            photos.append(PhotoEntry(account=external, rel_path=rel))
+    return Export(root, "folders", accounts, photos, problems)
+
+
+def read_export(root: Path) -> Export:
+    """Read a gallery export in whichever layout it uses."""
+    if not root.is_dir():
+        raise ManifestError(f"{root} is not a directory")
+    if (root / "accounts.jsonl").exists() or (root / "photos.jsonl").exists():
+        return read_manifest(root)
+    return read_folders(root)

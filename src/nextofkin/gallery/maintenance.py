@@ -1,0 +1,117 @@
+"""Everything derived from the records: owner roles, the vector index and its calibration.
+
+:func:`refresh_derived` is idempotent and runs at the end of every ingest and purge; because it
+recomputes from the database, it also repairs whatever a crash left half-done.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nextofkin.gallery.index import FaissIndex, VectorIndex, reconcile
+from nextofkin.gallery.owners import resolve_account
+from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord
+from nextofkin.identify.calibration import Calibration, calibrate
+from nextofkin.identify.search import account_scores, attribute_hits
+from nextofkin.vision.models import EmbedderSpec, default_registry
+from nextofkin.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_SAMPLE = 3000
+
+
+@dataclass(frozen=True)
+class DerivedReport:
+    """What a refresh changed."""
+
+    accounts_resolved: int
+    index_added: int
+    index_removed: int
+    index_total: int
+    recalibrated: bool
+
+
+def embedder_spec(workspace: Workspace) -> EmbedderSpec:
+    """The spec of the embedder the workspace's settings name."""
+    return default_registry().embedder(workspace.settings.vision.embedder).spec
+
+
+def open_index(workspace: Workspace) -> FaissIndex:
+    """The workspace's vector index for its configured embedder."""
+    return FaissIndex.open(workspace.index_dir, embedder_spec(workspace))
+
+
+def self_calibration(
+    session: Session, index: VectorIndex, spec: EmbedderSpec, workspace: Workspace
+) -> Calibration:
+    """Leave-one-account-out impostor scores of the gallery's own owners (see calibration.py)."""
+    rng = np.random.default_rng(0)
+    owners = session.execute(
+        select(FaceRoleRecord.account_id, FaceRoleRecord.face_id, Face.embedding, Face.quality)
+        .join(Face, Face.id == FaceRoleRecord.face_id)
+        .where(FaceRoleRecord.role == FaceRole.OWNER.value)
+    ).all()
+    best_per_account: dict[int, tuple[int, np.ndarray, float]] = {}
+    for account_id, face_id, vector, quality in owners:
+        if account_id not in best_per_account or quality > best_per_account[account_id][2]:
+            best_per_account[account_id] = (face_id, vector, quality)
+    n_accounts = session.scalar(select(func.count(Account.id))) or 0
+    account_ids = sorted(best_per_account)
+    if len(account_ids) > CALIBRATION_SAMPLE:
+        account_ids = sorted(rng.choice(account_ids, CALIBRATION_SAMPLE, replace=False).tolist())
+    impostor: list[float] = []
+    if account_ids and len(index) > 1:
+        queries = np.stack([best_per_account[a][1] for a in account_ids])
+        scores, ids = index.search(queries, min(len(index), 64))
+        for account_id, hits in zip(account_ids, attribute_hits(session, ids, scores), strict=True):
+            own_face = best_per_account[account_id][0]
+            # The same face can be shared by other accounts (one file posted twice): not a stranger.
+            best = account_scores(
+                [h for h in hits if h.account_id != account_id], exclude_faces={own_face}
+            )
+            if best:
+                impostor.append(max(best.values()))
+    return calibrate(
+        np.asarray(impostor),
+        max(n_accounts - 1, 1),
+        workspace.settings.decision,
+        method="gallery leave-one-account-out impostor top-1",
+        fallback=(spec.same_person_similarity, spec.strict_similarity),
+    )
+
+
+def refresh_derived(workspace: Workspace, *, force_calibration: bool = False) -> DerivedReport:
+    """Resolve owners of changed accounts, reconcile the index, recalibrate if anything changed."""
+    spec = embedder_spec(workspace)
+    with workspace.session() as session:
+        dirty = session.scalars(select(Account).where(Account.roles_dirty.is_(True))).all()
+        for account in dirty:
+            resolve_account(session, account, spec.name, spec.same_person_similarity)
+    index = open_index(workspace)
+    with workspace.session() as session:
+        changes = reconcile(index, session)
+        recalibrate = (
+            force_calibration
+            or bool(dirty)
+            or changes.added > 0
+            or changes.removed > 0
+            or index.description.calibration is None
+        )
+        if recalibrate:
+            index.description.calibration = self_calibration(
+                session, index, spec, workspace
+            ).to_dict()
+    index.save()
+    return DerivedReport(
+        accounts_resolved=len(dirty),
+        index_added=changes.added,
+        index_removed=changes.removed,
+        index_total=changes.total,
+        recalibrated=recalibrate,
+    )

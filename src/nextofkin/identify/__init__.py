@@ -1,0 +1,1 @@
+"""Search: probe faces to ranked candidate accounts, with calibrated decisions and evidence."""

@@ -1,0 +1,194 @@
+"""Decision thresholds from measured impostor scores, and what a score means to a person.
+
+The quantity that matters for an identification team is the false-positive identification rate
+(FPIR): how often a *stranger* (someone with no account in the gallery) gets a top candidate
+scoring at least this high. It grows with the gallery, so it is measured on the gallery itself:
+each sampled account's owner face is searched against every other account, and its top score is
+one draw of "a stranger against a gallery of this size". Where the measured draws run out, an
+exponential tail fitted to the highest tenth extrapolates. Thresholds for ``match`` and
+``possible`` realise the FPIR targets of the decision policy; they are stored with the index.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from nextofkin.errors import CalibrationError
+from nextofkin.settings import DecisionPolicy
+
+MIN_SAMPLES = 30
+MAX_STORED_SCORES = 4000
+# Past this the estimate is an extrapolation with little support: say so instead of a number.
+SMALLEST_STATED_FPIR = 1e-7
+
+
+class Decision(StrEnum):
+    """What a candidate's score allows a person to conclude."""
+
+    MATCH = "match"
+    POSSIBLE = "possible"
+    NO_MATCH = "no match"
+
+
+@dataclass
+class Calibration:
+    """Impostor top-1 scores measured for a gallery, and the thresholds they give."""
+
+    method: str
+    accounts: int
+    samples: int
+    scores: list[float]  # impostor top-1 scores, sorted high to low (possibly thinned)
+    tail_start: float
+    tail_mass: float
+    tail_scale: float
+    match_threshold: float
+    possible_threshold: float
+    match_fpir: float
+    possible_fpir: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (stored in the index description)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        """Read the stored form back."""
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise CalibrationError(f"stored calibration is not valid: {exc}") from exc
+
+    def fpir(self, score: float, accounts: int | None = None) -> float:
+        """Estimated chance that a stranger's top candidate scores at least ``score``.
+
+        ``accounts`` rescales to a gallery that grew or shrank since calibration (independent
+        accounts: FPIR_N' = 1 - (1 - FPIR_N)^(N'/N)).
+        """
+        p = self._fpir_measured(score)
+        if accounts and self.accounts and accounts != self.accounts:
+            p = 1.0 - (1.0 - min(p, 1.0 - 1e-12)) ** (accounts / self.accounts)
+        return float(min(1.0, max(p, 0.0)))
+
+    def _fpir_measured(self, score: float) -> float:
+        if self.samples == 0:
+            raise CalibrationError("calibration holds no impostor scores")
+        if score >= self.tail_start and self.tail_scale > 0:
+            return self.tail_mass * math.exp(-(score - self.tail_start) / self.tail_scale)
+        scores = np.asarray(self.scores)
+        # Scores are stored high to low; thinned lists keep their quantiles.
+        rank = int(np.searchsorted(-scores, -score, side="right"))
+        return rank / len(scores)
+
+    def decide(self, score: float) -> Decision:
+        """The decision for a candidate's score."""
+        if score >= self.match_threshold:
+            return Decision.MATCH
+        if score >= self.possible_threshold:
+            return Decision.POSSIBLE
+        return Decision.NO_MATCH
+
+    def meaning(self, score: float, accounts: int | None = None) -> str:
+        """One sentence a reviewer can act on: how often a stranger scores this high."""
+        p = self.fpir(score, accounts)
+        gallery = accounts or self.accounts
+        where = f"against this gallery of {gallery:,} accounts"
+        if p < SMALLEST_STATED_FPIR:
+            return (
+                f"a stranger scores this high {where} fewer than 1 time in "
+                f"{round(1 / SMALLEST_STATED_FPIR):,} (extrapolated)"
+            )
+        if p >= 0.5:
+            return f"strangers commonly score this high {where} ({p:.0%} of them): not evidence"
+        one_in = 1.0 / p
+        shown = f"{round(one_in):,}" if one_in < 100 else f"{_round_sig(one_in):,}"
+        suffix = " (extrapolated)" if p * self.samples < 1 else ""
+        return f"a stranger scores this high {where} about 1 time in {shown}{suffix}"
+
+
+def _round_sig(value: float, digits: int = 2) -> int:
+    magnitude = 10 ** max(0, math.floor(math.log10(value)) - digits + 1)
+    return int(round(value / magnitude) * magnitude)
+
+
+def _threshold_for(p: float, scores: np.ndarray, start: float, mass: float, scale: float) -> float:
+    count = p * len(scores)
+    if count >= 5 or scale <= 0:
+        return float(np.quantile(scores, 1.0 - p))
+    return start + scale * math.log(mass / p)
+
+
+def calibrate(
+    impostor_top1: np.ndarray,
+    accounts: int,
+    policy: DecisionPolicy,
+    *,
+    method: str,
+    fallback: tuple[float, float] | None = None,
+) -> Calibration:
+    """Thresholds from impostor top-1 scores measured against a gallery of ``accounts``.
+
+    ``fallback`` (possible, match) similarity thresholds are used when there are too few
+    samples to measure anything (a gallery of a handful of accounts); the calibration says so.
+    """
+    scores = np.sort(np.asarray(impostor_top1, dtype=np.float64))[::-1]
+    notes: list[str] = []
+    if len(scores) < MIN_SAMPLES:
+        if fallback is None:
+            raise CalibrationError(
+                f"only {len(scores)} impostor scores; at least {MIN_SAMPLES} are needed"
+            )
+        possible, match = fallback
+        notes.append(
+            f"gallery too small to measure impostor scores ({len(scores)} samples): thresholds "
+            "are the model's published operating points, and score meanings are rough"
+        )
+        spread = max(float(scores.std()) if len(scores) > 1 else 0.05, 0.02)
+        top = float(scores[0]) if len(scores) else possible - 0.1
+        return Calibration(
+            method=method + " (fallback)",
+            accounts=accounts,
+            samples=len(scores),
+            scores=[float(s) for s in scores],
+            tail_start=top,
+            tail_mass=1.0 / max(len(scores), 1),
+            tail_scale=spread,
+            match_threshold=match,
+            possible_threshold=possible,
+            match_fpir=policy.match_fpir,
+            possible_fpir=policy.possible_fpir,
+            notes=notes,
+        )
+    tail_n = max(10, len(scores) // 10)
+    tail = scores[:tail_n]
+    start = float(scores[tail_n - 1])
+    mass = tail_n / len(scores)
+    scale = float(np.mean(tail - start)) if tail_n > 1 else 0.0
+    match = _threshold_for(policy.match_fpir, scores, start, mass, scale)
+    possible = _threshold_for(policy.possible_fpir, scores, start, mass, scale)
+    if policy.match_fpir * len(scores) < 5:
+        notes.append(
+            f"the match threshold (FPIR {policy.match_fpir:g}) is extrapolated from the highest "
+            f"{tail_n} of {len(scores)} impostor scores"
+        )
+    # Below the tail, FPIR is a plain quantile, which an even thinning of the list preserves.
+    stored = scores[:: max(1, -(-len(scores) // MAX_STORED_SCORES))]
+    return Calibration(
+        method=method,
+        accounts=accounts,
+        samples=len(scores),
+        scores=[round(float(s), 5) for s in stored],
+        tail_start=start,
+        tail_mass=mass,
+        tail_scale=scale,
+        match_threshold=round(max(match, possible), 5),
+        possible_threshold=round(possible, 5),
+        match_fpir=policy.match_fpir,
+        possible_fpir=policy.possible_fpir,
+        notes=notes,
+    )

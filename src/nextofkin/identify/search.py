@@ -1,0 +1,337 @@
+"""Search: post-mortem photos to ranked candidate accounts, with decisions and evidence.
+
+Several photos of one body fuse into one probe (a quality-weighted mean of their best faces).
+Candidates are accounts, not faces: an account scores the best similarity among its owner faces
+(and faces whose owner could not be resolved). A hit on a face that is a *companion* in some
+account is not an identity candidate but a sighting: the person appears in that account's photos,
+which the kin engine uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nextofkin.errors import CalibrationError, NoFaceFound
+from nextofkin.gallery.index import VectorIndex
+from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Photo, Source
+from nextofkin.identify.calibration import Calibration
+from nextofkin.vision.image_io import load_image
+from nextofkin.vision.models import l2_normalise
+from nextofkin.vision.pipeline import FacePipeline
+from nextofkin.vision.types import Face as DetectedFace
+
+log = logging.getLogger(__name__)
+
+IDENTITY_ROLES = (FaceRole.OWNER.value, FaceRole.UNKNOWN.value)
+
+
+@dataclass
+class ProbeFace:
+    """The face used from one probe photo."""
+
+    photo: str
+    box: list[float]
+    rotation: int
+    detection_score: float
+    quality: float
+    faces_in_photo: int
+    tried: list[str]
+
+
+@dataclass
+class Evidence:
+    """One gallery face that matched the probe."""
+
+    face_id: int
+    photo_id: int
+    photo: str
+    image_path: str
+    box: list[float]
+    similarity: float
+    role: str
+    kind: str
+    caption: str | None
+
+
+@dataclass
+class Candidate:
+    """One account that may be the person, with what its score means."""
+
+    account_id: int
+    account: str
+    source: str
+    name: str | None
+    url: str | None
+    score: float
+    decision: str
+    fpir: float
+    meaning: str
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class Sighting:
+    """The probe's face appears as a companion in another account's photo."""
+
+    account_id: int
+    account: str
+    face_id: int
+    photo: str
+    similarity: float
+
+
+@dataclass
+class SearchResult:
+    """Everything a search found, ready for the CLI, the API and the case record."""
+
+    probes: list[ProbeFace]
+    candidates: list[Candidate]
+    sightings: list[Sighting]
+    gallery_accounts: int
+    gallery_faces: int
+    model: str
+    calibration: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One face hit, attributed to an account and role."""
+
+    face_id: int
+    account_id: int
+    role: str
+    similarity: float
+
+
+def attribute_hits(session: Session, ids: np.ndarray, scores: np.ndarray) -> list[list[Hit]]:
+    """For each query row, its face hits expanded to (account, role) pairs, best first."""
+    flat = sorted({int(i) for i in ids.ravel() if i >= 0})
+    roles: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for start in range(0, len(flat), 5000):
+        part = flat[start : start + 5000]
+        for face_id, account_id, role in session.execute(
+            select(FaceRoleRecord.face_id, FaceRoleRecord.account_id, FaceRoleRecord.role).where(
+                FaceRoleRecord.face_id.in_(part)
+            )
+        ):
+            roles[face_id].append((account_id, role))
+    out: list[list[Hit]] = []
+    for row_ids, row_scores in zip(ids, scores, strict=True):
+        hits = [
+            Hit(int(fid), account_id, role, float(score))
+            for fid, score in zip(row_ids, row_scores, strict=True)
+            if fid >= 0
+            for account_id, role in roles.get(int(fid), [])
+        ]
+        out.append(hits)
+    return out
+
+
+def account_scores(hits: list[Hit], exclude_faces: set[int] | None = None) -> dict[int, float]:
+    """Best identity-role similarity per account."""
+    best: dict[int, float] = {}
+    for hit in hits:
+        if hit.role not in IDENTITY_ROLES or (exclude_faces and hit.face_id in exclude_faces):
+            continue
+        if hit.similarity > best.get(hit.account_id, -2.0):
+            best[hit.account_id] = hit.similarity
+    return best
+
+
+def pick_probe_face(faces: list[DetectedFace]) -> DetectedFace:
+    """The face a post-mortem photo is about: the largest, weighted by quality."""
+    return max(faces, key=lambda f: f.box.width * f.box.height * (0.25 + f.quality.overall))
+
+
+def fuse(vectors: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """One unit vector from several photos of one body (quality-weighted mean)."""
+    stacked = np.stack(vectors).astype(np.float32)
+    w = np.asarray(weights, dtype=np.float32)[:, None]
+    fused: np.ndarray = l2_normalise((stacked * np.maximum(w, 1e-3)).sum(axis=0)[None, :])[0]
+    return fused
+
+
+class Searcher:
+    """Runs searches against one workspace's index with its calibration."""
+
+    def __init__(
+        self,
+        session: Session,
+        index: VectorIndex,
+        pipeline: FacePipeline,
+        *,
+        max_pixels: int,
+        max_bytes: int,
+    ) -> None:
+        self.session = session
+        self.index = index
+        self.pipeline = pipeline
+        self.max_pixels = max_pixels
+        self.max_bytes = max_bytes
+
+    def calibration(self) -> Calibration:
+        """The calibration stored with the index."""
+        stored = self.index.description.calibration
+        if not stored:
+            raise CalibrationError(
+                "the index has no calibration yet: ingest a gallery first (calibration runs at "
+                "the end of every ingest) or run `nextofkin calibrate`"
+            )
+        return Calibration.from_dict(stored)
+
+    def probe_faces(self, photos: list[Path]) -> tuple[list[ProbeFace], list[DetectedFace]]:
+        """Find the face in each probe photo; NoFaceFound if no photo has one."""
+        probes: list[ProbeFace] = []
+        faces: list[DetectedFace] = []
+        failures: list[str] = []
+        tried_all: list[str] = []
+        for photo in photos:
+            image = load_image(photo, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
+            try:
+                found = self.pipeline.analyse_probe(image.pixels)
+            except NoFaceFound as exc:
+                failures.append(f"{photo.name}: {exc}")
+                tried_all.extend(f"{photo.name}: {t}" for t in exc.tried)
+                continue
+            face = pick_probe_face(found.faces)
+            faces.append(face)
+            probes.append(
+                ProbeFace(
+                    photo=str(photo),
+                    box=face.box.as_list(),
+                    rotation=face.rotation,
+                    detection_score=round(face.detection_score, 4),
+                    quality=face.quality.overall,
+                    faces_in_photo=len(found.faces),
+                    tried=found.tried,
+                )
+            )
+        if not faces:
+            raise NoFaceFound(" | ".join(failures), tried=tried_all)
+        for failure in failures:
+            log.warning("probe photo without a face, left out of the fused probe: %s", failure)
+        return probes, faces
+
+    def identify(self, photos: list[Path], top: int = 10) -> SearchResult:
+        """Search the gallery for the person in ``photos`` (several photos of one body)."""
+        probes, faces = self.probe_faces(photos)
+        vector = fuse([f.embedding for f in faces], [f.quality.overall for f in faces])
+        return self.search_vector(vector, probes, top)
+
+    def search_vector(self, vector: np.ndarray, probes: list[ProbeFace], top: int) -> SearchResult:
+        """Rank accounts for one probe vector."""
+        calibration = self.calibration()
+        n_accounts = self.session.scalar(select(func.count(Account.id))) or 0
+        k = min(len(self.index), max(200, top * 20))
+        scores, ids = self.index.search(vector[None, :], k)
+        hits = attribute_hits(self.session, ids, scores)[0]
+        best = account_scores(hits)
+        ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)[:top]
+        by_account: dict[int, list[Hit]] = defaultdict(list)
+        for hit in hits:
+            by_account[hit.account_id].append(hit)
+        candidates = [
+            self._candidate(account_id, score, by_account[account_id], calibration, n_accounts)
+            for account_id, score in ranked
+        ]
+        sightings = self._sightings(hits, calibration)
+        return SearchResult(
+            probes=probes,
+            candidates=candidates,
+            sightings=sightings,
+            gallery_accounts=n_accounts,
+            gallery_faces=len(self.index),
+            model=self.index.description.model,
+            calibration={
+                "method": calibration.method,
+                "match_threshold": calibration.match_threshold,
+                "possible_threshold": calibration.possible_threshold,
+                "match_fpir": calibration.match_fpir,
+                "possible_fpir": calibration.possible_fpir,
+                "measured_on_accounts": calibration.accounts,
+                "notes": calibration.notes,
+            },
+        )
+
+    def _candidate(
+        self,
+        account_id: int,
+        score: float,
+        hits: list[Hit],
+        calibration: Calibration,
+        n_accounts: int,
+    ) -> Candidate:
+        account = self.session.get_one(Account, account_id)
+        source = self.session.get_one(Source, account.source_id)
+        identity_hits = sorted(
+            (h for h in hits if h.role in IDENTITY_ROLES), key=lambda h: -h.similarity
+        )[:5]
+        evidence = [self._evidence(account_id, h) for h in identity_hits]
+        return Candidate(
+            account_id=account_id,
+            account=account.external_id,
+            source=source.name,
+            name=account.name,
+            url=account.url,
+            score=round(score, 4),
+            decision=calibration.decide(score).value,
+            fpir=calibration.fpir(score, n_accounts),
+            meaning=calibration.meaning(score, n_accounts),
+            evidence=[e for e in evidence if e is not None],
+        )
+
+    def _evidence(self, account_id: int, hit: Hit) -> Evidence | None:
+        row = self.session.execute(
+            select(Face, Image.path, Photo)
+            .join(Image, Face.image_id == Image.id)
+            .join(Photo, Photo.image_id == Image.id)
+            .where(Face.id == hit.face_id, Photo.account_id == account_id)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        face, image_path, photo = row
+        return Evidence(
+            face_id=face.id,
+            photo_id=photo.id,
+            photo=photo.rel_path,
+            image_path=image_path,
+            box=[round(v, 1) for v in face.box],
+            similarity=round(hit.similarity, 4),
+            role=hit.role,
+            kind=photo.kind,
+            caption=photo.caption,
+        )
+
+    def _sightings(self, hits: list[Hit], calibration: Calibration) -> list[Sighting]:
+        out: list[Sighting] = []
+        for hit in hits:
+            if (
+                hit.role != FaceRole.COMPANION.value
+                or hit.similarity < calibration.possible_threshold
+            ):
+                continue
+            account = self.session.get_one(Account, hit.account_id)
+            evidence = self._evidence(hit.account_id, hit)
+            out.append(
+                Sighting(
+                    account_id=hit.account_id,
+                    account=account.external_id,
+                    face_id=hit.face_id,
+                    photo=evidence.photo if evidence else "",
+                    similarity=round(hit.similarity, 4),
+                )
+            )
+        return out[:20]

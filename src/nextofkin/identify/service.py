@@ -1,0 +1,33 @@
+"""The identify service used by the CLI and the API: a workspace in, a search result out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nextofkin.gallery.maintenance import open_index
+from nextofkin.identify.search import Searcher, SearchResult
+from nextofkin.vision.models import default_registry
+from nextofkin.vision.pipeline import FacePipeline
+from nextofkin.workspace import Workspace
+
+
+class IdentifyService:
+    """Holds the loaded models and index of one workspace, so repeated searches stay warm."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.pipeline = FacePipeline.from_settings(workspace.settings.vision, default_registry())
+        self.index = open_index(workspace)
+
+    def identify(self, photos: list[Path], top: int = 10) -> SearchResult:
+        """Search the gallery for the person in ``photos`` (several photos of one body)."""
+        vision = self.workspace.settings.vision
+        with self.workspace.session() as session:
+            searcher = Searcher(
+                session,
+                self.index,
+                self.pipeline,
+                max_pixels=vision.max_pixels,
+                max_bytes=vision.max_bytes,
+            )
+            return searcher.identify(photos, top)
