@@ -22,13 +22,16 @@ class EmbedderSpec:
     """What an embedder's vectors are: every stored vector carries this label.
 
     ``same_person_similarity`` is the model's published verification operating point, used only
-    where no gallery calibration exists yet (e.g. clustering one account's own faces).
+    where no gallery calibration exists yet (e.g. clustering one account's own faces);
+    ``strict_similarity`` is its stricter published point, the ``match`` fallback of a gallery
+    too small to calibrate.
     """
 
     name: str
     dim: int
     alignment: str
     same_person_similarity: float
+    strict_similarity: float
 
 
 class Detector(Protocol):
