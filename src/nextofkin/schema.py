@@ -9,6 +9,10 @@ from nextofkin.db import Base
 # Modules that define tables. Add yours here when you add tables.
 TABLE_MODULES = [
     "nextofkin.gallery.records",
+    "nextofkin.users.records",
+    "nextofkin.audit.records",
+    "nextofkin.cases.records",
+    "nextofkin.notify.records",
 ]
 
 for _name in TABLE_MODULES:

@@ -1,0 +1,211 @@
+"""Users, roles and permission checks.
+
+Each user has exactly one role. Permissions are granted per role in :data:`ROLE_PERMISSIONS`;
+reviewing is deliberately given to the reviewer role alone (an admin manages the system but does
+not confirm identifications), so that a confirmation always names someone whose job it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nextofkin import audit
+from nextofkin.errors import InputError, NotFound, PermissionDenied
+from nextofkin.users.records import User
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+
+
+class Role(StrEnum):
+    """What a user is there to do."""
+
+    INVESTIGATOR = "investigator"
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    """One kind of action a service checks before doing it."""
+
+    MANAGE_USERS = "manage_users"
+    OPEN_CASE = "open_case"
+    SEARCH = "search"
+    VIEW = "view"
+    REVIEW = "review"
+    DRAFT = "draft"
+    SEND = "send"
+    CLOSE_CASE = "close_case"
+    PURGE = "purge"
+    AUDIT = "audit"
+
+
+_COMMON = {Permission.OPEN_CASE, Permission.SEARCH, Permission.VIEW, Permission.AUDIT}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.INVESTIGATOR: frozenset(_COMMON | {Permission.DRAFT}),
+    # Approving and sending a message to a family is a reviewer's decision, like confirming.
+    Role.REVIEWER: frozenset(
+        _COMMON | {Permission.DRAFT, Permission.REVIEW, Permission.SEND, Permission.CLOSE_CASE}
+    ),
+    Role.ADMIN: frozenset(
+        _COMMON | {Permission.MANAGE_USERS, Permission.CLOSE_CASE, Permission.PURGE}
+    ),
+}
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user as the services hand it out (never the password hash)."""
+
+    name: str
+    role: Role
+    active: bool
+    has_password: bool
+    created_at: datetime
+    created_by: str | None
+
+    @classmethod
+    def of(cls, user: User) -> UserInfo:
+        """The public view of a user row."""
+        return cls(
+            name=user.name,
+            role=Role(user.role),
+            active=user.active,
+            has_password=user.password_hash is not None,
+            created_at=user.created_at,
+            created_by=user.created_by,
+        )
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password`` (with its own salt and parameters)."""
+    from argon2 import PasswordHasher
+
+    if len(password) < 8:
+        raise InputError("a password needs at least 8 characters")
+    return PasswordHasher().hash(password)
+
+
+def get_user(session: Session, name: str) -> User:
+    """The user called ``name``, or :class:`NotFound`."""
+    user = session.scalars(select(User).where(User.name == name)).one_or_none()
+    if user is None:
+        raise NotFound(f"no user called {name!r}")
+    return user
+
+
+def require(session: Session, name: str | None, permission: Permission) -> User:
+    """The acting user, after checking that they exist, are active and hold ``permission``.
+
+    Raises :class:`PermissionDenied` when no user is named, the user is unknown or inactive, or
+    their role does not grant the permission; the message says which.
+    """
+    if not name:
+        raise PermissionDenied(
+            "no acting user: pass --user NAME or set NEXTOFKIN_USER (see `nextofkin user list`)"
+        )
+    user = session.scalars(select(User).where(User.name == name)).one_or_none()
+    if user is None:
+        raise PermissionDenied(f"unknown user {name!r}: an admin adds users with `user add`")
+    if not user.active:
+        raise PermissionDenied(f"user {name!r} is deactivated")
+    if permission not in ROLE_PERMISSIONS[Role(user.role)]:
+        raise PermissionDenied(f"user {name!r} ({user.role}) may not {permission.value}")
+    return user
+
+
+def require_role(session: Session, name: str, role: Role) -> User:
+    """The user ``name`` if they are active and have exactly ``role``, else PermissionDenied."""
+    user = session.scalars(select(User).where(User.name == name)).one_or_none()
+    if user is None:
+        raise PermissionDenied(f"unknown user {name!r}")
+    if not user.active:
+        raise PermissionDenied(f"user {name!r} is deactivated")
+    if user.role != role:
+        raise PermissionDenied(f"user {name!r} is {user.role}, not {role.value}")
+    return user
+
+
+def add_user(
+    session: Session,
+    actor: str | None,
+    name: str,
+    role: Role | str,
+    *,
+    password: str | None = None,
+) -> UserInfo:
+    """Create a user. The very first user must be an admin and needs no actor (bootstrap).
+
+    After that only an admin may add users. The creation is written to the audit log.
+    """
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        choices = ", ".join(r.value for r in Role)
+        raise InputError(f"unknown role {role!r} (choose from {choices})") from exc
+    if not NAME_RE.match(name):
+        raise InputError(f"bad user name {name!r}: letters, digits and . _ @ - only")
+    count = session.scalar(select(func.count()).select_from(User)) or 0
+    if count == 0:
+        if role is not Role.ADMIN:
+            raise PermissionDenied("the first user must be an admin (--role admin)")
+        creator = actor if actor == name else None
+    else:
+        creator = require(session, actor, Permission.MANAGE_USERS).name
+    if session.scalars(select(User).where(User.name == name)).one_or_none() is not None:
+        raise InputError(f"user {name!r} already exists")
+    user = User(
+        name=name,
+        role=role.value,
+        password_hash=hash_password(password) if password is not None else None,
+        active=True,
+        created_by=creator,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        creator or name,
+        audit.Action.USER_ADD,
+        f"user:{name}",
+        {"role": role.value, "password": password is not None, "bootstrap": count == 0},
+    )
+    log.info("added user %s (%s)", name, role.value)
+    return UserInfo.of(user)
+
+
+def set_active(session: Session, actor: str | None, name: str, active: bool) -> UserInfo:
+    """Deactivate or reactivate a user (admins only); users are never deleted, for the audit."""
+    require(session, actor, Permission.MANAGE_USERS)
+    user = get_user(session, name)
+    user.active = active
+    audit.record(session, actor, audit.Action.USER_UPDATE, f"user:{name}", {"active": active})
+    return UserInfo.of(user)
+
+
+def list_users(session: Session) -> list[UserInfo]:
+    """Every user, by name."""
+    return [UserInfo.of(u) for u in session.scalars(select(User).order_by(User.name))]
+
+
+def verify_password(session: Session, name: str, password: str) -> bool:
+    """Whether ``password`` is ``name``'s password (False for unknown or password-less users)."""
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerifyMismatchError
+
+    user = session.scalars(select(User).where(User.name == name)).one_or_none()
+    if user is None or user.password_hash is None or not user.active:
+        return False
+    try:
+        return PasswordHasher().verify(user.password_hash, password)
+    except (VerifyMismatchError, InvalidHashError):
+        return False
