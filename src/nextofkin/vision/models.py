@@ -132,8 +132,9 @@ class ModelRegistry:
 
 def default_registry() -> ModelRegistry:
     """The registry with every model this installation can run (loaded lazily on first use)."""
-    from nextofkin.vision import dlib_models
+    from nextofkin.vision import dlib_models, dlib_onnx
 
     registry = ModelRegistry()
     dlib_models.register(registry)
+    dlib_onnx.register(registry)
     return registry

@@ -1,0 +1,20 @@
+"""dlib's face networks without dlib's compiled inference: read from the .dat files that
+``face_recognition_models`` ships, converted once to ONNX (verified and cached), run by ONNX
+Runtime. See docs/MODELS.md for how the conversion works and how it is verified.
+
+Importing this package does no work; models convert and load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nextofkin.vision.models import ModelRegistry
+
+
+def register(registry: ModelRegistry) -> None:
+    """Add ``mmod-onnx`` (detector) and ``dlib-resnet-onnx`` (embedder) to ``registry``."""
+    from nextofkin.vision.dlib_onnx import runtime
+
+    registry.add_embedder("dlib-resnet-onnx", runtime.OnnxResnetEmbedder)
