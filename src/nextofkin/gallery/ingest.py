@@ -175,10 +175,10 @@ def register_export(session: Session, source: Source, export: Export) -> tuple[i
         account.contacts, account.friends = dict(entry.contacts), list(entry.friends)
         account.extra, account.profile_photo = dict(entry.extra), entry.profile_photo
     session.flush()
-    existing = set(
+    existing: set[tuple[int, str]] = set(
         session.execute(
             select(Photo.account_id, Photo.rel_path).where(Photo.source_id == source.id)
-        ).tuples()
+        ).all()
     )
     added_photos = 0
     for photo in export.photos:
@@ -394,17 +394,19 @@ def ingest(
                     progress(done, total)
                 continue
             sha = sha256_of(data)
+            # Postings that share one path share one read; all but the first are duplicates.
+            report.duplicates_linked += len(item.photo_ids) - 1
             existing = session.scalar(select(Image.id).where(Image.sha256 == sha))
             if existing is not None:
                 _link(session, item.photo_ids, existing)
-                report.duplicates_linked += len(item.photo_ids)
+                report.duplicates_linked += 1
                 done += 1
                 if progress:
                     progress(done, total)
                 continue
             if sha in by_sha:
                 waiting[by_sha[sha]].extend(item.photo_ids)
-                report.duplicates_linked += len(item.photo_ids)
+                report.duplicates_linked += 1
                 done += 1
                 if progress:
                     progress(done, total)

@@ -50,24 +50,21 @@ class RoleDecision:
 
 
 def _clusters(vectors: np.ndarray, threshold: float) -> list[int]:
-    """Connected components of the graph 'similarity >= threshold' (union-find)."""
-    n = len(vectors)
-    parent = list(range(n))
+    """Average-linkage clusters cut at ``threshold`` similarity.
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    Average linkage rather than connected components: one look-alike pair above the threshold
+    must not chain a companion into the owner's cluster.
+    """
+    if len(vectors) == 1:
+        return [0]
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
 
-    sims = vectors @ vectors.T
-    for i in range(n):
-        for j in np.nonzero(sims[i, i + 1 :] >= threshold)[0]:
-            a, b = find(i), find(i + 1 + int(j))
-            if a != b:
-                parent[b] = a
-    roots: dict[int, int] = {}
-    return [roots.setdefault(find(i), len(roots)) for i in range(n)]
+    distances = np.clip(pdist(vectors.astype(np.float64), metric="cosine"), 0.0, 2.0)
+    tree = linkage(distances, method="average")
+    labels = fcluster(tree, t=1.0 - threshold, criterion="distance")
+    remap: dict[int, int] = {}
+    return [remap.setdefault(int(label), len(remap)) for label in labels]
 
 
 def _prominence(face: FaceView) -> float:
@@ -109,16 +106,22 @@ def resolve_roles(faces: list[FaceView], same_person: float) -> list[RoleDecisio
             alone = len(pool) == 1
             confidence = 0.9 if alone else 0.5
     decisions: list[RoleDecision] = []
-    # One image can hold two faces of the owner cluster (look-alikes, twins, a mirror): only the
-    # most prominent one is the owner there.
+    # One image can hold two faces of the owner cluster (look-alikes, siblings, a mirror): the
+    # owner there is the face most like the owner's faces in the account's *other* images.
     owner_face_per_image: dict[int, int] = {}
     if owner_cluster is not None:
-        for face, label in zip(faces, labels, strict=True):
-            if label != owner_cluster:
-                continue
+        members = [f for f, lab in zip(faces, labels, strict=True) if lab == owner_cluster]
+
+        def affinity(face: FaceView) -> float:
+            others = [m.vector for m in members if m.image_id != face.image_id]
+            if not others:
+                return _prominence(face)
+            return float(np.mean(np.stack(others) @ face.vector))
+
+        for face in members:
             current = owner_face_per_image.get(face.image_id)
-            if current is None or _prominence(face) > _prominence(
-                next(f for f in faces if f.face_id == current)
+            if current is None or affinity(face) > affinity(
+                next(f for f in members if f.face_id == current)
             ):
                 owner_face_per_image[face.image_id] = face.face_id
     owner_faces = set(owner_face_per_image.values())

@@ -78,7 +78,7 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
     except UnidentifiedImageError as exc:
         raise UnreadableImage(f"{name}: not an image file (unrecognised content)") from exc
     except OSError as exc:
-        raise UnreadableImage(f"{name}: cannot decode ({exc})") from exc
+        raise UnreadableImage(f"{name}: truncated or corrupt image data ({exc})") from exc
     with image:
         fmt = image.format or "unknown"
         if fmt not in ACCEPTED_FORMATS:

@@ -1,0 +1,83 @@
+"""The face pipeline on real faces with the real dlib models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from nextofkin.errors import NoFaceFound
+from nextofkin.settings import VisionSettings
+from nextofkin.vision.models import default_registry
+from nextofkin.vision.pipeline import FacePipeline, equalise, rotate_view
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> FacePipeline:
+    return FacePipeline.from_settings(VisionSettings(), default_registry())
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return np.ascontiguousarray(skdata.astronaut())
+
+
+def test_finds_and_embeds_the_astronaut(pipeline: FacePipeline, astronaut: np.ndarray) -> None:
+    found = pipeline.analyse(astronaut)
+    assert len(found.faces) == 1
+    face = found.faces[0]
+    assert face.embedding.shape == (128,)
+    assert abs(float(np.linalg.norm(face.embedding)) - 1.0) < 1e-4
+    assert face.landmarks.shape == (5, 2)
+    assert 0.0 < face.quality.overall <= 1.0
+    # The face is in the upper middle of the picture.
+    assert 100 < (face.box.left + face.box.right) / 2 < 300
+    assert face.box.top < 250
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_probe_lying_at_quarter_turns_is_found(
+    pipeline: FacePipeline, astronaut: np.ndarray, turns: int
+) -> None:
+    upright = pipeline.analyse(astronaut).faces[0]
+    probe = np.ascontiguousarray(np.rot90(astronaut, k=turns))
+    found = pipeline.analyse_probe(probe)
+    face = max(found.faces, key=lambda f: f.detection_score)
+    assert float(face.embedding @ upright.embedding) > 0.95
+    # Landmarks are reported in the probe's own frame: they lie inside the face box there.
+    assert face.box.left - 5 <= face.landmarks[:, 0].min()
+    assert face.landmarks[:, 0].max() <= face.box.right + 5
+
+
+@pytest.mark.parametrize("angle", [30, -30, 45])
+def test_tilted_probe_is_found(pipeline: FacePipeline, astronaut: np.ndarray, angle: int) -> None:
+    upright = pipeline.analyse(astronaut).faces[0]
+    probe = rotate_view(astronaut, angle).pixels
+    found = pipeline.analyse_probe(probe)
+    assert max(float(f.embedding @ upright.embedding) for f in found.faces) > 0.9
+
+
+def test_dark_probe_is_found(pipeline: FacePipeline, astronaut: np.ndarray) -> None:
+    dark = (astronaut.astype(np.float32) * 0.12).astype(np.uint8)
+    found = pipeline.analyse_probe(dark)
+    assert found.faces
+
+
+def test_no_face_says_what_was_tried(pipeline: FacePipeline) -> None:
+    blank = np.full((200, 200, 3), 128, dtype=np.uint8)
+    with pytest.raises(NoFaceFound) as info:
+        pipeline.analyse_probe(blank)
+    tried = info.value.tried
+    assert any("rotated 90°" in t for t in tried)
+    assert any("rotated 30°" in t for t in tried)
+    assert any("contrast-equalised" in t for t in tried)
+    assert "tried" in str(info.value)
+
+
+def test_equalise_keeps_shape() -> None:
+    image = np.random.default_rng(1).integers(0, 60, (50, 70, 3), dtype=np.uint8)
+    out = equalise(image)
+    assert out.shape == image.shape
+    assert out.mean() > image.mean()
