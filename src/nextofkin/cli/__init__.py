@@ -13,6 +13,10 @@ import typer
 COMMAND_MODULES = [
     "nextofkin.cli.core",
     "nextofkin.cli.demo",
+    "nextofkin.cli.users",
+    "nextofkin.cli.cases",
+    "nextofkin.cli.review",
+    "nextofkin.cli.audit",
 ]
 
 

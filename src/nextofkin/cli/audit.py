@@ -1,0 +1,93 @@
+"""``nextofkin audit``: show and verify the hash-chained audit log."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from nextofkin.cli.common import console, err_console, handle_errors, print_json, state
+from nextofkin.errors import InputError
+
+audit_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+@handle_errors
+def verify_command(
+    ctx: typer.Context,
+    anchor: str | None = typer.Option(
+        None, "--anchor", help="SEQ:HASH written down earlier; that entry must still be there."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Recompute the chain; exit 2 and say where if any entry was edited, deleted or moved."""
+    from dataclasses import asdict
+
+    from nextofkin import audit
+
+    pinned: tuple[int, str] | None = None
+    if anchor is not None:
+        seq, _, digest = anchor.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            raise InputError("--anchor takes SEQ:HASH (as `audit verify` prints)")
+        pinned = (int(seq), digest.lower())
+    with state(ctx).workspace.session() as session:
+        report = audit.verify(session, anchor=pinned)
+    if json_out:
+        print_json({**asdict(report), "ok": report.ok})
+    elif report.ok:
+        console.print(
+            f"[bold green]audit log intact[/]: {report.checked} entries; "
+            f"head {report.head_seq}:{report.head_hash}"
+        )
+    else:
+        err_console.print(
+            f"[bold red]audit log BROKEN[/]: {len(report.problems)} problem(s) in "
+            f"{report.checked} entries"
+        )
+        for problem in report.problems:
+            err_console.print(f"  at entry {problem.seq} [{problem.kind}]: {problem.message}")
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+@audit_app.command("show")
+@handle_errors
+def show_command(
+    ctx: typer.Context,
+    case: str | None = typer.Option(None, "--case", help="Only this case's entries."),
+    last: int | None = typer.Option(None, "--last", min=1, help="Only the newest N entries."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print audit entries (all, or one case's)."""
+    from dataclasses import asdict
+
+    from nextofkin import audit
+    from nextofkin.users.service import Permission, require
+
+    cli = state(ctx)
+    with cli.workspace.session() as session:
+        require(session, cli.settings.user, Permission.AUDIT)
+        rows = audit.entries(session, case=case, limit=last)
+    if json_out:
+        print_json([asdict(r) for r in rows])
+        return
+    table = Table()
+    for column in ("#", "time (UTC)", "actor", "action", "subject", "details"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        details = ", ".join(f"{k}={v}" for k, v in row.details.items() if v not in (None, ""))
+        table.add_row(
+            str(row.seq),
+            row.at[:19].replace("T", " "),
+            row.actor or "-",
+            row.action,
+            row.subject,
+            details[:300],
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``audit`` to ``app``."""
+    app.add_typer(audit_app, name="audit")

@@ -1,0 +1,83 @@
+"""``nextofkin user``: add and list users."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.table import Table
+
+from nextofkin.cli.common import console, handle_errors, print_json, state
+
+user_app = typer.Typer(
+    help="Users and roles (investigator, reviewer, admin).", no_args_is_help=True
+)
+
+
+@user_app.command("add")
+@handle_errors
+def add_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="User name (letters, digits, . _ @ -)."),
+    role: str = typer.Option(..., "--role", help="investigator, reviewer or admin."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read a password for the web UI from standard input."
+    ),
+) -> None:
+    """Add a user. The first user must be an admin; after that only admins add users."""
+    from nextofkin.users.service import add_user
+
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    cli = state(ctx)
+    with cli.workspace.session() as session:
+        info = add_user(session, cli.settings.user, name, role, password=password)
+    console.print(f"added user [bold]{info.name}[/] ({info.role.value})")
+
+
+@user_app.command("list")
+@handle_errors
+def list_command(
+    ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
+    """List users and their roles."""
+    from dataclasses import asdict
+
+    from nextofkin.users.service import list_users
+
+    with state(ctx).workspace.session() as session:
+        users = list_users(session)
+    if json_out:
+        print_json([asdict(u) for u in users])
+        return
+    table = Table()
+    for column in ("name", "role", "active", "password", "created", "by"):
+        table.add_column(column)
+    for u in users:
+        table.add_row(
+            u.name,
+            u.role.value,
+            "yes" if u.active else "no",
+            "set" if u.has_password else "-",
+            f"{u.created_at:%Y-%m-%d %H:%M}",
+            u.created_by or "-",
+        )
+    console.print(table)
+
+
+@user_app.command("deactivate")
+@handle_errors
+def deactivate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Deactivate a user (users are never deleted, so the audit log keeps its meaning)."""
+    from nextofkin.users.service import set_active
+
+    cli = state(ctx)
+    with cli.workspace.session() as session:
+        set_active(session, cli.settings.user, name, False)
+    console.print(f"deactivated {name}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``user`` to ``app``."""
+    app.add_typer(user_app, name="user")
