@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up everything nextofkin needs, idempotently: system packages, a virtualenv, the package.
+#   scripts/setup.sh          runtime only
+#   scripts/setup.sh --dev    also test tools and the system packages the tests use
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEV=0
+[[ "${1:-}" == "--dev" ]] && DEV=1
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+bash scripts/setup-system.sh $([[ $DEV == 1 ]] && echo --dev)
+
+if [[ ! -x .venv/bin/python ]]; then
+    echo "==> creating .venv with $PYTHON"
+    "$PYTHON" -m venv .venv
+fi
+
+# Reinstall only when the project's requirements changed (stamp = hash of pyproject.toml).
+EXTRAS=$([[ $DEV == 1 ]] && echo "[dev]" || echo "")
+STAMP=".venv/.nextofkin-installed$EXTRAS"
+WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]] || ! .venv/bin/python -c "import nextofkin" 2>/dev/null; then
+    echo "==> installing nextofkin$EXTRAS into .venv"
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e ".$EXTRAS"
+    echo "$WANT" > "$STAMP"
+fi
+echo "==> set-up done"
