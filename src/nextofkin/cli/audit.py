@@ -46,7 +46,9 @@ def verify_command(
             f"{report.checked} entries"
         )
         for problem in report.problems:
-            err_console.print(f"  at entry {problem.seq} [{problem.kind}]: {problem.message}")
+            err_console.print(
+                f"  at entry {problem.seq} ({problem.kind}): {problem.message}", markup=False
+            )
     if not report.ok:
         raise typer.Exit(2)
 
