@@ -1,0 +1,182 @@
+"""Reading the evaluation protocol files: LFW pair lists and the open-set 1:N protocol JSON.
+
+LFW pair files (``pairs.txt``, ``pairsDevTrain.txt``, ``pairsDevTest.txt``) start with a header:
+either ``FOLDS N`` (then each fold is N same-person lines ``name i j`` followed by N
+different-person lines ``name1 i name2 j``) or a single ``N`` (one fold of N + N lines). Images live
+at ``images/<name>/<name>_<iiii>.jpg``.
+
+``protocol-1n.json`` holds ``gallery`` (accounts with their photos), ``mated_probes`` (a photo and
+the account it must find) and ``nonmated_probes`` (photos whose person has no account), with paths
+relative to the protocol file's folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from nextofkin.errors import InputError
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One verification pair: two image paths, whether they show the same person, its fold."""
+
+    left: Path
+    right: Path
+    same: bool
+    fold: int
+
+
+def lfw_image(images: Path, name: str, number: int) -> Path:
+    """The path LFW gives image ``number`` of person ``name`` under ``images``."""
+    return images / name / f"{name}_{number:04d}.jpg"
+
+
+def read_pairs(path: Path, images: Path) -> list[Pair]:
+    """Every pair of an LFW pairs file, with image paths resolved under ``images``.
+
+    Raises :class:`InputError` with the line number when a line does not fit the format.
+    """
+    try:
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    except OSError as exc:
+        raise InputError(f"cannot read pairs file {path}: {exc}") from exc
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        raise InputError(f"{path}: empty pairs file")
+    header = lines[0].split()
+    try:
+        if len(header) == 2:
+            folds, per_class = int(header[0]), int(header[1])
+        elif len(header) == 1:
+            folds, per_class = 1, int(header[0])
+        else:
+            raise ValueError
+    except ValueError:
+        raise InputError(f"{path}:1: header must be 'FOLDS N' or 'N', got {lines[0]!r}") from None
+    body = lines[1:]
+    if len(body) != folds * 2 * per_class:
+        raise InputError(
+            f"{path}: header promises {folds * 2 * per_class} pairs, file has {len(body)} lines"
+        )
+    pairs: list[Pair] = []
+    for i, line in enumerate(body):
+        fold = i // (2 * per_class)
+        parts = line.split()
+        try:
+            if len(parts) == 3:
+                name, a, b = parts
+                pairs.append(
+                    Pair(
+                        lfw_image(images, name, int(a)), lfw_image(images, name, int(b)), True, fold
+                    )
+                )
+            elif len(parts) == 4:
+                n1, a, n2, b = parts
+                pairs.append(
+                    Pair(lfw_image(images, n1, int(a)), lfw_image(images, n2, int(b)), False, fold)
+                )
+            else:
+                raise ValueError
+        except ValueError:
+            raise InputError(f"{path}:{i + 2}: not a pair line: {line!r}") from None
+    return pairs
+
+
+@dataclass(frozen=True)
+class GalleryAccount:
+    """One enrolled account of a 1:N protocol."""
+
+    account: str
+    photos: list[Path]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One 1:N search photo: ``mate`` is the account it must find, ``None`` for non-mated.
+
+    ``identity`` is the person shown (the photo's folder name in LFW), used to split probes by
+    identity so that thresholds are never tuned on the people a figure is reported on.
+    """
+
+    photo: Path
+    mate: str | None
+    identity: str
+
+
+@dataclass(frozen=True)
+class OneToNProtocol:
+    """A fixed open-set identification protocol."""
+
+    name: str
+    description: str
+    root: Path
+    gallery: list[GalleryAccount]
+    probes: list[Probe]
+
+    @property
+    def mated(self) -> list[Probe]:
+        """The probes that have an enrolled mate."""
+        return [p for p in self.probes if p.mate is not None]
+
+    @property
+    def nonmated(self) -> list[Probe]:
+        """The probes whose person has no account."""
+        return [p for p in self.probes if p.mate is None]
+
+    def all_photos(self) -> list[Path]:
+        """Every distinct image the protocol uses (gallery first), in a stable order."""
+        seen: dict[Path, None] = {}
+        for acc in self.gallery:
+            for p in acc.photos:
+                seen.setdefault(p, None)
+        for probe in self.probes:
+            seen.setdefault(probe.photo, None)
+        return list(seen)
+
+
+def read_protocol(path: Path) -> OneToNProtocol:
+    """Read a ``protocol-1n.json`` file; photo paths are resolved against its folder."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read protocol {path}: {exc}") from exc
+    root = path.resolve().parent
+    try:
+        gallery = [
+            GalleryAccount(str(a["account"]), [root / str(p) for p in a["photos"]])
+            for a in data["gallery"]
+        ]
+        probes = [
+            Probe(root / str(p["photo"]), str(p["account"]), _identity(str(p["photo"])))
+            for p in data["mated_probes"]
+        ]
+        probes += [Probe(root / str(p), None, _identity(str(p))) for p in data["nonmated_probes"]]
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a 1:N protocol file ({exc!r} missing or wrong)") from exc
+    return OneToNProtocol(
+        name=str(data.get("name", path.stem)),
+        description=str(data.get("description", "")),
+        root=root,
+        gallery=gallery,
+        probes=probes,
+    )
+
+
+def _identity(rel: str) -> str:
+    # LFW keeps each person's photos in a folder named after them.
+    parts = Path(rel).parts
+    return parts[-2] if len(parts) >= 2 else Path(rel).stem
+
+
+def split_by_identity(probes: list[Probe]) -> tuple[list[Probe], list[Probe]]:
+    """Split probes into two halves with disjoint identities: (even-indexed, odd-indexed).
+
+    Identities are sorted by name and alternate between the halves, so the split is fixed and
+    reproducible. The project tunes on the even half and reports on the odd one.
+    """
+    names = sorted({p.identity for p in probes})
+    even = {n for i, n in enumerate(names) if i % 2 == 0}
+    return [p for p in probes if p.identity in even], [p for p in probes if p.identity not in even]

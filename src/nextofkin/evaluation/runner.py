@@ -1,0 +1,446 @@
+"""Evaluation runs: protocol files in, figures (and every search's candidates) out.
+
+This is the service behind ``nextofkin eval pairs``, ``nextofkin eval protocol``, ``nextofkin
+calibrate`` and ``benchmarks/bench_accuracy.py``. It analyses each image once through the cache
+(:mod:`nextofkin.evaluation.cache`), then scores in memory (:mod:`nextofkin.evaluation.engine`).
+
+Tuning and reporting never share people: probes are split by identity (sorted names, alternating),
+thresholds and options are chosen on the *even* half and figures are reported on the *odd* half as
+well as on the whole protocol, and every report says which.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nextofkin.evaluation.cache import GALLERY, PROBE, FaceCache, ImageFaces, Job, run_jobs
+from nextofkin.evaluation.engine import (
+    EngineOptions,
+    Gallery,
+    ProbeInput,
+    build_gallery,
+    face_vector,
+    gallery_impostor_top1,
+    pick_probe,
+    run_searches,
+)
+from nextofkin.evaluation.metrics import (
+    DEFAULT_FPIRS,
+    DetCurve,
+    OpenSetResult,
+    PairsAccuracy,
+    Search,
+    det_curve,
+    fnir_at,
+    fpir_at,
+    kfold_accuracy,
+    mated_rank1_scores,
+    nonmated_top_scores,
+    open_set,
+)
+from nextofkin.evaluation.protocols import OneToNProtocol, Pair, Probe, split_by_identity
+from nextofkin.identify.calibration import calibrate
+from nextofkin.settings import DecisionPolicy, VisionSettings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where faces come from: the cache, the vision settings and model label, the pool size."""
+
+    cache: FaceCache
+    vision: VisionSettings
+    model: str
+    workers: int
+    progress: Progress | None = None
+
+
+def model_label(vision: VisionSettings) -> str:
+    """The cache's model label for these settings: the embedder's spec name and alignment."""
+    from nextofkin.vision.models import default_registry
+
+    spec = default_registry().embedder(vision.embedder).spec
+    return f"{spec.name}/{spec.alignment}"
+
+
+def analyse(ctx: RunContext, jobs: Sequence[Job]) -> dict[Job, ImageFaces]:
+    """Faces of every job (cached or computed in the pool)."""
+    unique = list(dict.fromkeys(jobs))
+    return run_jobs(
+        unique, ctx.cache, ctx.vision, ctx.model, workers=ctx.workers, progress=ctx.progress
+    )
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+@dataclass
+class PairsReport:
+    """LFW-style verification: accuracy and every pair's score (``None``: a face was missing)."""
+
+    pairs_file: str
+    options: str
+    accuracy: PairsAccuracy
+    scores: list[float | None]
+    same: list[bool]
+    folds: list[int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return asdict(self)
+
+
+def evaluate_pairs(
+    ctx: RunContext, pairs: Sequence[Pair], options: EngineOptions, name: str = "pairs"
+) -> PairsReport:
+    """10-fold verification accuracy of the probe pipeline on ``pairs``.
+
+    Each image is analysed as a probe (rotation search included) and its face chosen by the
+    product's rule; the score is the cosine similarity of the two faces' vectors. A pair with a
+    photo where no face was found scores ``NaN`` and counts as wrong.
+    """
+    jobs = [Job(p, PROBE) for pair in pairs for p in (pair.left, pair.right)]
+    results = analyse(ctx, jobs)
+    scores: list[float] = []
+    for pair in pairs:
+        a = pick_probe(results[Job(pair.left, PROBE)])
+        b = pick_probe(results[Job(pair.right, PROBE)])
+        if a is None or b is None:
+            scores.append(math.nan)
+            continue
+        scores.append(float(face_vector(a, options.flip) @ face_vector(b, options.flip)))
+    acc = kfold_accuracy(scores, [p.same for p in pairs], [p.fold for p in pairs])
+    return PairsReport(
+        pairs_file=name,
+        options=options.label(),
+        accuracy=acc,
+        scores=[None if math.isnan(s) else round(s, 6) for s in scores],
+        same=[p.same for p in pairs],
+        folds=[p.fold for p in pairs],
+    )
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+def gallery_jobs(protocol: OneToNProtocol) -> list[Job]:
+    """Jobs for every gallery photo (analysed upright, as ingest does)."""
+    return [Job(p, GALLERY) for acc in protocol.gallery for p in acc.photos]
+
+
+def probe_jobs(probes: Sequence[Probe], degrade: str = "clean", seed: int = 0) -> list[Job]:
+    """Jobs for probe photos, degraded by ``degrade``."""
+    return [Job(p.photo, PROBE, degrade, seed) for p in probes]
+
+
+def load_gallery(
+    ctx: RunContext, protocol: OneToNProtocol, options: EngineOptions
+) -> tuple[Gallery, dict[Job, ImageFaces]]:
+    """The protocol's gallery, analysed and built into vectors."""
+    results = analyse(ctx, gallery_jobs(protocol))
+    accounts = [
+        (acc.account, [results[Job(p, GALLERY)] for p in acc.photos]) for acc in protocol.gallery
+    ]
+    return build_gallery(accounts, options), results
+
+
+def sample_probes(probes: Sequence[Probe], n: int | None, seed: int = 0) -> list[Probe]:
+    """A fixed, seeded subset of ``n`` probes keeping the mated/non-mated proportion."""
+    if n is None or n >= len(probes):
+        return list(probes)
+    rng = np.random.default_rng(seed)
+    mated = [p for p in probes if p.mate is not None]
+    nonmated = [p for p in probes if p.mate is None]
+    n_m = round(n * len(mated) / max(len(probes), 1))
+    pick_m = sorted(rng.choice(len(mated), min(n_m, len(mated)), replace=False).tolist())
+    pick_n = sorted(rng.choice(len(nonmated), min(n - n_m, len(nonmated)), replace=False).tolist())
+    return [mated[i] for i in pick_m] + [nonmated[i] for i in pick_n]
+
+
+@dataclass
+class ConditionFigures:
+    """Open-set figures for one probe condition on one set of probes."""
+
+    condition: str
+    probes: str  # which probes: "all", "odd identities", ...
+    result: OpenSetResult
+    no_face: int
+    rotation_passes: float  # mean detector passes per probe (the cost of rotation search)
+
+
+@dataclass
+class CalibrationCheck:
+    """Thresholds set on one half of the identities, checked on the other half."""
+
+    calibrated_on: str
+    reported_on: str
+    method: str
+    match_threshold: float
+    possible_threshold: float
+    target_match_fpir: float
+    target_possible_fpir: float
+    measured_match_fpir: float
+    measured_possible_fpir: float
+    nonmated_reported: int
+    fnir_at_match: float
+    fnir_at_possible: float
+    gallery_loo_match_threshold: float
+    gallery_loo_measured_match_fpir: float
+    gallery_loo_measured_possible_fpir: float
+
+
+@dataclass
+class ProtocolReport:
+    """Everything ``eval protocol`` reports; ``searches`` lets anyone recompute the figures."""
+
+    protocol: str
+    model: str
+    options: str
+    gallery_accounts: int
+    gallery_without_face: int
+    figures: list[ConditionFigures]
+    calibration: CalibrationCheck | None
+    searches: dict[str, list[Search]] = field(default_factory=dict)
+    det: dict[str, DetCurve] = field(default_factory=dict)
+    fusion: dict[str, Any] | None = None
+
+    def to_dict(self, include_searches: bool = True) -> dict[str, Any]:
+        """A JSON-ready form: figures, and (optionally) every search's top candidates."""
+        out = {
+            "protocol": self.protocol,
+            "model": self.model,
+            "options": self.options,
+            "gallery_accounts": self.gallery_accounts,
+            "gallery_without_face": self.gallery_without_face,
+            "figures": [asdict(f) for f in self.figures],
+            "calibration": asdict(self.calibration) if self.calibration else None,
+            "fusion": self.fusion,
+        }
+        if include_searches:
+            out["searches"] = {
+                cond: [
+                    {
+                        "probe": s.probe,
+                        "mate": s.mate,
+                        "error": s.error,
+                        "top": [[c.account, c.score] for c in s.candidates],
+                    }
+                    for s in searches
+                ]
+                for cond, searches in self.searches.items()
+            }
+        return out
+
+
+def _probe_inputs(
+    probes: Sequence[Probe], results: dict[Job, ImageFaces], degrade: str, seed: int
+) -> list[ProbeInput]:
+    return [
+        ProbeInput(str(p.photo), p.mate, [results[Job(p.photo, PROBE, degrade, seed)]])
+        for p in probes
+    ]
+
+
+def _figures(
+    condition: str, label: str, searches: Sequence[Search], images: Sequence[ImageFaces]
+) -> ConditionFigures:
+    return ConditionFigures(
+        condition=condition,
+        probes=label,
+        result=open_set(searches),
+        no_face=sum(1 for s in searches if s.error),
+        rotation_passes=round(float(np.mean([im.tried for im in images])) if images else 0.0, 3),
+    )
+
+
+def search_condition(
+    ctx: RunContext,
+    gallery: Gallery,
+    probes: Sequence[Probe],
+    options: EngineOptions,
+    degrade: str = "clean",
+    seed: int = 0,
+) -> tuple[list[Search], list[ImageFaces]]:
+    """Searches of ``probes`` under one degradation against ``gallery``."""
+    results = analyse(ctx, probe_jobs(probes, degrade, seed))
+    inputs = _probe_inputs(probes, results, degrade, seed)
+    return run_searches(gallery, inputs, options), [im for p in inputs for im in p.images]
+
+
+def calibration_check(
+    gallery: Gallery,
+    searches: Sequence[Search],
+    probes: Sequence[Probe],
+    options: EngineOptions,
+    policy: DecisionPolicy,
+) -> CalibrationCheck:
+    """Set thresholds on the even identities' non-mated searches, measure them on the odd ones.
+
+    The gallery's own leave-one-out calibration (what ingest stores) is checked on the same odd
+    identities, to show whether it predicts the FPIR that strangers really reach.
+    """
+    by_probe = {s.probe: s for s in searches}
+    even, odd = split_by_identity(list(probes))
+    tune = [by_probe[str(p.photo)] for p in even if p.mate is None]
+    report = [by_probe[str(p.photo)] for p in odd]
+    report_nm = nonmated_top_scores(report)
+    report_m = mated_rank1_scores(report)
+    held = calibrate(
+        nonmated_top_scores(tune),
+        gallery.size,
+        policy,
+        method="protocol non-mated searches, even-indexed identities",
+    )
+    loo = calibrate(
+        gallery_impostor_top1(gallery, options),
+        gallery.size - 1,
+        policy,
+        method="gallery leave-one-account-out impostor top-1",
+    )
+    return CalibrationCheck(
+        calibrated_on="non-mated probes of even-indexed identities",
+        reported_on="probes of odd-indexed identities",
+        method=held.method,
+        match_threshold=held.match_threshold,
+        possible_threshold=held.possible_threshold,
+        target_match_fpir=policy.match_fpir,
+        target_possible_fpir=policy.possible_fpir,
+        measured_match_fpir=fpir_at(report_nm, held.match_threshold),
+        measured_possible_fpir=fpir_at(report_nm, held.possible_threshold),
+        nonmated_reported=len(report_nm),
+        fnir_at_match=fnir_at(report_m, held.match_threshold),
+        fnir_at_possible=fnir_at(report_m, held.possible_threshold),
+        gallery_loo_match_threshold=loo.match_threshold,
+        gallery_loo_measured_match_fpir=fpir_at(report_nm, loo.match_threshold),
+        gallery_loo_measured_possible_fpir=fpir_at(report_nm, loo.possible_threshold),
+    )
+
+
+def evaluate_protocol(
+    ctx: RunContext,
+    protocol: OneToNProtocol,
+    options: EngineOptions,
+    *,
+    policy: DecisionPolicy,
+    degrade: Sequence[str] = (),
+    seed: int = 0,
+    sample: int | None = None,
+    fusion: bool = False,
+) -> ProtocolReport:
+    """Open-set figures on the clean probes and under each ``degrade`` condition.
+
+    With ``sample``, degraded conditions (and the clean figure beside them) use a fixed subset of
+    that many probes, because each condition re-analyses every probe photo.
+    """
+    gallery, _ = load_gallery(ctx, protocol, options)
+    report = ProtocolReport(
+        protocol=protocol.name,
+        model=ctx.model,
+        options=options.label(),
+        gallery_accounts=gallery.size,
+        gallery_without_face=len(gallery.empty_accounts),
+        figures=[],
+        calibration=None,
+    )
+    clean, clean_images = search_condition(ctx, gallery, protocol.probes, options)
+    report.searches["clean"] = clean
+    report.figures.append(_figures("clean", "all", clean, clean_images))
+    _, odd = split_by_identity(protocol.probes)
+    odd_names = {str(p.photo) for p in odd}
+    report.figures.append(
+        _figures(
+            "clean",
+            "odd identities",
+            [s for s in clean if s.probe in odd_names],
+            [im for s, im in zip(clean, clean_images, strict=True) if s.probe in odd_names],
+        )
+    )
+    report.det["clean"] = det_curve(mated_rank1_scores(clean), nonmated_top_scores(clean))
+    report.calibration = calibration_check(gallery, clean, protocol.probes, options, policy)
+    if degrade:
+        subset = sample_probes(protocol.probes, sample, seed)
+        label = f"sample of {len(subset)}" if len(subset) < len(protocol.probes) else "all"
+        names = {str(p.photo) for p in subset}
+        pairs = [(s, im) for s, im in zip(clean, clean_images, strict=True) if s.probe in names]
+        if label != "all":
+            report.figures.append(
+                _figures("clean", label, [s for s, _ in pairs], [im for _, im in pairs])
+            )
+        for cond in degrade:
+            searches, images = search_condition(ctx, gallery, subset, options, cond, seed)
+            report.searches[cond] = searches
+            report.figures.append(_figures(cond, label, searches, images))
+            report.det[cond] = det_curve(
+                mated_rank1_scores(searches), nonmated_top_scores(searches)
+            )
+    if fusion:
+        report.fusion = fusion_experiment(ctx, gallery, protocol, options)
+    return report
+
+
+def fusion_experiment(
+    ctx: RunContext,
+    gallery: Gallery,
+    protocol: OneToNProtocol,
+    options: EngineOptions,
+    group: int = 3,
+    degrade: str = "clean",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Several photos of one body fused into one probe against one photo alone.
+
+    Each identity's probe photos are cut into groups of ``group`` (in protocol order). Each group
+    is searched once fused and once per single photo; the single-photo figure averages the
+    ``group`` single searches so it uses the same photos.
+    """
+    by_identity: dict[tuple[str, str | None], list[Probe]] = defaultdict(list)
+    for p in protocol.probes:
+        by_identity[(p.identity, p.mate)].append(p)
+    groups = [
+        probes[i : i + group]
+        for probes in by_identity.values()
+        for i in range(0, len(probes) - group + 1, group)
+    ]
+    results = analyse(ctx, [j for g in groups for j in probe_jobs(g, degrade, seed)])
+    fused_inputs = [
+        ProbeInput(
+            "+".join(str(p.photo) for p in g),
+            g[0].mate,
+            [results[Job(p.photo, PROBE, degrade, seed)] for p in g],
+        )
+        for g in groups
+    ]
+    fused = open_set(run_searches(gallery, fused_inputs, options))
+    singles = []
+    for k in range(group):
+        inputs = [
+            ProbeInput(str(g[k].photo), g[k].mate, [results[Job(g[k].photo, PROBE, degrade, seed)]])
+            for g in groups
+        ]
+        singles.append(open_set(run_searches(gallery, inputs, options)))
+    return {
+        "group_size": group,
+        "groups_mated": fused.mated_searches,
+        "groups_nonmated": fused.nonmated_searches,
+        "degrade": degrade,
+        "fused": {
+            "rank1": fused.rank1,
+            "fnir": {str(op.target_fpir): op.fnir for op in fused.operating_points},
+        },
+        "single": {
+            "rank1": float(np.mean([s.rank1 for s in singles])),
+            "fnir": {
+                str(t): float(np.mean([s.fnir_at(t) for s in singles])) for t in DEFAULT_FPIRS
+            },
+        },
+    }
