@@ -68,6 +68,9 @@ class SmtpSettings(BaseModel):
     sender: str = Field("nextofkin@localhost", alias="from")
     tls: Literal["none", "starttls", "ssl"] = "none"
     timeout: float = 30.0
+    ca_file: str | None = Field(
+        None, description="PEM file of CAs to trust for the server certificate (default: system)"
+    )
 
     model_config = {"populate_by_name": True}
 
