@@ -25,7 +25,8 @@ NextOfKinError
 ├── AuditIntegrityError      the audit chain is broken
 └── NotifyError              a message could not be built or delivered
     ├── TemporaryDeliveryError  worth retrying (4xx, connection refused)
-    └── PermanentDeliveryError  never worth retrying (5xx, no address)
+    ├── PermanentDeliveryError  never worth retrying (5xx, no address)
+    └── UncertainDeliveryError  may have been delivered (lost after the body): never retried
 """
 
 from __future__ import annotations
@@ -121,3 +122,10 @@ class TemporaryDeliveryError(NotifyError):
 
 class PermanentDeliveryError(NotifyError):
     """A delivery failure never worth retrying (5xx reply, no address)."""
+
+
+class UncertainDeliveryError(NotifyError):
+    """The message may have been delivered (the connection was lost after its body was sent).
+
+    Never retried automatically: a person checks and records the outcome.
+    """
