@@ -24,8 +24,10 @@ STAMP=".venv/.nextofkin-installed$EXTRAS"
 WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]] || ! .venv/bin/python -c "import nextofkin" 2>/dev/null; then
     echo "==> installing nextofkin$EXTRAS into .venv"
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".$EXTRAS"
+    # Some machines' pip config names local mirrors that may be absent: drop that noise only.
+    quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+    quiet .venv/bin/python -m pip install --quiet --upgrade pip
+    quiet .venv/bin/python -m pip install --quiet -e ".$EXTRAS"
     echo "$WANT" > "$STAMP"
 fi
 echo "==> set-up done"

@@ -1,0 +1,100 @@
+"""`identify` latency on a gallery of the whole LFW 1:N protocol (5,249 accounts), warm.
+
+Ingests the protocol's gallery photos (one-photo accounts) into a workspace once (kept in
+--workspace for reruns), then times IdentifyService.identify on mated probes, and the peer's way
+of searching: `face_recognition.face_distance` over every gallery encoding, from the same probe
+face (so only the search differs).
+
+    python benchmarks/bench_identify.py [--workspace DIR] [--probes 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+LFW = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "lfw"
+
+
+def build_gallery(root: Path) -> None:
+    protocol = json.loads((LFW / "protocol-1n.json").read_text())
+    for entry in protocol["gallery"]:
+        folder = root / entry["account"]
+        folder.mkdir(parents=True, exist_ok=True)
+        for photo in entry["photos"]:
+            shutil.copyfile(LFW / photo, folder / Path(photo).name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workspace", type=Path, default=Path("/tmp/nok-bench-identify"))
+    parser.add_argument("--probes", type=int, default=100)
+    args = parser.parse_args()
+    ws_dir = args.workspace
+    if not (ws_dir / "nextofkin.db").exists():
+        root = ws_dir.parent / (ws_dir.name + "-gallery")
+        if not root.exists():
+            build_gallery(root)
+        env = {**os.environ, "NEXTOFKIN_HOME": str(ws_dir)}
+        subprocess.run(
+            [sys.executable, "-m", "nextofkin", "ingest", str(root)], env=env, check=True
+        )
+    from nextofkin.gallery.maintenance import open_index
+    from nextofkin.identify.service import IdentifyService
+    from nextofkin.settings import Settings
+    from nextofkin.workspace import Workspace
+
+    ws = Workspace.open(Settings.load(ws_dir))
+    service = IdentifyService(ws)
+    protocol = json.loads((LFW / "protocol-1n.json").read_text())
+    probes = [
+        LFW / p["photo"] if "photo" in p else LFW / p["photos"][0]
+        for p in protocol["mated_probes"][: args.probes]
+    ]
+    service.identify([probes[0]])  # warm: models loaded, caches filled
+    times = []
+    for probe in probes:
+        start = time.perf_counter()
+        service.identify([probe], top=10)
+        times.append(time.perf_counter() - start)
+    # Search only: ours (FAISS + account aggregation) vs the peer's linear face_distance scan.
+    index = open_index(ws)
+    gallery = np.stack([index._index.reconstruct(int(i)) for i in index.ids()])  # noqa: SLF001
+    faces = service.pipeline.analyse(
+        np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(probes[0]).convert("RGB"))
+    ).faces
+    vector = faces[0].embedding
+    import face_recognition
+
+    peer_times, our_times = [], []
+    for _ in range(50):
+        start = time.perf_counter()
+        face_recognition.face_distance(gallery, vector)
+        peer_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        index.search(vector[None, :], 200)
+        our_times.append(time.perf_counter() - start)
+    p50 = statistics.median(times) * 1000
+    p95 = float(np.percentile(times, 95)) * 1000
+    print(
+        f"gallery: {len(index)} faces; identify end to end (detect + embed + search + evidence):"
+        f" p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(times)} probes"
+    )
+    print(
+        f"search only: FAISS {statistics.median(our_times) * 1e3:.2f} ms vs face_distance scan "
+        f"{statistics.median(peer_times) * 1e3:.2f} ms (ratio "
+        f"{statistics.median(peer_times) / statistics.median(our_times):.1f}x)"
+    )
+
+
+if __name__ == "__main__":
+    main()
