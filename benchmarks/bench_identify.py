@@ -66,13 +66,17 @@ def main() -> None:
         start = time.perf_counter()
         service.identify([probe], top=10)
         times.append(time.perf_counter() - start)
-    # Search only: ours (FAISS + account aggregation) vs the peer's linear face_distance scan.
+    # Search only: ours (FAISS) vs the peer's linear face_distance scan, same probe vector.
+    from PIL import Image
+    from sqlalchemy import select
+
+    from nextofkin.gallery.records import Face
+
     index = open_index(ws)
-    gallery = np.stack([index._index.reconstruct(int(i)) for i in index.ids()])  # noqa: SLF001
-    faces = service.pipeline.analyse(
-        np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(probes[0]).convert("RGB"))
-    ).faces
-    vector = faces[0].embedding
+    with ws.session() as session:
+        gallery = np.stack(list(session.scalars(select(Face.embedding))))
+    pixels = np.asarray(Image.open(probes[0]).convert("RGB"))
+    vector = service.pipeline.analyse(pixels).faces[0].embedding
     import face_recognition
 
     peer_times, our_times = [], []
