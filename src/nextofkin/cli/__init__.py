@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "nextofkin.cli.cases",
     "nextofkin.cli.review",
     "nextofkin.cli.audit",
+    "nextofkin.cli.notify",
 ]
 
 

@@ -1,0 +1,163 @@
+"""``nextofkin notify``: draft, approve and send messages to families; record manual sends.
+
+``nextofkin notify NUMBER --to ACCOUNT ...`` is short for ``nextofkin notify draft NUMBER ...``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+from typer.core import TyperGroup
+
+from nextofkin.cli.common import console, err_console, handle_errors, print_json, state
+
+
+class _DefaultDraftGroup(TyperGroup):
+    """Treat ``notify NUMBER ...`` as ``notify draft NUMBER ...``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["draft", *args]
+        return super().parse_args(ctx, args)
+
+
+notify_app = typer.Typer(
+    cls=_DefaultDraftGroup,
+    help="Messages to families: NUMBER --to ACCOUNT [--send], mark-sent, release, list.",
+    no_args_is_help=True,
+)
+
+EXIT_NEEDS_PERSON = 4
+
+
+def _print_outcomes(outcomes: list[Any]) -> bool:
+    """Print send outcomes; True when one needs a person (uncertain or failed)."""
+    attention = False
+    for o in outcomes:
+        colour = {"sent": "green", "uncertain": "bold red", "failed": "red"}.get(o.state.value, "")
+        line = f"{o.recipient}: [{colour}]{o.state.value}[/] — {o.note}" if colour else None
+        console.print(line or f"{o.recipient}: {o.state.value} — {o.note}", markup=bool(colour))
+        attention |= o.state.value in ("uncertain", "failed")
+    return attention
+
+
+@notify_app.command("draft")
+@handle_errors
+def draft_command(
+    ctx: typer.Context,
+    number: str = typer.Argument(..., help="Case number."),
+    to: list[str] = typer.Option(..., "--to", help="Recipient account (repeatable)."),
+    channel: str = typer.Option("email", "--channel", help="email or manual."),
+    attach: str = typer.Option("none", "--attach", help="none, face or photo."),
+    language: str | None = typer.Option(None, "--language", help="ru, uk or en."),
+    send_now: bool = typer.Option(False, "--send", help="Approve and send now (reviewer)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Draft a message to each recipient (and with --send, approve and deliver it once)."""
+    from dataclasses import asdict
+
+    from nextofkin.notify.service import draft, send
+
+    cli = state(ctx)
+    ws = cli.workspace
+    with ws.session() as session:
+        drafts = draft(
+            session,
+            ws,
+            cli.settings.user,
+            number,
+            to,
+            channel=channel,
+            attach=attach,
+            language=language,
+        )
+    outcomes = send(ws, cli.settings.user, number, to) if send_now else []
+    if json_out:
+        print_json({"drafts": [asdict(d) for d in drafts], "sent": [asdict(o) for o in outcomes]})
+    else:
+        for d in drafts:
+            console.print(
+                f"[bold]{d.recipient}[/] ({d.channel} {d.address or '-'}, {d.language}, "
+                f"attach {d.attach}): {d.state.value}"
+            )
+            if not send_now:
+                console.print(f"  Subject: {d.subject}", markup=False)
+                console.print("  " + d.body.replace("\n", "\n  "), markup=False)
+        if not send_now:
+            console.print("review the text, then send with the same command and --send")
+    if send_now and _print_outcomes(outcomes) and not json_out:
+        err_console.print("some messages need a person's attention (see above)")
+        raise typer.Exit(EXIT_NEEDS_PERSON)
+
+
+@notify_app.command("mark-sent")
+@handle_errors
+def mark_sent_command(
+    ctx: typer.Context,
+    number: str = typer.Argument(..., help="Case number."),
+    to: str = typer.Option(..., "--to", help="Recipient account."),
+    note: str | None = typer.Option(None, "--note", help="How it was sent or checked."),
+) -> None:
+    """Record that a manual message was sent by hand (or an uncertain one did arrive)."""
+    from nextofkin.notify.service import mark_sent
+
+    cli = state(ctx)
+    outcome = mark_sent(cli.workspace, cli.settings.user, number, to, note)
+    console.print(f"{outcome.recipient}: recorded as sent")
+
+
+@notify_app.command("release")
+@handle_errors
+def release_command(
+    ctx: typer.Context,
+    number: str = typer.Argument(..., help="Case number."),
+    to: str = typer.Option(..., "--to", help="Recipient account."),
+    reason: str = typer.Option(..., "--reason", help="How you know it did not arrive."),
+) -> None:
+    """Allow one more attempt for an uncertain or failed message that did NOT arrive."""
+    from nextofkin.notify.service import release
+
+    cli = state(ctx)
+    info = release(cli.workspace, cli.settings.user, number, to, reason)
+    console.print(f"{info.recipient}: {info.state.value} (will be sent by the next --send)")
+
+
+@notify_app.command("list")
+@handle_errors
+def list_command(
+    ctx: typer.Context,
+    number: str | None = typer.Argument(None, help="Case number (default: all)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The outbox: every message and how far it got."""
+    from dataclasses import asdict
+
+    from nextofkin.notify.service import outbox
+
+    cli = state(ctx)
+    with cli.workspace.session() as session:
+        rows = outbox(session, cli.settings.user, number)
+    if json_out:
+        print_json([asdict(r) for r in rows])
+        return
+    table = Table()
+    for column in ("case", "recipient", "channel", "address", "state", "tries", "note"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r.case_number,
+            r.recipient,
+            r.channel,
+            r.address or "-",
+            r.state.value,
+            str(r.attempts),
+            r.last_error or (f"sent {r.sent_at:%Y-%m-%d %H:%M}" if r.sent_at else ""),
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``notify`` to ``app``."""
+    app.add_typer(notify_app, name="notify")
