@@ -22,7 +22,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 console = Console()
-err_console = Console(stderr=True)
+# Errors are one line that scripts can grep: never wrapped.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass
