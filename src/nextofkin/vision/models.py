@@ -137,4 +137,7 @@ def default_registry() -> ModelRegistry:
     registry = ModelRegistry()
     dlib_models.register(registry)
     dlib_onnx.register(registry)
+    from nextofkin.vision import onnx_pack
+
+    onnx_pack.register_configured(registry)
     return registry
