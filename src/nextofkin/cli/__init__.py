@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "nextofkin.cli.review",
     "nextofkin.cli.audit",
     "nextofkin.cli.notify",
+    "nextofkin.cli.sample_gallery",
+    "nextofkin.cli.kin",
 ]
 
 

@@ -1,0 +1,96 @@
+"""``nextofkin kin`` and ``nextofkin eval kin``: who appears with a person, and whom to tell."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from nextofkin.cli.common import console, handle_errors, print_json, state
+
+
+@handle_errors
+def kin_command(
+    ctx: typer.Context,
+    account: str = typer.Argument(..., help="The person's account id (as in the export)."),
+    top: int = typer.Option(10, "--top", "-k", min=1, help="How many related accounts."),
+    source: str | None = typer.Option(None, "--source", help="Source holding the account."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Rank the accounts related to ACCOUNT (relatives first), with reasons and evidence photos."""
+    from rich.table import Table
+
+    from nextofkin.kin.engine import KinService
+
+    service = KinService(state(ctx).workspace)
+    result = service.kin(account, source=source, top=top)
+    if json_out:
+        data = result.to_dict()
+        # The documented shape first; the rest after it.
+        print_json({"account": data.pop("account"), "relations": data.pop("relations")} | data)
+        return
+    console.print(
+        f"[bold]{result.account}[/] ({result.name or 'no name'}, source {result.source}): "
+        f"{result.owner_faces} owner face(s)"
+    )
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    table = Table(show_lines=True)
+    for column in ("#", "account", "score", "relation", "reasons", "evidence", "contacts"):
+        table.add_column(column)
+    for rank, rel in enumerate(result.relations, 1):
+        relation = rel.relation + (f" ({rel.kinship})" if rel.kinship else "")
+        evidence = "\n".join(
+            f"{e.photo} [{e.why}]" + (f" “{e.caption}”" if e.caption else "")
+            for e in rel.evidence[:4]
+        )
+        contacts = "\n".join(f"{k}: {v}" for k, v in rel.contacts.items()) or "-"
+        table.add_row(
+            str(rank), f"{rel.account}\n{rel.name or ''}", f"{rel.score:.3f}", relation,
+            "\n".join(rel.reasons), evidence, contacts,
+        )  # fmt: skip
+    console.print(table)
+    for same in result.same_face_accounts:
+        console.print(
+            f"[yellow]same face as the person:[/] {same['account']} "
+            f"(similarity {same['similarity']})"
+        )
+
+
+@handle_errors
+def eval_kin_command(
+    ctx: typer.Context,
+    root: Path = typer.Argument(..., help="A sample gallery (with truth.json), already ingested."),
+    source: str | None = typer.Option(None, "--source", help="Source name (default: ROOT name)."),
+    limit: int | None = typer.Option(None, "--limit", help="Evaluate only this many accounts."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Score the kin engine against a sample gallery's ground truth."""
+    from rich.progress import Progress
+
+    from nextofkin.kin.engine import KinService
+    from nextofkin.kin.evaluate import evaluate
+
+    service = KinService(state(ctx).workspace)
+    with Progress(console=console, disable=json_out, transient=True) as bar:
+        task = bar.add_task("kin", total=limit)
+        report = evaluate(service, root, source, limit=limit,
+                          progress=lambda n: bar.advance(task, n))  # fmt: skip
+    if json_out:
+        print_json(report.to_dict())
+        return
+    data = report.to_dict()
+    for key, value in data.items():
+        console.print(f"[bold]{key}[/]: {value}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``kin`` to ``app`` and ``kin`` to the ``eval`` group."""
+    app.command("kin")(kin_command)
+    try:
+        from nextofkin.cli.eval_group import eval_app
+    except ImportError:  # the shared `eval` group is not installed in this tree
+        logging.getLogger(__name__).debug("no `eval` command group: `eval kin` not added")
+        return
+    eval_app.command("kin")(eval_kin_command)

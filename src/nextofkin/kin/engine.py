@@ -1,0 +1,520 @@
+"""The kin engine: who appears with a person, who posts photos of them, and whom to tell.
+
+For one account (the person's), it gathers every other account linked to it by
+
+- faces: companions in the person's photos, resolved through the vector index to the accounts
+  whose *owner* they are; and the person's own (owner) face found gallery-wide in *other*
+  accounts' photos, not only among friends;
+- explicit links, both directions: friend lists and tags;
+- cues: kinship and friendship words in the captions of the photos that show both (inflected,
+  ru/uk/en), a shared surname stem allowing for gendered forms and maiden names, the same city,
+  how many distinct photos show both and over how many years;
+
+and ranks them with :func:`nextofkin.kin.scoring.judge`, each with its reasons and the photos that
+support it. A face that matches the person's own face as an *owner* of another account is not a
+relative: it is reported apart, as a possible second account or a look-alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nextofkin.errors import InputError, NotFound
+from nextofkin.gallery.index import VectorIndex
+from nextofkin.gallery.records import (
+    Account,
+    Face,
+    FaceRole,
+    FaceRoleRecord,
+    Photo,
+    PhotoStatus,
+    Source,
+)
+from nextofkin.identify.calibration import Calibration
+from nextofkin.identify.search import Hit, attribute_hits
+from nextofkin.kin.cues import FAMILY, caption_cues, inverse
+from nextofkin.kin.scoring import DEFAULT_WEIGHTS, PairEvidence, Weights, judge
+from nextofkin.kin.surnames import city_key, surname_keys
+from nextofkin.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+MAX_OWNER_QUERIES = 8
+# Below this many impostor samples a calibration's tail is guesswork (tiny galleries).
+MIN_CALIBRATION_SAMPLES = 200
+# Face hits less likely than this to be the same person are not used at all.
+MIN_CONFIDENCE = 0.3
+MAX_COMPANION_QUERIES = 80
+NEIGHBOURS = 48
+
+
+@dataclass(frozen=True)
+class FaceConfidence:
+    """The chance that a face hit is the same person, from the gallery's own calibration.
+
+    The calibration measured how often a *stranger's* best match in this gallery scores at least
+    a given similarity (FPIR); one minus that is the confidence that a hit this strong is not a
+    stranger. Without a usable calibration (a gallery of a few dozen accounts), confidence rises
+    linearly from the embedder's strict operating point to 1 over the next 0.06 of similarity.
+    """
+
+    calibration: Calibration | None
+    strict: float
+
+    def __call__(self, similarity: float) -> float:
+        """Confidence in [0, 1] for one similarity."""
+        if self.calibration is not None:
+            return max(0.0, 1.0 - self.calibration.fpir(similarity))
+        return min(1.0, max(0.0, (similarity - self.strict) / 0.06))
+
+    @property
+    def same_face(self) -> float:
+        """Similarity above which another account's owner face is taken for the person's own."""
+        if self.calibration is not None:
+            return self.calibration.match_threshold
+        return self.strict + 0.06
+
+
+@dataclass
+class EvidencePhoto:
+    """A photo that supports a relation."""
+
+    photo_id: int
+    account: str  # who posted it
+    photo: str  # path relative to the gallery root
+    why: str  # "companion", "appears", "tag"
+    caption: str | None
+    posted_at: str | None
+    similarity: float | None
+
+
+@dataclass
+class KinRelation:
+    """One related account, with its score, suggested relation, reasons and evidence."""
+
+    account: str
+    account_id: int
+    source: str
+    name: str | None
+    city: str | None
+    contacts: dict[str, Any]
+    score: float
+    relation: str
+    kinship: str | None
+    reasons: list[str]
+    evidence: list[EvidencePhoto]
+
+
+@dataclass
+class KinResult:
+    """Everything the kin engine found for one account."""
+
+    account: str
+    account_id: int
+    source: str
+    name: str | None
+    owner_faces: int
+    thresholds: dict[str, float]
+    relations: list[KinRelation]
+    same_face_accounts: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by ``nextofkin kin --json``."""
+        return asdict(self)
+
+
+@dataclass
+class _AccountInfo:
+    source_id: int
+    external_id: str
+    name: str | None
+    city: str | None
+    friends: frozenset[str]
+    surnames: frozenset[str]
+    city_key: str | None
+
+
+@dataclass
+class _Links:
+    """Gallery-wide lookups built once per service: reverse friend lists, tags, surname counts."""
+
+    accounts: dict[int, _AccountInfo]
+    by_external: dict[tuple[int, str], int]
+    listed_by: dict[int, set[int]]
+    tagged_in: dict[int, list[tuple[int, int]]]  # account -> (photo id, poster account id)
+    surname_counts: Counter[str]
+
+
+def _load_links(session: Session) -> _Links:
+    accounts: dict[int, _AccountInfo] = {}
+    by_external: dict[tuple[int, str], int] = {}
+    for acc_id, source_id, ext, name, city, friends in session.execute(
+        select(
+            Account.id, Account.source_id, Account.external_id, Account.name, Account.city,
+            Account.friends,
+        )
+    ):  # fmt: skip
+        info = _AccountInfo(
+            source_id, ext, name, city, frozenset(friends or ()), surname_keys(name),
+            city_key(city),
+        )  # fmt: skip
+        accounts[acc_id] = info
+        by_external[(source_id, ext)] = acc_id
+    listed_by: dict[int, set[int]] = defaultdict(set)
+    surname_counts: Counter[str] = Counter()
+    for acc_id, info in accounts.items():
+        surname_counts.update(info.surnames)
+        for friend in info.friends:
+            other = by_external.get((info.source_id, friend))
+            if other is not None and other != acc_id:
+                listed_by[other].add(acc_id)
+    tagged_in: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for photo_id, poster, source_id, tagged in session.execute(
+        select(Photo.id, Photo.account_id, Photo.source_id, Photo.tagged).where(
+            func.json_array_length(Photo.tagged) > 0
+        )
+    ):
+        for ext in tagged or ():
+            other = by_external.get((source_id, ext))
+            if other is not None and other != poster:
+                tagged_in[other].append((photo_id, poster))
+    return _Links(accounts, by_external, listed_by, tagged_in, surname_counts)
+
+
+@dataclass
+class _PhotoRow:
+    photo_id: int
+    account_id: int
+    image_id: int | None
+    rel_path: str
+    caption: str | None
+    posted_at: str | None
+    tagged: list[str]
+
+
+class KinService:
+    """Finds and ranks related accounts; holds the index and gallery-wide lookups warm."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        index: VectorIndex | None = None,
+        weights: Weights = DEFAULT_WEIGHTS,
+    ) -> None:
+        if index is None:
+            from nextofkin.gallery.maintenance import open_index
+
+            index = open_index(workspace)
+        self.workspace = workspace
+        self.index = index
+        self.weights = weights
+        self._links: _Links | None = None
+        self._confidence: FaceConfidence | None = None
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def links(self, session: Session) -> _Links:
+        """Gallery-wide lookups, loaded on first use."""
+        if self._links is None:
+            self._links = _load_links(session)
+        return self._links
+
+    def confidence(self) -> FaceConfidence:
+        """How sure a face similarity makes us that two faces are one person (see the class)."""
+        if self._confidence is None:
+            from nextofkin.gallery.maintenance import embedder_spec
+
+            spec = embedder_spec(self.workspace)
+            stored = self.index.description.calibration
+            calibration = Calibration.from_dict(stored) if stored else None
+            if calibration is not None and calibration.samples < MIN_CALIBRATION_SAMPLES:
+                calibration = None
+            self._confidence = FaceConfidence(calibration, spec.strict_similarity)
+        return self._confidence
+
+    def resolve_account(self, session: Session, account: str, source: str | None) -> Account:
+        """The account with external id ``account`` (in ``source`` when given)."""
+        query = select(Account).where(Account.external_id == account)
+        if source is not None:
+            query = query.join(Source, Source.id == Account.source_id).where(Source.name == source)
+        found = session.scalars(query).all()
+        if not found:
+            where = f" in source {source!r}" if source else ""
+            raise NotFound(f"no account {account!r}{where}")
+        if len(found) > 1:
+            names = sorted(session.get_one(Source, a.source_id).name for a in found)
+            raise InputError(
+                f"account {account!r} exists in several sources ({', '.join(names)}): "
+                "choose one with --source"
+            )
+        return found[0]
+
+    # -- the search --------------------------------------------------------------------------
+
+    def kin(self, account: str, *, source: str | None = None, top: int = 10) -> KinResult:
+        """Related accounts of ``account``, best first, with reasons and evidence photos."""
+        with self.workspace.session() as session:
+            person = self.resolve_account(session, account, source)
+            return self._kin(session, person, top)
+
+    def _kin(self, session: Session, person: Account, top: int) -> KinResult:
+        links = self.links(session)
+        confidence = self.confidence()
+        me = person.id
+        photos = self._photos(session, [Photo.account_id == me])
+        by_image = {p.image_id: p for p in photos if p.image_id is not None}
+        face_rows = session.execute(
+            select(Face.id, Face.image_id, Face.embedding, Face.quality, FaceRoleRecord.role)
+            .join(FaceRoleRecord, FaceRoleRecord.face_id == Face.id)
+            .where(FaceRoleRecord.account_id == me)
+        ).all()
+        owners = sorted(
+            (r for r in face_rows if r.role == FaceRole.OWNER.value), key=lambda r: -r.quality
+        )[:MAX_OWNER_QUERIES]
+        companions = [r for r in face_rows if r.role != FaceRole.OWNER.value][
+            :MAX_COMPANION_QUERIES
+        ]
+        companions_per_image = Counter(r.image_id for r in companions)
+        notes: list[str] = []
+        if not owners:
+            notes.append(
+                "the account's owner could not be told from its photos: the person's face was "
+                "not searched in other accounts"
+            )
+        evidence: dict[int, PairEvidence] = defaultdict(PairEvidence)
+        photos_of: dict[int, list[EvidencePhoto]] = defaultdict(list)
+        same_face: dict[int, float] = {}
+
+        queries = [r.embedding for r in owners] + [r.embedding for r in companions]
+        hits: list[list[Hit]] = []
+        if queries and len(self.index):
+            k = min(NEIGHBOURS, len(self.index))
+            scores, ids = self.index.search(np.stack(queries).astype(np.float32), k)
+            hits = attribute_hits(session, ids, scores)
+
+        # 1. Companions in the person's photos, resolved to the accounts whose owner they are.
+        for row, row_hits in zip(companions, hits[len(owners) :], strict=True):
+            best: dict[int, float] = {}
+            for hit in row_hits:
+                if hit.account_id != me and hit.role == FaceRole.OWNER.value:
+                    best[hit.account_id] = max(best.get(hit.account_id, -1.0), hit.similarity)
+            if not best:
+                continue
+            # The companion is the owner of the account whose owner face is nearest.
+            other, sim = max(best.items(), key=lambda kv: kv[1])
+            sure = confidence(sim)
+            if sure < MIN_CONFIDENCE:
+                continue
+            photo = by_image.get(row.image_id)
+            if photo is None:
+                continue
+            e = evidence[other]
+            if row.image_id in e.companion_images:
+                e.companion_images[row.image_id] = max(e.companion_images[row.image_id], sure)
+                continue
+            e.companion_images[row.image_id] = sure
+            share = 1.0 / max(1, companions_per_image[row.image_id])
+            self._cues(e, photo.caption, share, invert=False)
+            if photo.posted_at:
+                e.dates.append(photo.posted_at)
+            photos_of[other].append(self._evidence(links, photo, "companion", sim))
+
+        # 2. The person's own face in other accounts' photos (gallery-wide).
+        appear_faces: dict[int, dict[int, float]] = defaultdict(dict)  # account -> face -> sim
+        for row_hits in hits[: len(owners)]:
+            for hit in row_hits:
+                if hit.account_id == me:
+                    continue
+                if hit.role == FaceRole.OWNER.value:
+                    if hit.similarity >= confidence.same_face:
+                        same_face[hit.account_id] = max(
+                            same_face.get(hit.account_id, -1.0), hit.similarity
+                        )
+                    continue
+                if confidence(hit.similarity) < MIN_CONFIDENCE:
+                    continue
+                faces = appear_faces[hit.account_id]
+                faces[hit.face_id] = max(faces.get(hit.face_id, -1.0), hit.similarity)
+        if appear_faces:
+            face_ids = sorted({f for faces in appear_faces.values() for f in faces})
+            image_of = dict(
+                session.execute(select(Face.id, Face.image_id).where(Face.id.in_(face_ids))).all()
+            )
+            image_ids = sorted(set(image_of.values()))
+            faces_in_image = dict(
+                session.execute(
+                    select(Face.image_id, func.count(Face.id))
+                    .where(Face.image_id.in_(image_ids))
+                    .group_by(Face.image_id)
+                ).all()
+            )
+            their_photos = self._photos(
+                session, [Photo.image_id.in_(image_ids), Photo.account_id.in_(list(appear_faces))]
+            )
+            photo_by_key = {(p.account_id, p.image_id): p for p in their_photos}
+            for other, faces in appear_faces.items():
+                e = evidence[other]
+                for face_id, sim in faces.items():
+                    image_id = image_of.get(face_id)
+                    photo = photo_by_key.get((other, image_id))
+                    if photo is None or image_id is None or image_id in e.appears_images:
+                        continue
+                    e.appears_images[image_id] = confidence(sim)
+                    # The poster speaks of the person: "з мамою" by B means A is B's mother.
+                    others_in_photo = max(1, faces_in_image.get(image_id, 1) - 1)
+                    self._cues(e, photo.caption, 1.0 / others_in_photo, invert=True)
+                    if photo.posted_at:
+                        e.dates.append(photo.posted_at)
+                    photos_of[other].append(self._evidence(links, photo, "appears", sim))
+
+        # 3. Explicit links, both directions.
+        mine = links.accounts[me]
+        for ext in mine.friends:
+            friend = links.by_external.get((mine.source_id, ext))
+            if friend is not None and friend != me:
+                evidence[friend].listed_by_person = True
+        for lister in links.listed_by.get(me, ()):
+            evidence[lister].lists_person = True
+        for photo in photos:
+            for ext in photo.tagged:
+                tagged = links.by_external.get((mine.source_id, ext))
+                if tagged is not None and tagged != me:
+                    evidence[tagged].tags_by_person += 1
+                    if photo.image_id not in evidence[tagged].companion_images:
+                        photos_of[tagged].append(self._evidence(links, photo, "tag", None))
+        tag_photo_ids = [pid for pid, _ in links.tagged_in.get(me, ())]
+        if tag_photo_ids:
+            for photo in self._photos(session, [Photo.id.in_(tag_photo_ids)]):
+                e = evidence[photo.account_id]
+                e.tags_person += 1
+                if photo.image_id not in e.appears_images:
+                    photos_of[photo.account_id].append(self._evidence(links, photo, "tag", None))
+
+        # 4. Surname stems and cities, then the judgement.
+        n_accounts = max(2, len(links.accounts))
+        relations: list[KinRelation] = []
+        for other, e in evidence.items():
+            info = links.accounts.get(other)
+            if info is None:
+                continue
+            shared = mine.surnames & info.surnames
+            if shared:
+                stem = min(shared, key=lambda s: links.surname_counts[s])
+                count = max(2, links.surname_counts[stem])
+                e.surname = min(
+                    1.0, max(0.25, math.log(n_accounts / count) / math.log(n_accounts / 2))
+                )
+                e.surname_stem = stem
+            e.same_city = mine.city_key is not None and mine.city_key == info.city_key
+            verdict = judge(e, self.weights)
+            relations.append(
+                KinRelation(
+                    account=info.external_id,
+                    account_id=other,
+                    source="",
+                    name=info.name,
+                    city=info.city,
+                    contacts={},
+                    score=verdict.score,
+                    relation=verdict.relation,
+                    kinship=verdict.kinship,
+                    reasons=verdict.reasons,
+                    evidence=sorted(
+                        photos_of.get(other, []), key=lambda p: (p.posted_at or "", p.photo_id)
+                    )[:12],
+                )
+            )
+        relations.sort(key=lambda r: (-r.score, r.account))
+        relations = relations[:top]
+        self._fill_accounts(session, relations)
+        same = [
+            {"account": links.accounts[a].external_id, "account_id": a, "similarity": round(s, 4)}
+            for a, s in sorted(same_face.items(), key=lambda kv: -kv[1])
+            if a in links.accounts
+        ]
+        if same:
+            notes.append(
+                "the person's face is the owner's face of other accounts too (a second account, "
+                "or a look-alike such as a sibling): see same_face_accounts"
+            )
+        source = session.get_one(Source, person.source_id)
+        return KinResult(
+            account=person.external_id,
+            account_id=me,
+            source=source.name,
+            name=person.name,
+            owner_faces=sum(1 for r in face_rows if r.role == FaceRole.OWNER.value),
+            thresholds={
+                "same_face": round(confidence.same_face, 4),
+                "calibrated": float(confidence.calibration is not None),
+            },
+            relations=relations,
+            same_face_accounts=same,
+            notes=notes,
+        )
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _cues(e: PairEvidence, caption: str | None, share: float, *, invert: bool) -> None:
+        cues = caption_cues(caption)
+        if any(c.term == "figurative" for c in cues):
+            # "брат за брата", "sis from another mister": kinship words between friends.
+            e.friend_words += share
+            return
+        for cue in cues:
+            if cue.kind == FAMILY:
+                weight = share if cue.specific else 0.5 * share
+                e.family_words += weight
+                term = inverse(cue.term) if invert else cue.term
+                if cue.specific:
+                    e.kin_terms[term] = e.kin_terms.get(term, 0.0) + weight
+            else:
+                e.friend_words += share
+
+    @staticmethod
+    def _photos(session: Session, where: list[Any]) -> list[_PhotoRow]:
+        rows = session.execute(
+            select(
+                Photo.id, Photo.account_id, Photo.image_id, Photo.rel_path, Photo.caption,
+                Photo.posted_at, Photo.tagged,
+            ).where(Photo.status == PhotoStatus.DONE, *where)
+        ).all()  # fmt: skip
+        return [_PhotoRow(r[0], r[1], r[2], r[3], r[4], r[5], list(r[6] or ())) for r in rows]
+
+    @staticmethod
+    def _evidence(links: _Links, photo: _PhotoRow, why: str, sim: float | None) -> EvidencePhoto:
+        poster = links.accounts.get(photo.account_id)
+        return EvidencePhoto(
+            photo_id=photo.photo_id,
+            account=poster.external_id if poster else str(photo.account_id),
+            photo=photo.rel_path,
+            why=why,
+            caption=photo.caption,
+            posted_at=photo.posted_at,
+            similarity=None if sim is None else round(sim, 4),
+        )
+
+    @staticmethod
+    def _fill_accounts(session: Session, relations: list[KinRelation]) -> None:
+        if not relations:
+            return
+        rows = session.execute(
+            select(Account.id, Account.contacts, Source.name)
+            .join(Source, Source.id == Account.source_id)
+            .where(Account.id.in_([r.account_id for r in relations]))
+        ).all()
+        info = {r[0]: (r[1], r[2]) for r in rows}
+        for relation in relations:
+            contacts, source = info.get(relation.account_id, ({}, ""))
+            relation.contacts = dict(contacts or {})
+            relation.source = source

@@ -1,0 +1,310 @@
+"""Evaluation of the kin engine on a generated sample gallery that has been ingested.
+
+For every account of the gallery it runs the engine and compares the ranking with the ground
+truth (``truth.json``): precision and recall of true relatives in the top 3 and top 5, how often
+the first candidate is a true relative, how often the engine labels it family, recall per kind of
+relation, and how often a relative's face (a sibling's above all) is merged into the person's own
+identity, both by owner resolution and by the gallery-wide search.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from nextofkin.errors import InputError, NotFound
+from nextofkin.gallery.records import Account, Face, FaceRoleRecord, Image, Photo, Source
+from nextofkin.kin.engine import KinService
+from nextofkin.kin.sample.generate import FORMAT, TRUTH_FILE
+from nextofkin.kin.sample.population import FAMILY_TYPES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Truth:
+    """The parts of ``truth.json`` the evaluation needs, by account."""
+
+    owner_of: dict[str, str]  # account -> person id
+    person_account: dict[str, str | None]
+    relatives: dict[str, dict[str, str]]  # account -> related account -> relation type
+    friends: dict[str, set[str]]
+    person_relation: dict[tuple[str, str], str]  # (person, person) -> type, both orders
+    photos: list[dict[str, Any]]
+    params: dict[str, Any]
+
+
+def load_truth(root: Path) -> Truth:
+    """Read ``ROOT/truth.json`` written by ``nextofkin sample-gallery``."""
+    path = root / TRUTH_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the ground truth {path}: {exc}") from exc
+    if data.get("format") != FORMAT:
+        raise InputError(f"{path} is not a sample-gallery truth file ({FORMAT})")
+    relatives: dict[str, dict[str, str]] = defaultdict(dict)
+    friends: dict[str, set[str]] = defaultdict(set)
+    person_relation: dict[tuple[str, str], str] = {}
+    for rel in data["relations"]:
+        kind = rel["type"]
+        person_relation[(rel["a"], rel["b"])] = kind
+        person_relation[(rel["b"], rel["a"])] = kind
+        a, b = rel["a_account"], rel["b_account"]
+        if not a or not b:
+            continue
+        if kind == "friend":
+            friends[a].add(b)
+            friends[b].add(a)
+        else:
+            relatives[a][b] = kind if kind != "parent" else "parent/child"
+            relatives[b][a] = kind if kind != "parent" else "parent/child"
+    people = data["people"]
+    params = {
+        "seed": data["seed"],
+        "accounts": len(data["accounts"]),
+        "people": len(people),
+        "photos": len(data["photos"]),
+        "faces": sum(len(p["faces"]) for p in data["photos"]),
+        "relations": dict(Counter(r["type"] for r in data["relations"])),
+    }
+    return Truth(
+        owner_of=dict(data["accounts"]),
+        person_account={pid: p["account"] for pid, p in people.items()},
+        relatives=dict(relatives),
+        friends=dict(friends),
+        person_relation=person_relation,
+        photos=data["photos"],
+        params=params,
+    )
+
+
+@dataclass
+class KinEvaluation:
+    """The figures of one evaluation run."""
+
+    source: str
+    gallery: dict[str, Any]
+    accounts_evaluated: int
+    accounts_with_relatives: int
+    top1_relative: float
+    top1_relative_or_friend: float
+    top1_labelled_family: float
+    top1_family_label_correct: float
+    precision_at_3: float
+    precision_at_5: float
+    recall_at_3: float
+    recall_at_5: float
+    recall_at_5_uncapped: float
+    recall_at_5_by_relation: dict[str, float]
+    family_label_precision_top5: float
+    family_label_recall_top5: float
+    owner_resolution_accuracy: float
+    face_detection_recall: float
+    merged_into_owner: dict[str, dict[str, float]]
+    sibling_search_merges: dict[str, float]
+    latency_ms: dict[str, float]
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return asdict(self)
+
+
+def _ratio(num: float, den: float) -> float:
+    return round(num / den, 4) if den else 0.0
+
+
+def _relation_class(kind: str | None) -> str:
+    if kind is None:
+        return "unrelated"
+    if kind in FAMILY_TYPES:
+        return "sibling" if kind == "sibling" else "other family"
+    return kind
+
+
+def _face_checks(
+    service: KinService, source_id: int, truth: Truth
+) -> tuple[float, float, dict[str, dict[str, float]]]:
+    """Owner resolution accuracy, detection recall, and merges of others' faces into owners."""
+    with service.workspace.session() as session:
+        accounts = dict(
+            session.execute(
+                select(Account.external_id, Account.id).where(Account.source_id == source_id)
+            ).all()
+        )
+        rows = session.execute(
+            select(Photo.rel_path, Photo.account_id, Face.id, Face.left, Face.top, Face.right,
+                   Face.bottom)
+            .join(Image, Image.id == Photo.image_id)
+            .join(Face, Face.image_id == Image.id)
+            .where(Photo.source_id == source_id)
+        ).all()  # fmt: skip
+        roles = {
+            (a, f): r
+            for a, f, r in session.execute(
+                select(FaceRoleRecord.account_id, FaceRoleRecord.face_id, FaceRoleRecord.role)
+                .join(Account, Account.id == FaceRoleRecord.account_id)
+                .where(Account.source_id == source_id)
+            )
+        }
+    faces_by_photo: dict[str, list[tuple[int, int, tuple[float, float, float, float]]]] = (
+        defaultdict(list)
+    )
+    for rel_path, account_id, face_id, left, top, right, bottom in rows:
+        faces_by_photo[rel_path].append((account_id, face_id, (left, top, right, bottom)))
+    detected = total = 0
+    owner_right = owner_total = 0
+    merged: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for photo in truth.photos:
+        poster_id = accounts.get(photo["account"])
+        owner = truth.owner_of.get(photo["account"])
+        found = faces_by_photo.get(photo["path"], [])
+        for face in photo["faces"]:
+            total += 1
+            left, top, right, bottom = face["box"]
+            cx, cy = (left + right) / 2, (top + bottom) / 2
+            match = next(
+                (f for f in found if f[2][0] <= cx <= f[2][2] and f[2][1] <= cy <= f[2][3]), None
+            )
+            if match is None or poster_id is None:
+                continue
+            detected += 1
+            role = roles.get((poster_id, match[1]))
+            if face["person"] == owner:
+                owner_total += 1
+                owner_right += role == "owner"
+            else:
+                cls = _relation_class(truth.person_relation.get((owner or "", face["person"])))
+                merged[cls][1] += 1
+                merged[cls][0] += role == "owner"
+    merges: dict[str, dict[str, float]] = {
+        cls: {"faces": float(n), "merged": float(m), "rate": _ratio(m, n)}
+        for cls, (m, n) in sorted(merged.items())
+    }
+    return _ratio(owner_right, owner_total), _ratio(detected, total), merges
+
+
+def evaluate(
+    service: KinService,
+    root: Path,
+    source: str | None = None,
+    *,
+    limit: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> KinEvaluation:
+    """Run the kin engine on every account of an ingested sample gallery and score it."""
+    truth = load_truth(root)
+    source_name = source or root.resolve().name
+    with service.workspace.session() as session:
+        src = session.scalars(select(Source).where(Source.name == source_name)).first()
+        if src is None:
+            raise NotFound(
+                f"source {source_name!r} is not ingested in this workspace: run "
+                f"`nextofkin ingest {root}` first (or name it with --source)"
+            )
+        source_id = src.id
+        ingested = set(
+            session.scalars(select(Account.external_id).where(Account.source_id == source_id))
+        )
+    accounts = [a for a in sorted(truth.owner_of) if a in ingested]
+    if limit:
+        accounts = accounts[:limit]
+    top1_rel = top1_close = top1_family = top1_family_right = 0
+    with_rel = 0
+    hits3 = hits5 = cap3 = cap5 = all_rel = 0
+    returned3 = returned5 = 0
+    by_relation: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    fam_labelled = fam_labelled_right = fam_true_in_top5 = fam_true_labelled = 0
+    sib_pairs = sib_merged = 0
+    latencies: list[float] = []
+    failures: list[str] = []
+    for account in accounts:
+        started = time.perf_counter()
+        try:
+            result = service.kin(account, source=source_name, top=5)
+        except (NotFound, InputError) as exc:
+            failures.append(f"{account}: {exc}")
+            continue
+        latencies.append((time.perf_counter() - started) * 1000)
+        if progress:
+            progress(1)
+        ranked = [r.account for r in result.relations]
+        relatives = truth.relatives.get(account, {})
+        friends = truth.friends.get(account, set())
+        for r in result.relations[:5]:
+            if r.relation == "family":
+                fam_labelled += 1
+                fam_labelled_right += r.account in relatives
+            if r.account in relatives:
+                fam_true_in_top5 += 1
+                fam_true_labelled += r.relation == "family"
+        same = {s["account"] for s in result.same_face_accounts}
+        for other, kind in relatives.items():
+            if kind == "sibling":
+                sib_pairs += 1
+                sib_merged += other in same
+        if not relatives:
+            continue
+        with_rel += 1
+        if ranked:
+            top1_rel += ranked[0] in relatives
+            top1_close += ranked[0] in relatives or ranked[0] in friends
+            top1_family += result.relations[0].relation == "family"
+            top1_family_right += result.relations[0].relation == "family" and ranked[0] in relatives
+        in3 = sum(1 for a in ranked[:3] if a in relatives)
+        in5 = sum(1 for a in ranked[:5] if a in relatives)
+        hits3 += in3
+        hits5 += in5
+        cap3 += min(3, len(relatives))
+        cap5 += min(5, len(relatives))
+        all_rel += len(relatives)
+        returned3 += len(ranked[:3])
+        returned5 += len(ranked[:5])
+        for other, kind in relatives.items():
+            by_relation[kind][1] += 1
+            by_relation[kind][0] += other in ranked[:5]
+    owner_acc, detection, merges = _face_checks(service, source_id, truth)
+    latencies.sort()
+    return KinEvaluation(
+        source=source_name,
+        gallery=truth.params,
+        accounts_evaluated=len(latencies),
+        accounts_with_relatives=with_rel,
+        top1_relative=_ratio(top1_rel, with_rel),
+        top1_relative_or_friend=_ratio(top1_close, with_rel),
+        top1_labelled_family=_ratio(top1_family, with_rel),
+        top1_family_label_correct=_ratio(top1_family_right, top1_family),
+        precision_at_3=_ratio(hits3, returned3),
+        precision_at_5=_ratio(hits5, returned5),
+        recall_at_3=_ratio(hits3, cap3),
+        recall_at_5=_ratio(hits5, cap5),
+        recall_at_5_uncapped=_ratio(hits5, all_rel),
+        recall_at_5_by_relation={k: _ratio(h, n) for k, (h, n) in sorted(by_relation.items())},
+        family_label_precision_top5=_ratio(fam_labelled_right, fam_labelled),
+        family_label_recall_top5=_ratio(fam_true_labelled, fam_true_in_top5),
+        owner_resolution_accuracy=owner_acc,
+        face_detection_recall=detection,
+        merged_into_owner=merges,
+        sibling_search_merges={
+            "sibling_pairs": sib_pairs,
+            "merged": sib_merged,
+            "rate": _ratio(sib_merged, sib_pairs),
+        },
+        latency_ms={
+            "mean": round(statistics.fmean(latencies), 1) if latencies else 0.0,
+            "p50": round(latencies[len(latencies) // 2], 1) if latencies else 0.0,
+            "p95": round(latencies[int(len(latencies) * 0.95)], 1) if latencies else 0.0,
+            "max": round(latencies[-1], 1) if latencies else 0.0,
+        },
+        failures=failures[:20],
+    )

@@ -1,0 +1,231 @@
+"""Write a sample gallery: manifests, rendered photos, ground truth (docs/SAMPLE_GALLERY.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nextofkin.errors import InputError
+from nextofkin.kin.sample.compose import RenderJob, RenderResult, Sprite, render
+from nextofkin.kin.sample.population import Population, build_population, load_identities
+from nextofkin.kin.translit import transliterate
+
+log = logging.getLogger(__name__)
+
+FORMAT = "nextofkin-sample-gallery/1"
+TRUTH_FILE = "truth.json"
+
+
+@dataclass(frozen=True)
+class GalleryReport:
+    """What was generated."""
+
+    root: str
+    accounts: int
+    people: int
+    photos: int
+    faces: int
+    relations: dict[str, int]
+
+
+def _canonical_name(population: Population, pid: str) -> str:
+    p = population.people[pid]
+    lang = "uk" if p.lang == "uk" else "ru"
+    first = p.first.uk if lang == "uk" else p.first.ru
+    return transliterate(f"{first} {p.surname.form(p.gender, lang)}", "uk")
+
+
+def _jobs(
+    population: Population, root: Path, seed: int, backgrounds: list[Path]
+) -> list[RenderJob]:
+    rng = random.Random(seed * 7919 + 1)
+    jobs = []
+    for index, plan in enumerate(population.photos):
+        sprites = []
+        for pid in plan.people:
+            source, flip = population.people[pid].take_photo(rng)
+            sprites.append(Sprite(pid, str(source), flip))
+        jobs.append(
+            RenderJob(
+                out=str(root / plan.path),
+                kind=plan.render,
+                sprites=tuple(sprites),
+                background=str(rng.choice(backgrounds)),
+                seed=seed,
+                index=index,
+            )
+        )
+    return jobs
+
+
+def _render_all(
+    jobs: list[RenderJob], workers: int, progress: Callable[[int], None] | None
+) -> Iterator[RenderResult]:
+    if workers <= 1:
+        for job in jobs:
+            yield render(job)
+            if progress:
+                progress(1)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(render, jobs, chunksize=8):
+            yield result
+            if progress:
+                progress(1)
+
+
+def _check_root(root: Path) -> None:
+    if root.exists() and any(root.iterdir()) and not (root / TRUTH_FILE).exists():
+        raise InputError(
+            f"{root} is not empty and holds no sample gallery: choose an empty or new folder"
+        )
+
+
+def _dump(path: Path, rows: list[dict[str, Any]]) -> None:
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    path.write_text(text, encoding="utf-8")
+
+
+def generate(
+    faces: Path,
+    root: Path,
+    seed: int,
+    accounts: int,
+    *,
+    workers: int = 1,
+    density: float = 1.0,
+    progress: Callable[[int], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> GalleryReport:
+    """Generate a sample gallery of ``accounts`` accounts from the face set at ``faces``.
+
+    The same face set, seed and account count give byte-identical manifests, truth and images
+    (with the same Pillow/libjpeg build), whatever ``workers`` is. ``on_plan`` is told how many
+    photos will be rendered, ``progress`` is called once per rendered photo.
+    """
+    root = root.resolve()
+    _check_root(root)
+    identities = load_identities(faces)
+    population = build_population(identities, accounts, seed, density)
+    backgrounds = [identity.photos[0] for identity in identities]
+    jobs = _jobs(population, root, seed, backgrounds)
+    if on_plan:
+        on_plan(len(jobs))
+    root.mkdir(parents=True, exist_ok=True)
+    results = list(_render_all(jobs, workers, progress))
+
+    people = population.people
+    accounts_rows = []
+    for acc, row in population.accounts.items():
+        profile = next(
+            (p.path for p in population.photos if p.account == acc and p.kind == "profile"), None
+        )
+        accounts_rows.append(row | ({"profile_photo": profile} if profile else {}))
+    photo_rows = []
+    truth_photos = []
+    for plan, result in zip(population.photos, results, strict=True):
+        line: dict[str, Any] = {"path": plan.path, "account": plan.account}
+        if plan.caption:
+            line["caption"] = plan.caption
+        line["posted_at"] = plan.posted_at
+        if plan.tagged:
+            line["tagged"] = plan.tagged
+        line["kind"] = plan.kind
+        photo_rows.append(line)
+        truth_photos.append(
+            {
+                "path": plan.path,
+                "account": plan.account,
+                "topic": plan.topic,
+                "width": result.width,
+                "height": result.height,
+                "faces": [
+                    {
+                        "person": face.person,
+                        "identity": people[face.person].identity.name,
+                        "account": people[face.person].account,
+                        "source": face.source,
+                        "flip": face.flip,
+                        "box": list(face.box),
+                    }
+                    for face in result.faces
+                ],
+            }
+        )
+    _dump(root / "accounts.jsonl", accounts_rows)
+    _dump(root / "photos.jsonl", photo_rows)
+
+    relation_counts = Counter(kind for _, _, kind in population.relations)
+    friend_pairs = sorted(
+        {tuple(sorted((a, b))) for a, others in population.friends.items() for b in others}
+    )
+    relation_counts["friend"] = len(friend_pairs)
+    truth = {
+        "format": FORMAT,
+        "seed": seed,
+        "accounts_requested": accounts,
+        "density": density,
+        "faces_dir": faces.name,
+        "people": {
+            pid: {
+                "identity": p.identity.name,
+                "gender": p.gender,
+                "name": _canonical_name(population, pid),
+                "born": p.born,
+                "city": p.city.latin[0],
+                "lang": p.lang,
+                "family": p.family,
+                "account": p.account,
+            }
+            for pid, p in people.items()
+        },
+        "accounts": {p.account: pid for pid, p in people.items() if p.account},
+        "relations": [
+            {
+                "a": a,
+                "b": b,
+                "type": kind,
+                "a_account": people[a].account,
+                "b_account": people[b].account,
+            }
+            for a, b, kind in population.relations
+        ]
+        + [
+            {
+                "a": a,
+                "b": b,
+                "type": "friend",
+                "a_account": people[a].account,
+                "b_account": people[b].account,
+            }
+            for a, b in friend_pairs
+        ],
+        "dangling_friend_ids": population.dangling,
+        "photos": truth_photos,
+    }
+    (root / TRUTH_FILE).write_text(
+        json.dumps(truth, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8"
+    )
+    n_faces = sum(len(r.faces) for r in results)
+    log.info(
+        "sample gallery %s: %d accounts, %d photos, %d faces",
+        root,
+        len(accounts_rows),
+        len(photo_rows),
+        n_faces,
+    )
+    return GalleryReport(
+        root=str(root),
+        accounts=len(accounts_rows),
+        people=len(people),
+        photos=len(photo_rows),
+        faces=n_faces,
+        relations=dict(sorted(relation_counts.items())),
+    )

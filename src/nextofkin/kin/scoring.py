@@ -1,0 +1,169 @@
+"""How the evidence about one related account combines into a score and a suggested relation.
+
+Pure functions over :class:`PairEvidence`, so the weights can be read, tested and tuned apart from
+the database. The score is a weighted sum of saturating terms (the fifth joint photo adds less than
+the first), divided by the sum of weights, so it lies in [0, 1]. Family cues (kinship words, a
+shared surname stem, photos over many years) are part of the score because the team's first need
+is relatives; they also decide the suggested relation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+FAMILY = "family"
+FRIEND = "friend"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Weights of the score's terms (see :func:`score`)."""
+
+    faces: float = 3.0  # distinct photos showing both people
+    faces_rate: float = 0.9  # saturation: 1 photo -> 0.59, 2 -> 0.83, 3 -> 0.93
+    link_one_way: float = 0.35  # listed as a friend by one side only (friend lists are noisy)
+    link_mutual: float = 1.0
+    tags: float = 0.6
+    kin_words: float = 2.2
+    friend_words: float = 0.5
+    surname: float = 1.3
+    city: float = 0.3
+    span: float = 0.6  # joint photos over many years: families stay, friendships come and go
+    span_years: float = 6.0
+
+    @property
+    def total(self) -> float:
+        """The largest raw score possible."""
+        return (
+            self.faces + self.link_mutual + self.tags + self.kin_words + self.friend_words
+            + self.surname + self.city + self.span
+        )  # fmt: skip
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass
+class PairEvidence:
+    """Everything found linking the person's account (A) to one other account (B)."""
+
+    # image id -> confidence that the face there is the other person (0..1)
+    companion_images: dict[int, float] = field(default_factory=dict)  # B's owner in A's photos
+    appears_images: dict[int, float] = field(default_factory=dict)  # A's owner in B's photos
+    listed_by_person: bool = False  # A's friend list has B
+    lists_person: bool = False  # B's friend list has A
+    tags_by_person: int = 0  # A's photos tagging B
+    tags_person: int = 0  # B's photos tagging A
+    kin_terms: dict[str, float] = field(default_factory=dict)  # what B is to A, weighted
+    family_words: float = 0.0  # kinship words (any), weighted per photo
+    friend_words: float = 0.0  # friendship (and figurative kinship) words, weighted per photo
+    surname: float = 0.0  # 0 when no shared stem; else in (0, 1], rarer stems weigh more
+    surname_stem: str | None = None
+    same_city: bool = False
+    dates: list[str] = field(default_factory=list)  # posted_at of the photos showing both
+
+    @property
+    def joint_images(self) -> set[int]:
+        """Distinct images that show both people."""
+        return set(self.companion_images) | set(self.appears_images)
+
+    def joint_weight(self) -> float:
+        """Distinct images that show both, each counted by how sure the face match is."""
+        images = self.joint_images
+        return sum(
+            max(self.companion_images.get(i, 0.0), self.appears_images.get(i, 0.0)) for i in images
+        )
+
+    def span_years(self) -> float:
+        """Years between the first and the last photo showing both people."""
+        years = sorted(y for y in (_year(d) for d in self.dates if d) if y is not None)
+        return float(years[-1] - years[0]) if len(years) >= 2 else 0.0
+
+
+def _year(date: str) -> float | None:
+    try:
+        year, month = int(date[:4]), int(date[5:7]) if len(date) >= 7 else 6
+    except ValueError:
+        return None
+    return year + (month - 0.5) / 12
+
+
+def _saturate(x: float, rate: float = 1.0) -> float:
+    return 1.0 - math.exp(-rate * x)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A score in [0, 1], the relation it suggests and the reasons, in words."""
+
+    score: float
+    relation: str
+    kinship: str | None
+    reasons: list[str]
+
+
+def judge(e: PairEvidence, w: Weights = DEFAULT_WEIGHTS) -> Judgement:
+    """Combine the evidence for one pair into a score, a suggested relation and reasons."""
+    n_joint = len(e.joint_images)
+    face_term = _saturate(e.joint_weight(), w.faces_rate)
+    mutual = e.listed_by_person and e.lists_person
+    link_term = w.link_mutual if mutual else (
+        w.link_one_way if (e.listed_by_person or e.lists_person) else 0.0
+    )  # fmt: skip
+    tags = e.tags_by_person + e.tags_person
+    kin_term = _saturate(e.family_words)
+    friend_term = _saturate(e.friend_words)
+    span = e.span_years()
+    span_term = min(1.0, span / w.span_years) if n_joint >= 2 else 0.0
+    raw = (
+        w.faces * face_term
+        + link_term
+        + w.tags * _saturate(tags, 0.7)
+        + w.kin_words * kin_term
+        + w.friend_words * friend_term
+        + w.surname * e.surname
+        + w.city * e.same_city
+        + w.span * span_term
+    )
+    score = raw / w.total
+
+    reasons: list[str] = []
+    if e.companion_images:
+        reasons.append(f"appears with the person in {len(e.companion_images)} of their photos")
+    if e.appears_images:
+        reasons.append(f"the person appears in {len(e.appears_images)} of this account's photos")
+    if mutual:
+        reasons.append("friends on both sides")
+    elif e.listed_by_person:
+        reasons.append("in the person's friend list")
+    elif e.lists_person:
+        reasons.append("lists the person as a friend")
+    if tags:
+        reasons.append(f"tagged {tags} time(s)")
+    ranked_terms = sorted(e.kin_terms.items(), key=lambda kv: (-kv[1], kv[0]))
+    kinship = ranked_terms[0][0] if ranked_terms else None
+    if e.family_words > 0:
+        words = ", ".join(t for t, _ in ranked_terms[:3])
+        reasons.append(f"kinship words in captions of joint photos ({words})")
+    if e.friend_words > 0:
+        reasons.append("friendship words in captions of joint photos")
+    if e.surname > 0:
+        reasons.append(f"shares the surname stem '{e.surname_stem}'")
+    if e.same_city:
+        reasons.append("same city")
+    if n_joint >= 2 and span >= 1:
+        reasons.append(f"{n_joint} joint photos over {span:.0f} years")
+
+    strong_kin = e.family_words >= 0.6
+    linked = n_joint >= 1 or mutual or tags > 0
+    if strong_kin or (e.surname > 0 and linked) or (e.family_words > 0 and n_joint >= 2):
+        relation = FAMILY
+    elif n_joint >= 1 or mutual or e.friend_words > 0:
+        relation = FRIEND
+    else:
+        relation = UNKNOWN
+    if relation != FAMILY:
+        kinship = None
+    return Judgement(round(score, 4), relation, kinship, reasons)
