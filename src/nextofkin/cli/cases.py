@@ -177,6 +177,22 @@ def close_command(
     console.print(f"case {number} is now {info.state.value}")
 
 
+@case_app.command("report")
+@handle_errors
+def report_command(
+    ctx: typer.Context,
+    number: str = typer.Argument(..., help="Case number."),
+    fmt: str = typer.Option("html", "--format", help="html or pdf."),
+    out: Path | None = typer.Option(None, "--out", help="Where to write (default: workspace)."),
+) -> None:
+    """Write the case report: photos, candidates side by side, decisions, messages, audit trail."""
+    from nextofkin.cases.report import write_report
+
+    cli = state(ctx)
+    path = write_report(cli.workspace, cli.settings.user, number, fmt, out)  # type: ignore[arg-type]
+    console.print(f"report written to {path}")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``case`` to ``app``."""
     app.add_typer(case_app, name="case")

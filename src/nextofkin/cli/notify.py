@@ -49,8 +49,12 @@ def draft_command(
     ctx: typer.Context,
     number: str = typer.Argument(..., help="Case number."),
     to: list[str] = typer.Option(..., "--to", help="Recipient account (repeatable)."),
-    channel: str = typer.Option("email", "--channel", help="email or manual."),
-    attach: str = typer.Option("none", "--attach", help="none, face or photo."),
+    channel: str | None = typer.Option(
+        None, "--channel", help="email or manual (default: the draft's, else email)."
+    ),
+    attach: str | None = typer.Option(
+        None, "--attach", help="none, face or photo (default: the draft's, else none)."
+    ),
     language: str | None = typer.Option(None, "--language", help="ru, uk or en."),
     send_now: bool = typer.Option(False, "--send", help="Approve and send now (reviewer)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),

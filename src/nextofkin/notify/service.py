@@ -333,20 +333,20 @@ def draft(
     number: str,
     recipients: Sequence[str],
     *,
-    channel: Channel | str = Channel.EMAIL,
-    attach: Attach | str = Attach.NONE,
+    channel: Channel | str | None = None,
+    attach: Attach | str | None = None,
     language: Language | str | None = None,
 ) -> list[MessageInfo]:
     """Write (or rewrite) the draft for each recipient of a case with a confirmed identification.
 
     A recipient whose message is already sending, sent or uncertain is left untouched and
-    returned as it is: a family is never written to twice about one case. Raises
+    returned as it is: a family is never written to twice about one case. ``channel``,
+    ``attach`` and ``language`` left as None keep the existing draft's choice (defaults: e-mail,
+    no picture, ``notify.default_language``). Raises
     :class:`PolicyViolation` without a confirmed identification, for the identified person's own
     account, and for an address that another recipient of the case already uses.
     """
     user = require(session, actor, Permission.DRAFT)
-    channel, attach = Channel(channel), Attach(attach)
-    language = Language(language or workspace.settings.notify.default_language)
     if not recipients:
         raise InputError("name at least one recipient: --to ACCOUNT")
     case = get_case(session, number)
@@ -370,8 +370,15 @@ def draft(
         if existing is not None and OutboxState(existing.state) in COMMITTED:
             out.append(_info(number, existing))
             continue
-        address = _address(account, channel)
-        if channel is Channel.EMAIL and address is not None:
+        # Options not given keep what the existing draft chose (so `--send` sends that draft).
+        row_channel = Channel(channel or (existing.channel if existing else Channel.EMAIL))
+        row_attach = Attach(attach or (existing.attach if existing else Attach.NONE))
+        row_language = Language(
+            language
+            or (existing.language if existing else workspace.settings.notify.default_language)
+        )
+        address = _address(account, row_channel)
+        if row_channel is Channel.EMAIL and address is not None:
             for other in session.scalars(
                 select(OutboxMessage).where(
                     OutboxMessage.case_id == case.id,
@@ -389,17 +396,17 @@ def draft(
             "case_number": number,
             "recipient_name": account.name,
             "person_name": person_name or person_ref,
-            "found_at": _human_date(case.found_at, language),
+            "found_at": _human_date(case.found_at, row_language),
             "place": case.place,
             "team_name": team.team_name,
             "team_email": team.team_email,
             "team_phone": team.team_phone,
             "team_address": team.team_address,
-            "attach": attach.value,
-            "has_attachment": attach is not Attach.NONE,
+            "attach": row_attach.value,
+            "has_attachment": row_attach is not Attach.NONE,
         }
-        subject, body = render(workspace, language, context)
-        attachment = _make_attachment(workspace, case, attach, key)
+        subject, body = render(workspace, row_language, context)
+        attachment = _make_attachment(workspace, case, row_attach, key)
         row = existing or OutboxMessage(
             case_id=case.id,
             recipient_key=recipient_key,
@@ -410,10 +417,10 @@ def draft(
         )
         row.account_id = account.id
         row.recipient_name = account.name
-        row.channel = channel.value
+        row.channel = row_channel.value
         row.address = address
-        row.language = language.value
-        row.attach = attach.value
+        row.language = row_language.value
+        row.attach = row_attach.value
         row.subject = subject
         row.body = body
         row.body_sha256 = hashlib.sha256(body.encode()).hexdigest()
@@ -433,10 +440,10 @@ def draft(
             f"case:{number}",
             {
                 "recipient": recipient_key,
-                "channel": channel.value,
+                "channel": row_channel.value,
                 "address": address,
-                "language": language.value,
-                "attach": attach.value,
+                "language": row_language.value,
+                "attach": row_attach.value,
                 "body_sha256": row.body_sha256,
                 "attachment_sha256": row.attachment_sha256,
                 "key": key,

@@ -1,0 +1,251 @@
+"""The case report: everything a team must be able to show about one case, as HTML or PDF.
+
+Probe photos with their custody hashes, each search's candidates with the probe face and the
+candidate's best gallery face side by side, what every score means, the reviewers' decisions,
+kin findings when the kin engine recorded any, the messages sent, and the case's audit trail with
+the state of the hash chain. Pictures are embedded, so the file stands alone. Faces that were
+purged from the gallery are not shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nextofkin import audit
+from nextofkin.cases.media import clean_photo, face_crop, jpeg_bytes
+from nextofkin.cases.service import CaseInfo, get_case, verify_custody, view_case
+from nextofkin.errors import ImageError, InputError
+from nextofkin.gallery.records import Face
+from nextofkin.users.service import Permission, require
+from nextofkin.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+DECISION_TEXT = {
+    "match": "strong evidence: a stranger scores this high very rarely on a gallery this size",
+    "possible": "worth a careful human look, but strangers reach this score now and then",
+    "no match": "no evidence: many strangers score this high",
+}
+
+
+@dataclass
+class CandidateView:
+    """One candidate row of the report."""
+
+    rank: int
+    ref: str
+    name: str | None
+    url: str | None
+    score: float
+    decision: str
+    meaning: str
+    decision_text: str
+    probe_face: str | None
+    gallery_face: str | None
+    evidence: list[dict[str, Any]]
+    verdicts: list[str]
+
+
+@dataclass
+class SearchView:
+    """One search section of the report."""
+
+    id: int
+    run_by: str
+    run_at: datetime
+    model: str | None
+    gallery_size: int | None
+    calibration: dict[str, Any]
+    candidates: list[CandidateView] = field(default_factory=list)
+
+
+@dataclass
+class ReportData:
+    """Everything the report template shows."""
+
+    case: CaseInfo
+    generated_at: datetime
+    generated_by: str
+    photos: list[dict[str, Any]]
+    searches: list[SearchView]
+    messages: list[dict[str, Any]]
+    kin: list[dict[str, Any]]
+    trail: list[audit.AuditEntryView]
+    chain_ok: bool
+    chain_problems: list[str]
+    team_name: str
+
+
+def _data_uri(data: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _safe(picture: Any) -> str | None:
+    try:
+        return _data_uri(jpeg_bytes(picture()))
+    except (ImageError, OSError, ValueError) as exc:
+        log.warning("report picture unavailable: %s", exc)
+        return None
+
+
+def _kin_rows(session: Session, number: str) -> list[dict[str, Any]]:
+    """Kin findings for the case, if the kin engine is installed and recorded any."""
+    try:
+        from nextofkin.kin import report_hook  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    rows: list[dict[str, Any]] = report_hook(session, number)
+    return rows
+
+
+def collect(session: Session, workspace: Workspace, actor: str | None, number: str) -> ReportData:
+    """Gather the report's content (checks the ``view`` permission; the view is audited)."""
+    from nextofkin.notify.service import outbox
+
+    user = require(session, actor, Permission.VIEW)
+    info = view_case(session, user.name, number)
+    custody = {c.stored_path: c.ok for c in verify_custody(session, workspace, number)}
+    media = workspace.media_dir
+    photos = [
+        {
+            "info": p,
+            "custody_ok": custody.get(p.stored_path, False),
+            "thumb": _safe(lambda p=p: clean_photo(media / p.stored_path, max_side=420)),
+        }
+        for p in info.photos
+    ]
+    verdicts: dict[str, list[str]] = {}
+    for d in info.decisions:
+        verdicts.setdefault(d.account_ref, []).append(f"{d.decision} by {d.reviewer}")
+    searches = []
+    for s in info.searches:
+        probe = max(s.probe_faces, key=lambda p: float(p.get("quality", 0)), default=None)
+        probe_face = None
+        if probe is not None and (media / probe["photo"]).is_file():
+            probe_face = _safe(
+                lambda probe=probe: face_crop(
+                    media / probe["photo"], probe["box"], rotation=int(probe.get("rotation", 0))
+                )
+            )
+        view = SearchView(
+            s.id,
+            s.run_by,
+            s.run_at,
+            s.model,
+            s.gallery_size,
+            dict(s.params.get("calibration") or {}),
+        )
+        for rank, c in enumerate(s.candidates, start=1):
+            ref = f"{c['source']}/{c['account']}"
+            evidence = list(c.get("evidence") or [])
+            live = set(
+                session.scalars(
+                    select(Face.id).where(Face.id.in_([int(e["face_id"]) for e in evidence]))
+                )
+            )
+            evidence = [e for e in evidence if int(e["face_id"]) in live]
+            gallery_face = None
+            if evidence:
+                best = evidence[0]
+                gallery_face = _safe(
+                    lambda best=best: face_crop(Path(best["image_path"]), best["box"])
+                )
+            view.candidates.append(
+                CandidateView(
+                    rank=rank,
+                    ref=ref,
+                    name=c.get("name"),
+                    url=c.get("url"),
+                    score=float(c["score"]),
+                    decision=str(c["decision"]),
+                    meaning=str(c.get("meaning", "")),
+                    decision_text=DECISION_TEXT.get(str(c["decision"]), ""),
+                    probe_face=probe_face,
+                    gallery_face=gallery_face,
+                    evidence=evidence,
+                    verdicts=verdicts.get(ref, []),
+                )
+            )
+        searches.append(view)
+    messages = [m.__dict__ for m in outbox(session, user.name, number)]
+    chain = audit.verify(session)
+    trail = audit.entries(session, case=number)
+    return ReportData(
+        case=info,
+        generated_at=datetime.now(UTC),
+        generated_by=user.name,
+        photos=photos,
+        searches=searches,
+        messages=messages,
+        kin=_kin_rows(session, number),
+        trail=trail,
+        chain_ok=chain.ok,
+        chain_problems=[p.message for p in chain.problems],
+        team_name=workspace.settings.notify.team_name,
+    )
+
+
+def render_html(data: ReportData) -> str:
+    """The report as one self-contained HTML page."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("nextofkin.cases", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+    )
+    env.filters["short"] = shorten_hashes
+    return env.get_template("report.html.j2").render(r=data)
+
+
+_HEX = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{20,}\b")
+
+
+def shorten_hashes(value: Any) -> str:
+    """``value`` as text with long hex digests cut to 12 digits (full ones: ``audit show``)."""
+    return _HEX.sub(r"\1…", str(value))
+
+
+def write_report(
+    workspace: Workspace,
+    actor: str | None,
+    number: str,
+    fmt: Literal["html", "pdf"] = "html",
+    out: Path | None = None,
+) -> Path:
+    """Render the case report to ``out`` (default: the workspace's reports folder) and audit it."""
+    if fmt not in ("html", "pdf"):
+        raise InputError(f"unknown report format {fmt!r} (html or pdf)")
+    with workspace.session() as session:
+        data = collect(session, workspace, actor, number)
+        case_id = get_case(session, number).id
+    html = render_html(data)
+    if out is None:
+        slug = re.sub(r"[^\w.-]+", "_", number)
+        out = workspace.media_dir / "reports" / str(case_id) / f"case-{slug}.{fmt}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "html":
+        out.write_text(html, encoding="utf-8")
+    else:
+        from weasyprint import HTML  # type: ignore[import-untyped]
+
+        HTML(string=html, base_url=str(workspace.media_dir)).write_pdf(str(out))
+    with workspace.session() as session:
+        audit.record(
+            session,
+            data.generated_by,
+            audit.Action.CASE_REPORT,
+            f"case:{number}",
+            {"format": fmt, "path": str(out)},
+            case=number,
+        )
+    return out
