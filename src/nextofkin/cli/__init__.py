@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "nextofkin.cli.review",
     "nextofkin.cli.audit",
     "nextofkin.cli.notify",
+    "nextofkin.cli.purge",
     "nextofkin.cli.sample_gallery",
     "nextofkin.cli.kin",
 ]

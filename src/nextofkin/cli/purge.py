@@ -1,0 +1,51 @@
+"""``nextofkin purge``: remove a person's or a source's photos, faces and vectors on request."""
+
+from __future__ import annotations
+
+import typer
+
+from nextofkin.cli.common import console, handle_errors, print_json, state
+from nextofkin.errors import InputError
+
+
+@handle_errors
+def purge_command(
+    ctx: typer.Context,
+    account: str | None = typer.Option(
+        None, "--account", help="Account to purge (source/account, account, or #id)."
+    ),
+    source: str | None = typer.Option(None, "--source", help="Source to purge entirely."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Purge biometric data on request (admins): database rows, face vectors, calibration."""
+    from dataclasses import asdict
+
+    from nextofkin.cases.purge import purge_account, purge_source
+
+    if (account is None) == (source is None):
+        raise InputError("give exactly one of --account ID or --source NAME")
+    what = f"account {account}" if account else f"source {source}"
+    if not yes and not typer.confirm(
+        f"Permanently remove the photos, faces and vectors of {what}?"
+    ):
+        raise typer.Exit(1)
+    cli = state(ctx)
+    if account is not None:
+        report = purge_account(cli.workspace, cli.settings.user, account)
+    else:
+        assert source is not None
+        report = purge_source(cli.workspace, cli.settings.user, source)
+    if json_out:
+        print_json(asdict(report))
+        return
+    console.print(
+        f"purged {report.subject}: {report.accounts} account(s), {report.photos} photo(s), "
+        f"{report.images} image(s), {report.faces} face(s), {report.vectors} vector(s); "
+        f"the index now holds {report.index_total} faces"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``purge`` to ``app``."""
+    app.command("purge")(purge_command)

@@ -1,0 +1,157 @@
+"""Purge: a person's or a source's photos, faces and vectors go from the database and the index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from cases.casework import add_team
+from nextofkin import audit
+from nextofkin.cases.purge import purge_account
+from nextofkin.cli import build_app
+from nextofkin.errors import PermissionDenied
+from nextofkin.gallery.index import FaissIndex
+from nextofkin.gallery.maintenance import embedder_spec, open_index
+from nextofkin.gallery.records import Account, Face, FaceRoleRecord, Image, Photo, Source
+from nextofkin.workspace import Workspace
+
+
+def build(ws: Workspace) -> dict[str, int]:
+    """a posts img1 (alone) and img2 (with b, who posts it too); b posts img3; c posts img4."""
+    spec = embedder_spec(ws)
+    rng = np.random.default_rng(0)
+    ids: dict[str, int] = {}
+    with ws.session() as s:
+        src = Source(name="vk", root="/x", layout="folder")
+        s.add(src)
+        s.flush()
+        acc = {}
+        for name in "abc":
+            acc[name] = Account(
+                source_id=src.id,
+                external_id=name,
+                contacts={},
+                friends=[],
+                extra={},
+                roles_dirty=False,
+            )
+            s.add(acc[name])
+        s.flush()
+        layout = {"img1": ["a"], "img2": ["a", "b"], "img3": ["b"], "img4": ["c"]}
+        faces_of = {"img1": ["fa1"], "img2": ["fa2", "fb2"], "img3": ["fb3"], "img4": ["fc4"]}
+        for img, posters in layout.items():
+            image = Image(
+                sha256=img * 16,
+                path=f"/x/{img}.jpg",
+                width=100,
+                height=100,
+                size_bytes=1,
+                detector="hog",
+                tried=[],
+            )
+            s.add(image)
+            s.flush()
+            for poster in posters:
+                s.add(
+                    Photo(
+                        source_id=src.id,
+                        account_id=acc[poster].id,
+                        rel_path=f"{img}.jpg",
+                        status="done",
+                        image_id=image.id,
+                        tagged=[],
+                    )
+                )
+            for k, face_name in enumerate(faces_of[img]):
+                vec = rng.normal(size=spec.dim).astype(np.float32)
+                face = Face(
+                    image_id=image.id,
+                    ordinal=k,
+                    left=0,
+                    top=0,
+                    right=10,
+                    bottom=10,
+                    landmarks=[[0, 0]] * 5,
+                    detection_score=1,
+                    quality=0.9,
+                    quality_parts={},
+                    rotation=0,
+                    model=spec.name,
+                    alignment=spec.alignment,
+                    embedding=vec / np.linalg.norm(vec),
+                )
+                s.add(face)
+                s.flush()
+                ids[face_name] = face.id
+                owner = face_name[1]
+                s.add(
+                    FaceRoleRecord(
+                        account_id=acc[owner].id,
+                        face_id=face.id,
+                        role="owner",
+                        confidence=1,
+                        cluster=0,
+                    )
+                )
+                if face_name == "fa2":  # a appears in b's copy of the joint photo as companion
+                    s.add(
+                        FaceRoleRecord(
+                            account_id=acc["b"].id,
+                            face_id=face.id,
+                            role="companion",
+                            confidence=1,
+                            cluster=1,
+                        )
+                    )
+        vectors = s.execute(select(Face.id, Face.embedding)).all()
+    index = FaissIndex.create(ws.index_dir, spec)
+    index.add(np.array([v[0] for v in vectors]), np.stack([v[1] for v in vectors]))
+    index.save()
+    return ids
+
+
+@pytest.fixture
+def ws(workspace: Workspace) -> Workspace:
+    with workspace.session() as s:
+        add_team(s)
+    return workspace
+
+
+def test_purge_account_consistent_in_db_and_index(ws: Workspace) -> None:
+    ids = build(ws)
+    with pytest.raises(PermissionDenied):
+        purge_account(ws, "rita", "vk/a")
+    report = purge_account(ws, "ada", "vk/a")
+    assert (report.photos, report.images, report.faces) == (2, 1, 2)
+    gone, kept = {ids["fa1"], ids["fa2"]}, {ids["fb2"], ids["fb3"], ids["fc4"]}
+    with ws.session() as s:
+        faces = set(s.scalars(select(Face.id)))
+        assert faces == kept
+        assert s.scalar(select(func.count(Image.id))) == 3  # the joint photo stays for b
+        assert s.scalar(select(func.count(Account.id)).where(Account.external_id == "a")) == 0
+        assert not s.scalars(select(FaceRoleRecord).where(FaceRoleRecord.face_id.in_(gone))).all()
+        [entry] = [e for e in audit.entries(s) if e.action == "purge"]
+        assert entry.subject == "account:vk/a" and entry.details["faces"] == 2
+        assert audit.verify(s).ok
+    index = open_index(ws)
+    assert set(index.ids().tolist()) == kept
+    assert report.index_total == 3
+
+
+def test_purge_source_via_cli(ws: Workspace) -> None:
+    build(ws)
+    runner = CliRunner()
+    base = ["--workspace", str(ws.home)]
+    refused = runner.invoke(
+        build_app(), [*base, "--user", "ivan", "purge", "--source", "vk", "--yes"]
+    )
+    assert refused.exit_code == 1 and "PermissionDenied" in refused.output
+    out = runner.invoke(build_app(), [*base, "--user", "ada", "purge", "--source", "vk", "--yes"])
+    assert out.exit_code == 0, out.output
+    with ws.session() as s:
+        assert s.scalar(select(func.count(Face.id))) == 0
+        assert s.scalar(select(func.count(Source.id))) == 0
+        assert s.scalar(select(func.count(Image.id))) == 0
+    assert len(open_index(ws)) == 0
