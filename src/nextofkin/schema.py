@@ -13,6 +13,7 @@ TABLE_MODULES = [
     "nextofkin.audit.records",
     "nextofkin.cases.records",
     "nextofkin.notify.records",
+    "nextofkin.web.records",
 ]
 
 for _name in TABLE_MODULES:

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "nextofkin.cli.purge",
     "nextofkin.cli.sample_gallery",
     "nextofkin.cli.kin",
+    "nextofkin.cli.serve",
 ]
 
 

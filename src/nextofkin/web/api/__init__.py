@@ -1,0 +1,18 @@
+"""The REST API under ``/api``: one router per area, all behind authentication and CSRF checks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from nextofkin.web.security import check_csrf
+
+
+def api_router() -> APIRouter:
+    """Every API route, mounted at ``/api`` by the app factory."""
+    from nextofkin.web.api import audit, cases, core, notify
+
+    router = APIRouter(prefix="/api", dependencies=[Depends(check_csrf)])
+    for module in (core, cases, audit, notify):
+        router.include_router(module.router)
+    router.include_router(cases.tail)
+    return router

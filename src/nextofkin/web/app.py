@@ -1,0 +1,94 @@
+"""The application factory: ``create_app(settings)`` builds the whole server, loading nothing.
+
+The workspace is opened and the face models and index are loaded in the lifespan hook, when the
+server starts, so importing this module (or building the app for its OpenAPI schema) is cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from nextofkin.settings import Settings
+from nextofkin.web import errors
+from nextofkin.web.config import WebConfig, load_secret
+from nextofkin.web.deps import WebState
+from nextofkin.web.engine import Identifier, SearchEngine
+from nextofkin.web.render import make_templates
+from nextofkin.web.security import BodyLimit, SecurityHeaders
+from nextofkin.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(
+    settings: Settings,
+    config: WebConfig | None = None,
+    *,
+    identifier: Callable[[Workspace], Identifier] | None = None,
+) -> FastAPI:
+    """The nextofkin web application for the workspace ``settings`` name.
+
+    ``config`` sets upload limits and cookie policy; ``identifier`` replaces the identify service
+    (tests use a stand-in where faces are not the point). With ``config.load_models`` the models
+    load when the server starts; otherwise on the first search.
+    """
+    config = config or WebConfig()
+    workspace_box: dict[str, Workspace] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        workspace = Workspace.open(settings)
+        workspace_box["ws"] = workspace
+        engine = SearchEngine(workspace, identifier)
+        app.state.web = WebState(settings, config, workspace, engine, make_templates())
+        if config.load_models:
+            try:
+                engine.load()
+            except Exception as exc:  # the UI must still come up to show what is wrong
+                log.error("search engine not loaded (searches will retry): %s", exc)
+        log.info("serving workspace %s", workspace.home)
+        try:
+            yield
+        finally:
+            workspace.close()
+
+    app = FastAPI(
+        title="nextofkin",
+        version="0.1.0",
+        summary="Identification team API: cases, searches, review, kin, notifications, audit.",
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # Swagger UI loads scripts from a CDN; the schema is enough
+        redoc_url=None,
+    )
+    errors.install(app)
+    from nextofkin.web import media
+    from nextofkin.web.api import api_router
+    from nextofkin.web.pages import pages_router
+
+    app.include_router(api_router())
+    app.include_router(media.router)
+    app.include_router(pages_router())
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Outermost last: headers on every response, body limit before anything reads the body.
+    settings.home.mkdir(parents=True, exist_ok=True)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=load_secret(settings.home),
+        session_cookie="nextofkin_session",
+        max_age=config.session_max_age,
+        same_site="strict",
+        https_only=config.https_only,
+    )
+    app.add_middleware(BodyLimit, limit=config.max_request_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,226 @@
+"""Pages: the dashboard, case list, new case, the case page and its actions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+
+from nextofkin.cases import service as cases
+from nextofkin.cases.review import Verdict, review
+from nextofkin.users.service import ROLE_PERMISSIONS, Permission, Role
+from nextofkin.web.deps import Closer, Opener, Reviewer, Searcher, StateDep, Viewer
+from nextofkin.web.pages.common import FormFailed, case_url, flashing_errors, see_other
+from nextofkin.web.render import flash, page
+from nextofkin.web.security import Actor
+from nextofkin.web.uploads import saved_uploads
+from nextofkin.web.views import case_page, dashboard, next_case
+
+router = APIRouter()
+tail = APIRouter()
+
+Photos = Annotated[list[UploadFile], File()]
+
+
+def may(actor: Actor, permission: Permission) -> bool:
+    """Whether the page should offer an action (the route checks again when it is used)."""
+    return permission in ROLE_PERMISSIONS[Role(actor.role)]
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, state: StateDep, actor: Viewer) -> Response:
+    """The dashboard: cases by state, counts, the review queue and recent activity."""
+    with state.db() as session:
+        board = dashboard(session, actor.name)
+    return page(request, "dashboard.html", {"board": board})
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def case_list(
+    request: Request, state: StateDep, actor: Viewer, state_filter: str | None = None
+) -> Response:
+    """Every case, newest first, optionally in one state."""
+    valid = {s.value for s in cases.CaseState}
+    chosen = state_filter if state_filter in valid else None
+    with state.db() as session:
+        rows = cases.list_cases(session, actor.name, chosen)
+    return page(
+        request,
+        "cases.html",
+        {"rows": rows, "states": sorted(valid), "chosen": chosen},
+    )
+
+
+@router.get("/cases/new", response_class=HTMLResponse)
+def new_case_form(request: Request, actor: Opener) -> Response:
+    """The form to open a case with its post-mortem photos."""
+    return page(request, "case_new.html", {"can_search": may(actor, Permission.SEARCH)})
+
+
+@router.post("/cases/new")
+def new_case(
+    request: Request,
+    state: StateDep,
+    actor: Opener,
+    photos: Photos,
+    number: Annotated[str, Form(max_length=100)],
+    found_at: Annotated[str | None, Form(max_length=40)] = None,
+    place: Annotated[str | None, Form(max_length=1000)] = None,
+    notes: Annotated[str | None, Form(max_length=10000)] = None,
+    search: Annotated[bool, Form()] = False,
+) -> Response:
+    """Open the case (and search at once when asked), then show it."""
+    try:
+        with flashing_errors(request):
+            with (
+                saved_uploads(photos, state.config, state.workspace.home / "tmp") as paths,
+                state.db() as session,
+            ):
+                info = cases.open_case(
+                    session,
+                    state.workspace,
+                    actor.name,
+                    number,
+                    paths,
+                    found_at=found_at or None,
+                    place=place or None,
+                    notes=notes or None,
+                )
+            flash(request, f"Opened case {info.number} with {len(info.photos)} photo(s).")
+            if search and may(actor, Permission.SEARCH):
+                outcome = cases.identify_for_case(
+                    state.workspace, actor.name, info.number, [], service=state.engine
+                )
+                flash(
+                    request,
+                    f"Search {outcome.search.id}: {len(outcome.result.candidates)} candidate(s).",
+                )
+    except FormFailed:
+        return see_other("/cases/new")
+    return see_other(case_url(info.number))
+
+
+@router.post("/cases/{number:path}/photos")
+def upload_photos(
+    number: str, request: Request, state: StateDep, actor: Opener, photos: Photos
+) -> Response:
+    """Add post-mortem photos to the case."""
+    try:
+        with flashing_errors(request):
+            with (
+                saved_uploads(photos, state.config, state.workspace.home / "tmp") as paths,
+                state.db() as session,
+            ):
+                added = cases.add_photos(session, state.workspace, actor.name, number, paths)
+            flash(request, f"Added {len(added)} photo(s); search again to use them.")
+    except FormFailed:
+        pass
+    return see_other(case_url(number, "#photos"))
+
+
+@router.post("/cases/{number:path}/search")
+def search(
+    number: str,
+    request: Request,
+    state: StateDep,
+    actor: Searcher,
+    top: Annotated[int, Form(ge=1, le=100)] = 20,
+) -> Response:
+    """Search the gallery with all of the case's photos."""
+    try:
+        with flashing_errors(request):
+            outcome = cases.identify_for_case(
+                state.workspace, actor.name, number, [], top=top, service=state.engine
+            )
+            flash(
+                request,
+                f"Search {outcome.search.id}: {len(outcome.result.candidates)} candidate(s).",
+            )
+    except FormFailed:
+        pass
+    return see_other(case_url(number))
+
+
+@router.post("/cases/{number:path}/review")
+def decide(
+    number: str,
+    request: Request,
+    state: StateDep,
+    actor: Reviewer,
+    account: Annotated[str, Form(max_length=400)],
+    verdict: Annotated[Verdict, Form()],
+    reason: Annotated[str | None, Form(max_length=5000)] = None,
+    rank: Annotated[int | None, Form()] = None,
+) -> Response:
+    """Record the logged-in reviewer's confirmation or rejection of one candidate."""
+    anchor = f"#cand-{rank}" if rank else ""
+    try:
+        with flashing_errors(request), state.db() as session:
+            outcome = review(
+                session,
+                state.settings.review,
+                actor.name,
+                number,
+                account,
+                verdict,
+                reason=(reason or "").strip() or None,
+            )
+        if outcome.verdict is Verdict.CONFIRM and outcome.identified:
+            text = f"Confirmed {outcome.account_ref}: case identified."
+        elif outcome.verdict is Verdict.CONFIRM:
+            text = (
+                f"Confirmed {outcome.account_ref}: {len(outcome.confirmations)} of "
+                f"{outcome.needed} reviewers; a second reviewer must confirm."
+            )
+        else:
+            text = f"Rejected {outcome.account_ref}."
+        flash(request, f"{text} Case is now {outcome.state.value.replace('_', ' ')}.")
+    except FormFailed:
+        pass
+    return see_other(case_url(number, anchor))
+
+
+@router.post("/cases/{number:path}/close")
+def close(
+    number: str,
+    request: Request,
+    state: StateDep,
+    actor: Closer,
+    reason: Annotated[str | None, Form(max_length=5000)] = None,
+    unidentified: Annotated[bool, Form()] = False,
+) -> Response:
+    """Close the case or set it aside as unidentified."""
+    try:
+        with flashing_errors(request), state.db() as session:
+            info = cases.close_case(
+                session, actor.name, number, reason=reason or None, unidentified=unidentified
+            )
+        flash(request, f"Case {number} is now {info.state.value}.")
+    except FormFailed:
+        pass
+    return see_other(case_url(number))
+
+
+@tail.get("/cases/{number:path}", response_class=HTMLResponse)
+def case(number: str, request: Request, state: StateDep, actor: Viewer) -> Response:
+    """The case page: probe photos with faces boxed, candidates side by side, review forms."""
+    with state.db() as session:
+        info = cases.view_case(session, actor.name, number)
+        view = case_page(session, state.workspace, state.settings.review, info)
+        following = next_case(session, actor.name, info.number)
+    return page(
+        request,
+        "case.html",
+        {
+            "v": view,
+            "case": info,
+            "next_case": following,
+            "can_review": may(actor, Permission.REVIEW),
+            "can_search": may(actor, Permission.SEARCH),
+            "can_upload": may(actor, Permission.OPEN_CASE),
+            "can_close": may(actor, Permission.CLOSE_CASE),
+            "can_draft": may(actor, Permission.DRAFT),
+            "policy": state.settings.review,
+        },
+    )

@@ -1,0 +1,280 @@
+"""What the case page shows, assembled from the case, review and gallery services.
+
+The review rules (how many confirmations a candidate needs, which ones count) come from
+:mod:`nextofkin.cases.review`; this module only arranges their answers for display.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nextofkin.cases.review import counting_confirmations, needed_reviewers
+from nextofkin.cases.service import CaseInfo, CustodyCheck, SearchInfo, get_case, verify_custody
+from nextofkin.gallery.records import Image as GalleryImage
+from nextofkin.gallery.records import Photo
+from nextofkin.settings import ReviewPolicy
+from nextofkin.workspace import Workspace
+
+EXIF_ORIENTATION = 0x0112
+DECISION_TEXT = {
+    "match": "strong match",
+    "possible": "possible match",
+    "no match": "unlikely",
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def _upright_size(path: str, mtime_ns: int) -> tuple[int, int]:
+    with Image.open(path) as image:
+        width, height = image.size
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def upright_size(path: Path) -> tuple[int, int]:
+    """The size of an image as shown upright (EXIF orientation applied), read from its header."""
+    try:
+        return _upright_size(str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return (1, 1)
+
+
+@dataclass(frozen=True)
+class ProbeView:
+    """A post-mortem photo of the case, with the face the newest search used (if any)."""
+
+    ordinal: int
+    name: str
+    sha256: str
+    width: int
+    height: int
+    box: list[float] | None
+    rotation: int
+    quality: float | None
+    faces_in_photo: int | None
+    custody_ok: bool
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    """One gallery face that matched, with its photo's size for drawing the box."""
+
+    face_id: int
+    photo_id: int
+    photo: str
+    box: list[float]
+    width: int
+    height: int
+    similarity: float
+    role: str
+    kind: str
+    caption: str | None
+
+
+@dataclass(frozen=True)
+class CandidateView:
+    """One candidate with its score's meaning and where its review stands."""
+
+    rank: int
+    ref: str
+    account_id: int
+    name: str | None
+    url: str | None
+    score: float
+    decision: str
+    decision_text: str
+    fpir: float | None
+    meaning: str
+    evidence: list[EvidenceView]
+    confirmations: list[str]
+    needed: int
+    last_verdict: str | None
+    last_reason: str | None
+    last_reviewer: str | None
+    identified: bool
+
+
+@dataclass
+class CasePage:
+    """Everything the case page draws."""
+
+    info: CaseInfo
+    probes: list[ProbeView]
+    search: SearchInfo | None
+    candidates: list[CandidateView]
+    calibration: dict[str, Any]
+    sightings: list[dict[str, Any]]
+    custody: list[CustodyCheck] = field(default_factory=list)
+
+    @property
+    def best_probe(self) -> ProbeView | None:
+        """The probe photo whose face has the best quality (shown beside each candidate)."""
+        used = [p for p in self.probes if p.box is not None]
+        return max(used, key=lambda p: p.quality or 0.0) if used else None
+
+
+def _evidence_sizes(session: Session, photo_ids: set[int]) -> dict[int, tuple[int, int]]:
+    if not photo_ids:
+        return {}
+    rows = session.execute(
+        select(Photo.id, GalleryImage.width, GalleryImage.height)
+        .join(GalleryImage, GalleryImage.id == Photo.image_id)
+        .where(Photo.id.in_(photo_ids))
+    ).all()
+    return {pid: (w, h) for pid, w, h in rows}
+
+
+def case_page(
+    session: Session, workspace: Workspace, policy: ReviewPolicy, info: CaseInfo
+) -> CasePage:
+    """Arrange a case (already fetched, and its view audited, by the caller) for the case page."""
+    case = get_case(session, info.number)
+    custody = verify_custody(session, workspace, info.number)
+    ok = {c.stored_path: c.ok for c in custody}
+    search = info.searches[-1] if info.searches else None
+    probes_by_ordinal: dict[int, dict[str, Any]] = {}
+    if search is not None:
+        for probe in search.probe_faces:
+            if probe.get("case_photo") is not None:
+                probes_by_ordinal[int(probe["case_photo"])] = probe
+    probes = []
+    for photo in info.photos:
+        width, height = upright_size(workspace.media_dir / photo.stored_path)
+        used = probes_by_ordinal.get(photo.ordinal)
+        probes.append(
+            ProbeView(
+                ordinal=photo.ordinal,
+                name=photo.original_name,
+                sha256=photo.sha256,
+                width=width,
+                height=height,
+                box=[float(v) for v in used["box"]] if used else None,
+                rotation=int(used.get("rotation", 0)) if used else 0,
+                quality=float(used.get("quality", 0.0)) if used else None,
+                faces_in_photo=int(used.get("faces_in_photo", 0)) if used else None,
+                custody_ok=ok.get(photo.stored_path, False),
+            )
+        )
+    candidates: list[CandidateView] = []
+    if search is not None:
+        photo_ids = {int(e["photo_id"]) for c in search.candidates for e in c.get("evidence", [])}
+        sizes = _evidence_sizes(session, photo_ids)
+        last: dict[str, Any] = {}
+        for made in info.decisions:
+            last[made.account_ref] = made
+        identified = set(info.identified_ref.split(",")) if info.identified_ref else set()
+        for rank, cand in enumerate(search.candidates, start=1):
+            ref = f"{cand['source']}/{cand['account']}"
+            decision = str(cand.get("decision", ""))
+            previous = last.get(ref)
+            candidates.append(
+                CandidateView(
+                    rank=rank,
+                    ref=ref,
+                    account_id=int(cand["account_id"]),
+                    name=cand.get("name"),
+                    url=cand.get("url"),
+                    score=float(cand.get("score", 0.0)),
+                    decision=decision,
+                    decision_text=DECISION_TEXT.get(decision, decision),
+                    fpir=cand.get("fpir"),
+                    meaning=str(cand.get("meaning", "")),
+                    evidence=[
+                        EvidenceView(
+                            face_id=int(e["face_id"]),
+                            photo_id=int(e["photo_id"]),
+                            photo=str(e.get("photo", "")),
+                            box=[float(v) for v in e["box"]],
+                            width=sizes.get(int(e["photo_id"]), (1, 1))[0],
+                            height=sizes.get(int(e["photo_id"]), (1, 1))[1],
+                            similarity=float(e.get("similarity", 0.0)),
+                            role=str(e.get("role", "")),
+                            kind=str(e.get("kind", "")),
+                            caption=e.get("caption"),
+                        )
+                        for e in cand.get("evidence", [])
+                    ],
+                    confirmations=counting_confirmations(case, ref),
+                    needed=needed_reviewers(policy, decision),
+                    last_verdict=previous.decision if previous else None,
+                    last_reason=previous.reason if previous else None,
+                    last_reviewer=previous.reviewer if previous else None,
+                    identified=ref in identified,
+                )
+            )
+    params = search.params if search is not None else {}
+    return CasePage(
+        info=info,
+        probes=probes,
+        search=search,
+        candidates=candidates,
+        calibration=dict(params.get("calibration") or {}),
+        sightings=list(params.get("sightings") or []),
+        custody=custody,
+    )
+
+
+WORK_STATES = ("searched", "under_review")
+
+
+@dataclass
+class Dashboard:
+    """The dashboard's figures."""
+
+    by_state: dict[str, int]
+    total: int
+    identified: int
+    notified: int
+    waiting: list[Any]  # CaseSummary rows waiting for review, oldest first
+    recent: list[Any]  # AuditEntryView rows, newest first
+    messages_attention: int
+
+
+def dashboard(session: Session, actor: str) -> Dashboard:
+    """Cases by state, identified and notified counts, review queue and recent activity."""
+    from nextofkin import audit
+    from nextofkin.cases.service import CaseState, list_cases
+    from nextofkin.notify.service import OutboxState, outbox
+
+    rows = list_cases(session, actor)
+    by_state = {s.value: 0 for s in CaseState}
+    for row in rows:
+        by_state[row.state.value] += 1
+    messages = outbox(session, actor)
+    notified = {m.case_number for m in messages if m.state is OutboxState.SENT}
+    attention = sum(1 for m in messages if m.state in (OutboxState.UNCERTAIN, OutboxState.FAILED))
+    return Dashboard(
+        by_state=by_state,
+        total=len(rows),
+        identified=sum(1 for r in rows if r.identified_ref),
+        notified=len(notified),
+        waiting=sorted(
+            (r for r in rows if r.state.value in WORK_STATES), key=lambda r: r.opened_at
+        ),
+        recent=list(reversed(audit.entries(session, limit=15))),
+        messages_attention=attention,
+    )
+
+
+def next_case(session: Session, actor: str, current: str) -> str | None:
+    """The next case waiting for review after ``current`` (oldest first, wrapping around)."""
+    from nextofkin.cases.service import list_cases
+
+    queue = sorted(
+        (r for r in list_cases(session, actor) if r.state.value in WORK_STATES),
+        key=lambda r: (r.opened_at, r.number),
+    )
+    numbers = [r.number for r in queue]
+    if not numbers:
+        return None
+    if current in numbers:
+        following = numbers[numbers.index(current) + 1 :] + numbers[: numbers.index(current)]
+        return following[0] if following else None
+    return numbers[0]
