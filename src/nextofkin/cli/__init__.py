@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "nextofkin.cli.sample_gallery",
     "nextofkin.cli.kin",
     "nextofkin.cli.serve",
+    "nextofkin.cli.eval_group",
+    "nextofkin.cli.evaluate",
 ]
 
 

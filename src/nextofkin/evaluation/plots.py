@@ -51,7 +51,8 @@ def plot_det(
     ax.set_ylabel("FNIR (mated searches not found at rank 1)")
     ax.set_title(title)
     ax.grid(True, which="both", linewidth=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from nextofkin.errors import CalibrationError
 from nextofkin.evaluation.cache import GALLERY, PROBE, FaceCache, ImageFaces, Job, run_jobs
 from nextofkin.evaluation.engine import (
     EngineOptions,
@@ -366,7 +367,11 @@ def evaluate_protocol(
         )
     )
     report.det["clean"] = det_curve(mated_rank1_scores(clean), nonmated_top_scores(clean))
-    report.calibration = calibration_check(gallery, clean, protocol.probes, options, policy)
+    try:
+        report.calibration = calibration_check(gallery, clean, protocol.probes, options, policy)
+    except CalibrationError as exc:
+        # A small protocol has too few strangers to set thresholds: report the figures anyway.
+        log.warning("no calibration check: %s", exc)
     if degrade:
         subset = sample_probes(protocol.probes, sample, seed)
         label = f"sample of {len(subset)}" if len(subset) < len(protocol.probes) else "all"

@@ -77,6 +77,10 @@ class Calibration:
 
     def _fpir_measured(self, score: float) -> float:
         if self.samples == 0:
+            if self.tail_scale > 0:
+                # A gallery too small to measure (fallback): the rough tail is all there is.
+                excess = max(score - self.tail_start, 0.0)
+                return self.tail_mass * math.exp(-excess / self.tail_scale)
             raise CalibrationError("calibration holds no impostor scores")
         if score >= self.tail_start and self.tail_scale > 0:
             return self.tail_mass * math.exp(-(score - self.tail_start) / self.tail_scale)

@@ -1,0 +1,84 @@
+"""``nextofkin calibrate``: measure impostor scores against a workspace's gallery, store thresholds.
+
+Two sources of impostor searches, both against the workspace's real index with the product's own
+account scoring, so the thresholds hold for the gallery as it is:
+
+* the gallery's own owners, leave-one-account-out (what every ingest does automatically);
+* photos of people known to have no account: the non-mated probes of a 1:N protocol. By default
+  only the even-indexed identities are used, so the odd ones stay untouched for reporting.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+
+from nextofkin.errors import CalibrationError
+from nextofkin.evaluation.cache import PROBE, Job
+from nextofkin.evaluation.engine import pick_probe
+from nextofkin.evaluation.protocols import read_protocol, split_by_identity
+from nextofkin.evaluation.runner import RunContext, analyse
+from nextofkin.identify.calibration import Calibration, calibrate
+from nextofkin.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def calibrate_self(workspace: Workspace) -> Calibration:
+    """Recalibrate from the gallery's own owners (leave-one-account-out) and store it."""
+    from nextofkin.gallery.maintenance import open_index, refresh_derived
+
+    refresh_derived(workspace, force_calibration=True)
+    stored = open_index(workspace).description.calibration
+    if not stored:
+        raise CalibrationError("the gallery is empty: ingest a gallery before calibrating")
+    return Calibration.from_dict(stored)
+
+
+def calibrate_from_protocol(
+    workspace: Workspace, ctx: RunContext, protocol_file: Path, *, half: str = "even"
+) -> Calibration:
+    """Search the protocol's non-mated probes against the workspace's index and store the
+    thresholds their top scores give (``half``: ``even`` identities only, or ``all``)."""
+    from nextofkin.gallery.maintenance import open_index
+    from nextofkin.gallery.records import Account
+    from nextofkin.identify.search import account_scores, attribute_hits
+
+    protocol = read_protocol(protocol_file)
+    probes = protocol.nonmated
+    if half == "even":
+        probes, _ = split_by_identity(probes)
+    index = open_index(workspace)
+    if len(index) == 0:
+        raise CalibrationError("the index is empty: ingest a gallery before calibrating")
+    results = analyse(ctx, [Job(p.photo, PROBE) for p in probes])
+    vectors = [f.embedding for f in (pick_probe(results[Job(p.photo, PROBE)]) for p in probes) if f]
+    if not vectors:
+        raise CalibrationError("no face was found in any non-mated probe of the protocol")
+    impostor: list[float] = []
+    with workspace.session() as session:
+        n_accounts = session.scalar(select(func.count(Account.id))) or 0
+        queries = np.stack(vectors)
+        scores, ids = index.search(queries, min(len(index), 64))
+        for hits in attribute_hits(session, ids, scores):
+            best = account_scores(hits)
+            if best:
+                impostor.append(max(best.values()))
+    which = "even-indexed identities" if half == "even" else "all identities"
+    calibration = calibrate(
+        np.asarray(impostor),
+        n_accounts,
+        workspace.settings.decision,
+        method=f"non-mated probes of {protocol.name} ({which}), impostor top-1",
+    )
+    calibration.notes.append(
+        f"{len(impostor)} stranger searches from {protocol_file.name}; a later ingest replaces "
+        "this with the gallery's own leave-one-out calibration"
+    )
+    index.description.calibration = calibration.to_dict()
+    index.save()
+    log.info("stored calibration from %d impostor searches", len(impostor))
+    return calibration
