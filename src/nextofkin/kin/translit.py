@@ -78,11 +78,11 @@ def transliterate(text: str, scheme: Scheme = "uk") -> str:
 # Order matters: longer digraphs first.
 _SKELETON_RULES = (
     ("shch", "sc"), ("sch", "sc"), ("kh", "h"), ("zh", "z"), ("ch", "c"), ("sh", "s"),
-    ("ts", "c"), ("tz", "c"), ("w", "v"), ("x", "ks"), ("q", "k"),
-    ("yu", "u"), ("iu", "u"), ("ju", "u"), ("ya", "a"), ("ia", "a"), ("ja", "a"),
-    ("ye", "e"), ("ie", "e"), ("je", "e"), ("yo", "o"), ("io", "o"), ("jo", "o"),
-    ("yi", "i"), ("ii", "i"), ("y", "i"), ("j", "i"), ("g", "h"),
+    ("ts", "c"), ("tz", "c"), ("w", "v"), ("x", "ks"), ("q", "k"), ("y", "i"), ("j", "i"),
+    ("g", "h"),
 )  # fmt: skip
+# An i/y/j glide before a vowel is spelled or not depending on the system (Yulia/Iuliia/Julia).
+_GLIDE = re.compile(r"i+(?=[aeou])")
 
 
 def skeleton(text: str) -> str:
@@ -96,5 +96,6 @@ def skeleton(text: str) -> str:
     latin = "".join(c for c in latin if "a" <= c <= "z")
     for old, new in _SKELETON_RULES:
         latin = latin.replace(old, new)
+    latin = _GLIDE.sub("", latin)
     # Doubled letters are spelling noise ("Anna"/"Ana", "Filippov"/"Filipov").
     return re.sub(r"(.)\1+", r"\1", latin)
