@@ -255,3 +255,39 @@ def test_manual_channel_package_and_mark_sent(confirmed: Workspace) -> None:
         mark_sent(ws, "rob", "C1", "vk/petro")
     with ws.session() as s:
         assert case_info(s, "C1").state is CaseState.NOTIFIED
+
+
+def test_kin_recipients_pick_reachable_relatives(confirmed: Workspace) -> None:
+    from nextofkin.kin.engine import KinRelation, KinResult
+    from nextofkin.notify.service import kin_recipients
+
+    def relation(account: str, score: float, contacts: dict[str, str]) -> KinRelation:
+        return KinRelation(
+            account,
+            0,
+            "vk",
+            account.title(),
+            None,
+            contacts,
+            score,
+            "family",
+            "parent",
+            [f"{account} appears in 3 joint photos"],
+            [],
+        )
+
+    class Kin:
+        def kin(self, account: str, *, source: str | None = None, top: int = 10) -> KinResult:
+            assert (account, source) == ("olena", "vk")  # the confirmed person
+            rels = [
+                relation("petro", 0.9, {"telegram": "@petro"}),
+                relation("maria", 0.8, {"email": "maria@example.org"}),
+            ]
+            return KinResult(account, 1, "vk", "Olena", 3, {}, rels)
+
+    ws = confirmed
+    by_email = kin_recipients(ws, "ivan", "C1", top=2, kin_service=Kin())
+    assert [p.ref for p in by_email] == ["vk/maria"]
+    by_hand = kin_recipients(ws, "ivan", "C1", top=2, channel="manual", kin_service=Kin())
+    assert [p.ref for p in by_hand] == ["vk/petro", "vk/maria"]
+    assert "joint photos" in by_hand[0].reasons[0]

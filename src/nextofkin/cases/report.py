@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from nextofkin import audit
 from nextofkin.cases.media import clean_photo, face_crop, jpeg_bytes
 from nextofkin.cases.service import CaseInfo, get_case, verify_custody, view_case
-from nextofkin.errors import ImageError, InputError
+from nextofkin.errors import ImageError, InputError, NextOfKinError
 from nextofkin.gallery.records import Face
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
@@ -97,14 +97,36 @@ def _safe(picture: Any) -> str | None:
         return None
 
 
-def _kin_rows(session: Session, number: str) -> list[dict[str, Any]]:
-    """Kin findings for the case, if the kin engine is installed and recorded any."""
+def _kin_rows(workspace: Workspace, info: CaseInfo) -> list[dict[str, Any]]:
+    """Relatives of the identified person with their evidence, when the kin engine is present."""
+    if not info.identified_ref:
+        return []
     try:
-        from nextofkin.kin import report_hook  # type: ignore[attr-defined]
+        from nextofkin.kin.engine import KinService
     except ImportError:
         return []
-    rows: list[dict[str, Any]] = report_hook(session, number)
-    return rows
+    source, _, external = info.identified_ref.partition("/")
+    try:
+        result = KinService(workspace).kin(external, source=source, top=10)
+    except NextOfKinError as exc:
+        log.warning("kin unavailable for %s: %s", info.identified_ref, exc)
+        return []
+    return [
+        {
+            "account": f"{r.source}/{r.account}",
+            "name": r.name,
+            "relation": r.relation + (f" ({r.kinship})" if r.kinship else ""),
+            "score": r.score,
+            "reasons": "; ".join(r.reasons),
+            "evidence": "; ".join(
+                f"{e.photo} ({e.why}"
+                + (f", {e.similarity:.3f}" if e.similarity is not None else "")
+                + ")"
+                for e in r.evidence[:3]
+            ),
+        }
+        for r in result.relations
+    ]
 
 
 def collect(session: Session, workspace: Workspace, actor: str | None, number: str) -> ReportData:
@@ -186,7 +208,7 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
         photos=photos,
         searches=searches,
         messages=messages,
-        kin=_kin_rows(session, number),
+        kin=_kin_rows(workspace, info),
         trail=trail,
         chain_ok=chain.ok,
         chain_problems=[p.message for p in chain.problems],

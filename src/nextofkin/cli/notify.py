@@ -48,7 +48,10 @@ def _print_outcomes(outcomes: list[Any]) -> bool:
 def draft_command(
     ctx: typer.Context,
     number: str = typer.Argument(..., help="Case number."),
-    to: list[str] = typer.Option(..., "--to", help="Recipient account (repeatable)."),
+    to: list[str] = typer.Option([], "--to", help="Recipient account (repeatable)."),
+    kin: int = typer.Option(
+        0, "--kin", min=0, help="Also the N strongest relatives the kin engine finds."
+    ),
     channel: str | None = typer.Option(
         None, "--channel", help="email or manual (default: the draft's, else email)."
     ),
@@ -66,6 +69,21 @@ def draft_command(
 
     cli = state(ctx)
     ws = cli.workspace
+    to = list(to)
+    if kin:
+        from nextofkin.notify.service import kin_recipients
+
+        for pick in kin_recipients(
+            ws, cli.settings.user, number, top=kin, channel=channel or "email"
+        ):
+            if not json_out:
+                console.print(
+                    f"kin: {pick.ref} ({pick.name or '-'}), {pick.relation}, score "
+                    f"{pick.score:.2f}: {'; '.join(pick.reasons[:3])}",
+                    markup=False,
+                )
+            if pick.ref not in to:
+                to.append(pick.ref)
     with ws.session() as session:
         drafts = draft(
             session,

@@ -455,6 +455,67 @@ def draft(
     return out
 
 
+@dataclass(frozen=True)
+class KinPick:
+    """A relative the kin engine found, proposed as a recipient."""
+
+    ref: str
+    name: str | None
+    relation: str
+    score: float
+    reasons: list[str]
+
+
+def kin_recipients(
+    workspace: Workspace,
+    actor: str | None,
+    number: str,
+    *,
+    top: int = 3,
+    channel: Channel | str = Channel.EMAIL,
+    kin_service: Any = None,
+) -> list[KinPick]:
+    """The ``top`` strongest relatives of the identified person that ``channel`` can reach.
+
+    Uses the kin engine (``nextofkin.kin``) on the confirmed account; relatives without an e-mail
+    address are skipped for the e-mail channel, relatives without any contact for the manual one.
+    ``kin_service`` is an object with ``kin(account, source=..., top=...)`` (default: KinService).
+    """
+    channel = Channel(channel)
+    with workspace.session() as session:
+        require(session, actor, Permission.DRAFT)
+        case = get_case(session, number)
+        person_ref, _ = _identified(case, workspace)
+    source, _, external = person_ref.partition("/")
+    if kin_service is None:
+        from nextofkin.kin.engine import KinService
+
+        kin_service = KinService(workspace)
+    result = kin_service.kin(external, source=source, top=max(top * 4, 10))
+    picks: list[KinPick] = []
+    for rel in result.relations:
+        contacts = rel.contacts or {}
+        email = contacts.get("email")
+        reachable = (
+            isinstance(email, str) and "@" in email
+            if channel is Channel.EMAIL
+            else any(contacts.values())
+        )
+        if reachable:
+            picks.append(
+                KinPick(
+                    f"{rel.source}/{rel.account}",
+                    rel.name,
+                    rel.relation,
+                    rel.score,
+                    list(rel.reasons),
+                )
+            )
+        if len(picks) == top:
+            break
+    return picks
+
+
 def _owner_token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
