@@ -9,6 +9,12 @@ DEV_PKGS=()
 
 # Areas append what they need below; keep each list one package per line.
 # (none yet for the core engine: every model and library comes from PyPI wheels)
+# Case reports (WeasyPrint renders PDFs with Pango; DejaVu covers Cyrillic):
+RUNTIME_PKGS+=(
+    libpango-1.0-0
+    libpangoft2-1.0-0
+    fonts-dejavu-core
+)
 
 WANT=("${RUNTIME_PKGS[@]}")
 [[ "${1:-}" == "--dev" ]] && WANT+=("${DEV_PKGS[@]}")
