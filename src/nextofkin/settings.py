@@ -25,7 +25,11 @@ class VisionSettings(BaseModel):
     """How pixels become faces."""
 
     detector: str = Field("hog", description="registered detector name (hog, mmod, ...)")
-    embedder: str = Field("dlib-resnet", description="registered embedder name")
+    embedder: str = Field(
+        "dlib-resnet-onnx",
+        description="registered embedder name; dlib-resnet-onnx computes the same vectors as "
+        "dlib-resnet (verified at conversion) several times faster",
+    )
     landmarks: str = Field("dlib-5", description="registered landmark model name")
     max_pixels: int = Field(40_000_000, description="decompression-bomb limit (pixels)")
     max_bytes: int = Field(50_000_000, description="largest image file accepted (bytes)")

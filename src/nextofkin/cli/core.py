@@ -118,21 +118,35 @@ def render_result(result_dict: dict[str, object]) -> None:
 @handle_errors
 def identify_command(
     ctx: typer.Context,
-    photos: list[Path] = typer.Argument(..., help="Post-mortem photos of ONE body."),
+    photos: list[Path] | None = typer.Argument(
+        None, help="Post-mortem photos of ONE body (optional with --case: its own photos)."
+    ),
     top: int = typer.Option(10, "--top", "-k", min=1, max=500, help="Candidates to list."),
-    case: str | None = typer.Option(None, "--case", help="Case number to attach the search to."),
+    case: str | None = typer.Option(
+        None, "--case", help="Case number (opened if new). Without it a new case is opened."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Search the gallery for the person in the photos: ranked candidate accounts."""
-    from nextofkin.identify.service import IdentifyService
+    """Search the gallery for the person in the photos: ranked candidate accounts.
 
-    ws = state(ctx).workspace
-    result = IdentifyService(ws).identify(photos, top=top).to_dict()
-    if case is not None:
-        result["case"] = case
+    Every search belongs to a case and to the acting user (--user / NEXTOFKIN_USER): the photos
+    are copied into the case with their SHA-256, and the search is stored and audited.
+    """
+    from nextofkin.cases.service import identify_for_case
+    from nextofkin.errors import InputError
+
+    cli = state(ctx)
+    if not photos and case is None:
+        raise InputError("give at least one photo, or --case NUMBER to search a case's photos")
+    outcome = identify_for_case(cli.workspace, cli.settings.user, case, photos or [], top=top)
+    result = outcome.result.to_dict()
+    result["case"] = outcome.case_number
+    result["case_opened"] = outcome.opened
     if json_out:
         print_json(result)
         return
+    verb = "opened" if outcome.opened else "updated"
+    console.print(f"case [bold]{outcome.case_number}[/] ({verb}); search stored and audited")
     render_result(result)
 
 

@@ -9,6 +9,8 @@ import typer
 
 from nextofkin.cli.common import console, handle_errors, state
 
+DEMO_ADMIN = "demo-admin"
+DEMO_INVESTIGATOR = "demo-investigator"
 DEFAULT_FACES = (
     Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "lfw" / "images"
 )
@@ -27,8 +29,9 @@ def demo_command(
     """Build a gallery from a face set, ingest it, and identify a rotated, darkened photo."""
     from nextofkin.cli.core import ingest_command, render_result
     from nextofkin.demo.build import build_demo_gallery, post_mortem_probe
-    from nextofkin.errors import InputError
-    from nextofkin.identify.service import IdentifyService
+    from nextofkin.errors import InputError, NotFound
+    from nextofkin.cases.service import identify_for_case
+    from nextofkin.users.service import Role, add_user, get_user
 
     faces = faces or DEFAULT_FACES
     if not faces.is_dir():
@@ -52,7 +55,22 @@ def demo_command(
         f"probe: {probe} — a photo of [bold]{person}[/] not in the gallery, "
         "rotated 90° and darkened"
     )
-    result = IdentifyService(ws).identify([probe], top=5).to_dict()
+    # The demo goes through the same safeguards as real work: a named user, a case, the audit log.
+    with ws.session() as session:
+        try:
+            get_user(session, DEMO_ADMIN)
+        except NotFound:
+            add_user(session, None, DEMO_ADMIN, Role.ADMIN)
+        try:
+            get_user(session, DEMO_INVESTIGATOR)
+        except NotFound:
+            add_user(session, DEMO_ADMIN, DEMO_INVESTIGATOR, Role.INVESTIGATOR)
+    outcome = identify_for_case(ws, DEMO_INVESTIGATOR, None, [probe], top=5)
+    console.print(
+        f"case [bold]{outcome.case_number}[/] opened by {DEMO_INVESTIGATOR}; the search is "
+        "stored with it and in the audit log"
+    )
+    result = outcome.result.to_dict()
     render_result(result)
     top = result["candidates"][0] if result["candidates"] else None
     if top and top["account"] == person:
