@@ -27,10 +27,10 @@ def demo_command(
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
 ) -> None:
     """Build a gallery from a face set, ingest it, and identify a rotated, darkened photo."""
+    from nextofkin.cases.service import identify_for_case
     from nextofkin.cli.core import ingest_command, render_result
     from nextofkin.demo.build import build_demo_gallery, post_mortem_probe
     from nextofkin.errors import InputError, NotFound
-    from nextofkin.cases.service import identify_for_case
     from nextofkin.users.service import Role, add_user, get_user
 
     faces = faces or DEFAULT_FACES
