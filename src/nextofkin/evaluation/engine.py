@@ -31,6 +31,7 @@ F32 = npt.NDArray[np.float32]
 
 TEMPLATES = ("max", "mean")
 NORMALISATIONS = ("none", "snorm")
+CENTRINGS = ("none", "mean", "whiten")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class EngineOptions:
     by the gallery face's own top-``cohort`` similarities to the rest of the gallery, and the two
     are averaged. It discounts probes and gallery faces that resemble everyone ("hubs").
     ``min_quality``: gallery faces below this quality are left out of the gallery.
+    ``centre``: ``mean`` subtracts the gallery's mean vector before the cosine (dlib's vectors
+    share a large common component, so raw cosines of strangers are high and crowded);
+    ``whiten`` also whitens with the gallery's covariance (shrunk by ``shrink``). Both are learned
+    from the gallery's vectors alone, without any identity labels.
     """
 
     flip: bool = False
@@ -53,10 +58,16 @@ class EngineOptions:
     cohort: int = 100
     min_quality: float = 0.0
     top: int = 10
+    centre: str = "none"
+    shrink: float = 0.1
 
     def label(self) -> str:
         """A short name for tables: which options are on."""
         parts = []
+        if self.centre != "none":
+            parts.append(
+                f"centre={self.centre}" + (f"({self.shrink:g})" if self.centre == "whiten" else "")
+            )
         if self.flip:
             parts.append("flip")
         if self.template != "max":
@@ -143,6 +154,18 @@ class Gallery:
     empty_accounts: list[str] = field(default_factory=list)
     cohort_mean: F32 | None = None
     cohort_std: F32 | None = None
+    centre: F32 | None = None  # subtracted from every vector before the cosine
+    whitening: F32 | None = None  # (dim, dim) applied after centring
+
+    def project(self, vectors: F32) -> F32:
+        """Vectors in the space the gallery is scored in (centred/whitened, unit length)."""
+        if self.centre is None:
+            return vectors
+        out = vectors - self.centre[None, :]
+        if self.whitening is not None:
+            out = out @ self.whitening
+        projected: F32 = l2_normalise(out)
+        return projected
 
     @property
     def size(self) -> int:
@@ -172,15 +195,49 @@ def build_gallery(
         rows.extend(vecs)
         owner.extend([idx] * len(vecs))
     dim = rows[0].shape[0] if rows else 128
+    centre, whitening = _centring(rows, owner, options)
+    if centre is not None:
+        rows = list(_project_rows(np.stack(rows), centre, whitening))
     gallery = Gallery(
         accounts=names,
         vectors=np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32),
         owner=np.asarray(owner, dtype=np.int64),
         empty_accounts=empty,
+        centre=centre,
+        whitening=whitening,
     )
     if options.normalise == "snorm":
         gallery.cohort_mean, gallery.cohort_std = gallery_cohort(gallery, options.cohort)
     return gallery
+
+
+def _centring(
+    rows: Sequence[F32], owner: Sequence[int], options: EngineOptions
+) -> tuple[F32 | None, F32 | None]:
+    if options.centre == "none" or not rows:
+        return None, None
+    stacked = np.stack(rows).astype(np.float64)
+    # One vector per account, so prolific accounts do not define the centre.
+    _, first = np.unique(np.asarray(owner), return_index=True)
+    per_account = stacked[first]
+    mean = per_account.mean(axis=0)
+    if options.centre == "mean":
+        return mean.astype(np.float32), None
+    cov = np.cov((per_account - mean).T)
+    # Shrink towards a scaled identity so rare directions are not blown up.
+    target = np.trace(cov) / cov.shape[0]
+    cov = (1 - options.shrink) * cov + options.shrink * target * np.eye(cov.shape[0])
+    vals, vecs = np.linalg.eigh(cov)
+    whitening = vecs @ np.diag(1.0 / np.sqrt(np.maximum(vals, 1e-12))) @ vecs.T
+    return mean.astype(np.float32), whitening.astype(np.float32)
+
+
+def _project_rows(rows: F32, centre: F32, whitening: F32 | None) -> F32:
+    out = rows - centre[None, :]
+    if whitening is not None:
+        out = out @ whitening
+    projected: F32 = l2_normalise(out)
+    return projected
 
 
 def _top_stats(scores: F32, k: int) -> tuple[F32, F32]:
@@ -207,14 +264,19 @@ def gallery_cohort(gallery: Gallery, k: int, chunk: int = 2048) -> tuple[F32, F3
 
 
 def score_accounts(
-    gallery: Gallery, probes: F32, options: EngineOptions, exclude: Sequence[int] | None = None
+    gallery: Gallery,
+    probes: F32,
+    options: EngineOptions,
+    exclude: Sequence[int] | None = None,
+    *,
+    projected: bool = False,
 ) -> F32:
     """Account scores for each probe row, shape (probes, accounts).
 
     ``exclude[i]``, when given and >= 0, is an account left out of probe ``i``'s search (the
     leave-one-out impostor searches of calibration); its score is ``-inf``.
     """
-    raw = probes @ gallery.vectors.T
+    raw = (probes if projected else gallery.project(probes)) @ gallery.vectors.T
     if exclude is not None:
         mask = gallery.owner[None, :] == np.asarray(exclude)[:, None]
         raw[mask] = -np.inf
@@ -305,7 +367,11 @@ def gallery_impostor_top1(gallery: Gallery, options: EngineOptions, chunk: int =
     for start in range(0, len(first), chunk):
         rows = first[start : start + chunk]
         scores = score_accounts(
-            gallery, gallery.vectors[rows], options, exclude=gallery.owner[rows].tolist()
+            gallery,
+            gallery.vectors[rows],
+            options,
+            exclude=gallery.owner[rows].tolist(),
+            projected=True,
         )
         out.append(scores.max(axis=1))
     return np.concatenate(out) if out else np.zeros(0, np.float32)
