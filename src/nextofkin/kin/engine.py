@@ -47,13 +47,13 @@ from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-MAX_OWNER_QUERIES = 8
+MAX_OWNER_QUERIES = 3  # index queries per person: the fused face and the two best faces
 # Below this many impostor samples a calibration's tail is guesswork (tiny galleries).
 MIN_CALIBRATION_SAMPLES = 200
 # Face hits less likely than this to be the same person are not used at all.
 MIN_CONFIDENCE = 0.3
 MAX_COMPANION_QUERIES = 80
-NEIGHBOURS = 48
+NEIGHBOURS = 64
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,11 @@ class _Links:
     listed_by: dict[int, set[int]]
     tagged_in: dict[int, list[tuple[int, int]]]  # account -> (photo id, poster account id)
     surname_counts: Counter[str]
+    owner_accounts: np.ndarray  # account id of each row of owner_vectors
+    owner_vectors: np.ndarray  # every owner face of the gallery, unit rows
 
 
-def _load_links(session: Session) -> _Links:
+def _load_links(session: Session, model: str) -> _Links:
     accounts: dict[int, _AccountInfo] = {}
     by_external: dict[tuple[int, str], int] = {}
     for acc_id, source_id, ext, name, city, friends in session.execute(
@@ -187,7 +189,21 @@ def _load_links(session: Session) -> _Links:
             other = by_external.get((source_id, ext))
             if other is not None and other != poster:
                 tagged_in[other].append((photo_id, poster))
-    return _Links(accounts, by_external, listed_by, tagged_in, surname_counts)
+    # Companions are resolved against owner faces only: a matrix far smaller than the index.
+    owner_rows = session.execute(
+        select(FaceRoleRecord.account_id, Face.embedding)
+        .join(Face, Face.id == FaceRoleRecord.face_id)
+        .where(FaceRoleRecord.role == FaceRole.OWNER.value, Face.model == model)
+    ).all()
+    owner_accounts = np.array([r[0] for r in owner_rows], dtype=np.int64)
+    owner_vectors = (
+        np.stack([r[1] for r in owner_rows]).astype(np.float32)
+        if owner_rows
+        else np.zeros((0, 1), np.float32)
+    )
+    return _Links(
+        accounts, by_external, listed_by, tagged_in, surname_counts, owner_accounts, owner_vectors
+    )
 
 
 @dataclass
@@ -225,7 +241,7 @@ class KinService:
     def links(self, session: Session) -> _Links:
         """Gallery-wide lookups, loaded on first use."""
         if self._links is None:
-            self._links = _load_links(session)
+            self._links = _load_links(session, self.index.description.model)
         return self._links
 
     def confidence(self) -> FaceConfidence:
@@ -279,7 +295,7 @@ class KinService:
         ).all()
         owners = sorted(
             (r for r in face_rows if r.role == FaceRole.OWNER.value), key=lambda r: -r.quality
-        )[:MAX_OWNER_QUERIES]
+        )
         companions = [r for r in face_rows if r.role != FaceRole.OWNER.value][
             :MAX_COMPANION_QUERIES
         ]
@@ -294,23 +310,33 @@ class KinService:
         photos_of: dict[int, list[EvidencePhoto]] = defaultdict(list)
         same_face: dict[int, float] = {}
 
-        queries = [r.embedding for r in owners] + [r.embedding for r in companions]
         hits: list[list[Hit]] = []
-        if queries and len(self.index):
+        if owners and len(self.index):
             k = min(NEIGHBOURS, len(self.index))
-            scores, ids = self.index.search(np.stack(queries).astype(np.float32), k)
+            # One fused query (the mean of the owner's faces, as a probe fuses several photos)
+            # and the owner's best single faces: few queries keep a flat index fast.
+            singles = np.stack([r.embedding for r in owners]).astype(np.float32)
+            fused = singles.mean(axis=0, keepdims=True)
+            fused /= max(float(np.linalg.norm(fused)), 1e-12)
+            queries = np.concatenate([fused, singles[: MAX_OWNER_QUERIES - 1]])
+            scores, ids = self.index.search(queries, k)
             hits = attribute_hits(session, ids, scores)
 
-        # 1. Companions in the person's photos, resolved to the accounts whose owner they are.
-        for row, row_hits in zip(companions, hits[len(owners) :], strict=True):
-            best: dict[int, float] = {}
-            for hit in row_hits:
-                if hit.account_id != me and hit.role == FaceRole.OWNER.value:
-                    best[hit.account_id] = max(best.get(hit.account_id, -1.0), hit.similarity)
-            if not best:
+        # 1. Companions in the person's photos, resolved to the accounts whose owner they are:
+        # the account whose owner face is nearest (the person's own account left out).
+        resolved: list[tuple[int, float] | None] = [None] * len(companions)
+        if companions and len(links.owner_accounts):
+            sims = np.stack([r.embedding for r in companions]).astype(np.float32) @ (
+                links.owner_vectors.T
+            )
+            sims[:, links.owner_accounts == me] = -2.0
+            best_rows = sims.argmax(axis=1)
+            for i, col in enumerate(best_rows):
+                resolved[i] = (int(links.owner_accounts[col]), float(sims[i, col]))
+        for row, found in zip(companions, resolved, strict=True):
+            if found is None:
                 continue
-            # The companion is the owner of the account whose owner face is nearest.
-            other, sim = max(best.items(), key=lambda kv: kv[1])
+            other, sim = found
             sure = confidence(sim)
             if sure < MIN_CONFIDENCE:
                 continue
@@ -328,9 +354,9 @@ class KinService:
                 e.dates.append(photo.posted_at)
             photos_of[other].append(self._evidence(links, photo, "companion", sim))
 
-        # 2. The person's own face in other accounts' photos (gallery-wide).
+        # 2. The person's own face in other accounts' photos (gallery-wide, through the index).
         appear_faces: dict[int, dict[int, float]] = defaultdict(dict)  # account -> face -> sim
-        for row_hits in hits[: len(owners)]:
+        for row_hits in hits:
             for hit in row_hits:
                 if hit.account_id == me:
                     continue
@@ -483,13 +509,19 @@ class KinService:
 
     @staticmethod
     def _photos(session: Session, where: list[Any]) -> list[_PhotoRow]:
+        # The status is filtered here, not in SQL: SQLite would otherwise pick the low-selectivity
+        # status index over the account/image/id ones and scan every ingested photo.
         rows = session.execute(
             select(
                 Photo.id, Photo.account_id, Photo.image_id, Photo.rel_path, Photo.caption,
-                Photo.posted_at, Photo.tagged,
-            ).where(Photo.status == PhotoStatus.DONE, *where)
+                Photo.posted_at, Photo.tagged, Photo.status,
+            ).where(*where)
         ).all()  # fmt: skip
-        return [_PhotoRow(r[0], r[1], r[2], r[3], r[4], r[5], list(r[6] or ())) for r in rows]
+        return [
+            _PhotoRow(r[0], r[1], r[2], r[3], r[4], r[5], list(r[6] or ()))
+            for r in rows
+            if r[7] == PhotoStatus.DONE
+        ]
 
     @staticmethod
     def _evidence(links: _Links, photo: _PhotoRow, why: str, sim: float | None) -> EvidencePhoto:
