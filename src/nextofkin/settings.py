@@ -104,6 +104,42 @@ class NotifySettings(BaseModel):
     backoff_seconds: float = Field(2.0, ge=0, description="first retry delay; doubles each time")
 
 
+class IndexSettings(BaseModel):
+    """Where face vectors are searched, and which index type follows the gallery's size.
+
+    With ``factory`` unset the FAISS index type is chosen from the face count whenever the
+    index is (re)built: exact ``Flat`` up to ``flat_max_faces``, HNSW up to ``hnsw_max_faces``,
+    IVF-PQ with exact re-ranking beyond (see ``docs/SCALING.md`` for the measurements).
+    """
+
+    backend: Literal["faiss", "milvus"] = Field("faiss", description="vector store")
+    factory: str | None = Field(
+        None, description="FAISS factory string forced for every (re)build, e.g. 'HNSW32,Flat'"
+    )
+    flat_max_faces: int = Field(200_000, ge=0, description="exact search up to this many faces")
+    hnsw_max_faces: int = Field(3_000_000, ge=0, description="HNSW up to this many faces")
+    hnsw_m: int = Field(32, ge=4, description="HNSW graph degree")
+    hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build-time beam width")
+    hnsw_ef_search: int = Field(128, ge=8, description="HNSW search-time beam width")
+    pq_bytes: int = Field(32, ge=4, description="IVF-PQ code size per face (bytes)")
+    ivf_nprobe: int = Field(64, ge=1, description="IVF lists visited per query")
+    refine_k_factor: int = Field(16, ge=1, description="IVF-PQ candidates re-ranked per hit")
+    train_max: int = Field(500_000, ge=1000, description="vectors sampled to train IVF-PQ")
+    tombstone_fraction: float = Field(
+        0.1, gt=0, le=1, description="compact an index without remove_ids past this fraction"
+    )
+    milvus_uri: str | None = Field(
+        None,
+        description="Milvus URI (http://host:19530) or a Milvus Lite file; "
+        "default: index/milvus.db in the workspace",
+    )
+    milvus_token: str | None = Field(None, description="Milvus token ('user:password')")
+    milvus_collection: str = Field("faces", description="Milvus collection of the workspace")
+    milvus_index_type: str = Field(
+        "AUTOINDEX", description="Milvus index type (FLAT, HNSW, IVF_PQ, AUTOINDEX, ...)"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of nextofkin."""
 
@@ -121,6 +157,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)  # type: ignore[arg-type]
     review: ReviewPolicy = Field(default_factory=ReviewPolicy)  # type: ignore[arg-type]
     notify: NotifySettings = Field(default_factory=NotifySettings)  # type: ignore[arg-type]
+    index: IndexSettings = Field(default_factory=IndexSettings)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
     @classmethod

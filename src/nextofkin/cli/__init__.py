@@ -12,6 +12,7 @@ import typer
 # Modules that contribute commands; each defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = [
     "nextofkin.cli.core",
+    "nextofkin.cli.index",
     "nextofkin.cli.demo",
     "nextofkin.cli.users",
     "nextofkin.cli.cases",

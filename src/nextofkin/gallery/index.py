@@ -1,38 +1,67 @@
 """The vector index: FAISS over unit vectors (inner product = cosine similarity).
 
 The index stores its own description beside it (model, alignment, dimension, FAISS factory
-string, calibration) and refuses vectors from another model. The database is the source of
-truth: :func:`reconcile` makes the index hold exactly the faces the database holds, so a crash
-between a database commit and an index save is repaired on the next open.
+string, search parameters, calibration) and refuses vectors from another model. The database is
+the source of truth: :func:`reconcile` makes the index hold exactly the faces the database holds,
+so a crash between a database commit and an index save is repaired on the next open.
+
+**Index by size.** The FAISS index type follows the gallery size (:func:`plan_index`): exact
+``Flat`` while a linear scan is fast enough, ``HNSW32,Flat`` beyond, and IVF-PQ with exact
+re-ranking (``IVFn,PQ32,RFlat``) when HNSW's memory and build time stop being reasonable. The
+choice is made whenever the index is (re)built: by ``nextofkin reindex`` and automatically by
+:func:`reconcile` when the gallery has grown into a larger tier. Every type returns *exact*
+cosine similarities (HNSW,Flat searches exact vectors; IVF-PQ re-ranks its candidates on exact
+vectors), so the calibrated thresholds keep their meaning whatever the index type.
+
+**Deletions on every type.** ``Flat`` removes ids in place. HNSW and FAISS's refine wrapper
+cannot remove, and IVF inside an id map removes without renumbering (which would corrupt the id
+mapping): for these, removed ids become *tombstones*, excluded inside the FAISS search itself
+by an ``IDSelector`` (so a query still gets ``k`` live results, not ``k`` minus the dead ones), and
+the index is compacted (rebuilt from its own exact vectors) once tombstones pass
+``tombstone_fraction`` of it, or at once if a tombstoned id comes back.
+
+**Atomic saves.** Each save writes the data under a new generation file name, then replaces the
+small description file, which names the data file: the rename of the description is the single
+commit point, so a process killed at any moment leaves either the old or the new index, whole.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import os
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nextofkin.errors import IndexError_, ModelMismatch
 from nextofkin.gallery.records import Face
+from nextofkin.settings import IndexSettings
 from nextofkin.vision.models import EmbedderSpec
 
 log = logging.getLogger(__name__)
 
-INDEX_FILE = "faces.faiss"
+INDEX_FILE = "faces.faiss"  # the data file of indexes saved before generation names
 DESCRIPTION_FILE = "faces.json"
+_GENERATION_PREFIX = "faces-"
+
+ProgressFn = Callable[[int, int], None]
+
+TIER_FLAT, TIER_HNSW, TIER_IVF = 0, 1, 2
 
 
 @dataclass
 class IndexDescription:
-    """What the vectors in an index are, and the calibration that gives their scores meaning."""
+    """What the vectors in an index are, how it is built, and the calibration of its scores."""
 
     model: str
     alignment: str
@@ -41,15 +70,29 @@ class IndexDescription:
     metric: str = "inner_product"
     calibration: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # efSearch, nprobe, k_factor
+    build: dict[str, Any] = field(default_factory=dict)  # faces, seconds, auto, requested
+    file: str = INDEX_FILE
+    tombstones_file: str | None = None
 
     def check(self, spec: EmbedderSpec) -> None:
         """Raise :class:`ModelMismatch` unless vectors of ``spec`` belong in this index."""
         if (spec.name, spec.alignment, spec.dim) != (self.model, self.alignment, self.dim):
             raise ModelMismatch(
                 f"index holds {self.model}/{self.alignment}/{self.dim}-d vectors, "
-                f"not {spec.name}/{spec.alignment}/{spec.dim}-d; run `nextofkin reindex` "
-                "with the same model or use another workspace"
+                f"not {spec.name}/{spec.alignment}/{spec.dim}-d; use the workspace's model "
+                "(the faces were embedded with it) or another workspace"
             )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexDescription:
+        """Read a stored description; unknown keys (from a newer version) are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return asdict(self)
 
 
 class VectorIndex(Protocol):
@@ -86,46 +129,212 @@ def _faiss() -> Any:
     return faiss
 
 
-class FaissIndex:
-    """A FAISS ``IndexIDMap2`` stored as two files in the workspace's index directory."""
+# --- which index for which size ----------------------------------------------------------------
 
-    def __init__(self, directory: Path, description: IndexDescription, index: Any) -> None:
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """A FAISS factory string with its search parameters, chosen for a gallery size."""
+
+    factory: str
+    params: dict[str, Any]
+    auto: bool  # chosen from the size (False: forced by settings or --factory)
+
+    @property
+    def tier(self) -> int:
+        """0 exact, 1 graph, 2 inverted lists (the order a growing gallery moves through)."""
+        return factory_tier(self.factory)
+
+
+def factory_tier(factory: str) -> int:
+    """The size tier a factory string belongs to."""
+    upper = factory.upper()
+    if upper.startswith("IVF") or ",IVF" in upper:
+        return TIER_IVF
+    if "HNSW" in upper or "NSG" in upper:
+        return TIER_HNSW
+    return TIER_FLAT
+
+
+def ivf_lists(n_faces: int) -> int:
+    """Inverted lists for ``n_faces``: a power of two near 2·√n (FAISS's usual 1-16·√n range).
+
+    The low end keeps k-means training and assignment affordable on a small machine; re-ranking
+    on exact vectors recovers the recall that coarser lists cost.
+    """
+    target = 2.0 * math.sqrt(max(n_faces, 1))
+    return int(min(65536, max(256, 2 ** round(math.log2(target)))))
+
+
+def search_params(policy: IndexSettings) -> dict[str, Any]:
+    """The search-time parameters of every index type, from the settings."""
+    return {
+        "efSearch": policy.hnsw_ef_search,
+        "nprobe": policy.ivf_nprobe,
+        "k_factor": policy.refine_k_factor,
+    }
+
+
+def plan_index(n_faces: int, policy: IndexSettings, factory: str | None = None) -> IndexPlan:
+    """The index for a gallery of ``n_faces``: ``factory`` or the settings' one if given."""
+    params = search_params(policy)
+    forced = factory or policy.factory
+    if forced:
+        return IndexPlan(forced, params, auto=False)
+    if n_faces <= policy.flat_max_faces:
+        return IndexPlan("Flat", params, auto=True)
+    if n_faces <= policy.hnsw_max_faces:
+        params["efConstruction"] = policy.hnsw_ef_construction
+        return IndexPlan(f"HNSW{policy.hnsw_m},Flat", params, auto=True)
+    return IndexPlan(f"IVF{ivf_lists(n_faces)},PQ{policy.pq_bytes},RFlat", params, auto=True)
+
+
+def _train_size(factory: str, dim: int) -> int:
+    """The fewest vectors that can train ``factory`` (0: needs no training)."""
+    index = _faiss().index_factory(dim, factory, _faiss().METRIC_INNER_PRODUCT)
+    if index.is_trained:
+        return 0
+    need = 256  # a PQ/SQ codebook of 8-bit codes
+    for part in factory.replace("_", ",").split(","):
+        if part.upper().startswith("IVF"):
+            digits = "".join(ch for ch in part[3:] if ch.isdigit())
+            if digits:
+                need = max(need, int(digits))
+    return need
+
+
+# --- FAISS -------------------------------------------------------------------------------------
+
+
+class FaissIndex:
+    """A FAISS ``IndexIDMap2`` stored in the workspace's index directory (see module docstring)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        description: IndexDescription,
+        index: Any,
+        *,
+        tombstones: Iterable[int] = (),
+        policy: IndexSettings | None = None,
+    ) -> None:
         self.directory = directory
         self.description = description
+        self.policy = policy or IndexSettings()
         self._index = index
+        self._tombstones: set[int] = {int(t) for t in tombstones}
+        self._data_dirty = False
+        self._tombstones_dirty = False
+        self._removable: bool | None = None
+
+    # construction -----------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, directory: Path, spec: EmbedderSpec, factory: str = "Flat") -> FaissIndex:
-        """A new, empty index for vectors of ``spec``."""
+    def create(
+        cls,
+        directory: Path,
+        spec: EmbedderSpec,
+        factory: str | IndexPlan | None = None,
+        *,
+        policy: IndexSettings | None = None,
+    ) -> FaissIndex:
+        """A new, empty index for vectors of ``spec`` (default: exact, grown by reconcile)."""
+        description = IndexDescription(spec.name, spec.alignment, spec.dim)
+        if factory is None:
+            factory = IndexPlan("Flat", search_params(policy or IndexSettings()), auto=True)
+        return cls._empty(directory, description, factory, policy)
+
+    @classmethod
+    def _empty(
+        cls,
+        directory: Path,
+        like: IndexDescription,
+        factory: str | IndexPlan,
+        policy: IndexSettings | None,
+    ) -> FaissIndex:
+        policy = policy or IndexSettings()
+        plan = (
+            factory
+            if isinstance(factory, IndexPlan)
+            else IndexPlan(factory, search_params(policy), auto=False)
+        )
         faiss = _faiss()
-        base = faiss.index_factory(spec.dim, factory, faiss.METRIC_INNER_PRODUCT)
-        index = faiss.IndexIDMap2(base)
-        description = IndexDescription(spec.name, spec.alignment, spec.dim, factory)
-        return cls(directory, description, index)
+        try:
+            base = faiss.index_factory(like.dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as exc:
+            raise IndexError_(f"FAISS cannot build index {plan.factory!r}: {exc}") from exc
+        hnsw = _find(base, faiss.IndexHNSW)
+        if hnsw is not None and "efConstruction" in plan.params:
+            hnsw.hnsw.efConstruction = int(plan.params["efConstruction"])
+        for kind in (faiss.IndexIVFPQ, faiss.IndexPQ):
+            pq = _find(base, kind)
+            if pq is not None:
+                # Polysemous codes serve Hamming pre-filtering, which we do not use; training
+                # them costs about a minute whatever the sample size.
+                pq.do_polysemous_training = False
+        description = IndexDescription(
+            like.model,
+            like.alignment,
+            like.dim,
+            factory=plan.factory,
+            calibration=like.calibration,
+            extra=dict(like.extra),
+            params={k: v for k, v in plan.params.items() if k != "efConstruction"},
+            build={"auto": plan.auto, "requested": plan.factory},
+        )
+        made = cls(directory, description, faiss.IndexIDMap2(base), policy=policy)
+        made._data_dirty = True
+        return made
 
     @classmethod
-    def open(cls, directory: Path, spec: EmbedderSpec) -> FaissIndex:
-        """The stored index, or a new one if none exists; refuses another model's index."""
+    def open(
+        cls, directory: Path, spec: EmbedderSpec, *, policy: IndexSettings | None = None
+    ) -> FaissIndex:
+        """The stored index, or a new empty one if none exists; refuses another model's index."""
         desc_path = directory / DESCRIPTION_FILE
-        index_path = directory / INDEX_FILE
-        if not desc_path.exists() or not index_path.exists():
-            return cls.create(directory, spec)
-        try:
-            description = IndexDescription(**json.loads(desc_path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
-            raise IndexError_(f"cannot read index description {desc_path}: {exc}") from exc
-        description.check(spec)
-        try:
-            index = _faiss().read_index(str(index_path))
-        except RuntimeError as exc:
-            log.warning("index file %s unreadable (%s); it will be rebuilt", index_path, exc)
-            fresh = cls.create(directory, spec, description.factory)
-            fresh.description.calibration = description.calibration
-            return fresh
-        return cls(directory, description, index)
+        # A concurrent save may delete the data file between reading the description and the
+        # file: read the description again and retry with the generation it names now.
+        for _attempt in range(5):
+            if not desc_path.exists():
+                return cls.create(directory, spec, policy=policy)
+            description = _read_description(desc_path)
+            description.check(spec)
+            index_path = directory / description.file
+            try:
+                if not index_path.exists():
+                    raise FileNotFoundError(index_path)
+                index = _faiss().read_index(str(index_path))
+                tombstones: list[int] = []
+                if description.tombstones_file:
+                    tombstones = np.load(directory / description.tombstones_file).tolist()
+            except FileNotFoundError:
+                if _read_description(desc_path).file != description.file:
+                    continue  # a newer generation was committed meanwhile
+                return cls._unreadable(directory, description, policy, "data file missing")
+            except (RuntimeError, OSError, ValueError) as exc:
+                return cls._unreadable(directory, description, policy, str(exc))
+            return cls(directory, description, index, tombstones=tombstones, policy=policy)
+        raise IndexError_(f"index in {directory} keeps changing under this reader; try again")
+
+    @classmethod
+    def _unreadable(
+        cls,
+        directory: Path,
+        description: IndexDescription,
+        policy: IndexSettings | None,
+        why: str,
+    ) -> FaissIndex:
+        # The database is the source of truth: an empty index is refilled by reconcile().
+        log.warning("index data %s unusable (%s); it will be rebuilt", description.file, why)
+        plan = IndexPlan("Flat", search_params(policy or IndexSettings()), auto=True)
+        fresh = cls._empty(directory, description, plan, policy)
+        fresh.description.build["requested"] = ""  # reconcile() rebuilds it at the right size
+        return fresh
+
+    # the VectorIndex protocol -----------------------------------------------------------------
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add unit vectors under integer ids (ids must not be present already)."""
+        """Add unit vectors under integer ids (ids must not be live in the index already)."""
         if len(ids) == 0:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -133,44 +342,299 @@ class FaissIndex:
             raise ModelMismatch(
                 f"vectors of shape {vectors.shape} do not fit a {self.description.dim}-d index"
             )
+        id_array = np.ascontiguousarray(ids, dtype=np.int64)
+        if self._tombstones and not self._tombstones.isdisjoint(id_array.tolist()):
+            # The dead copy of an id that comes back must go before the id is added again.
+            self.compact()
         if not self._index.is_trained:
-            self._index.train(vectors)
-        self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+            self.train(vectors)
+        self._index.add_with_ids(vectors, id_array)
+        self._data_dirty = True
+
+    def train(self, sample: np.ndarray) -> None:
+        """Train the codebooks / inverted lists on a representative ``sample`` of vectors."""
+        need = _train_size(self.description.factory, self.description.dim)
+        if len(sample) < need:
+            raise IndexError_(
+                f"index {self.description.factory!r} needs at least {need} training vectors, "
+                f"got {len(sample)}; use a smaller index type (e.g. `nextofkin reindex --factory "
+                "Flat`)"
+            )
+        self._index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        self._data_dirty = True
 
     def remove(self, ids: Iterable[int]) -> int:
-        """Remove ids; returns how many were present."""
-        array = np.fromiter((int(i) for i in ids), dtype=np.int64)
-        if array.size == 0:
+        """Remove ids (tombstones where the index type cannot); returns how many were live."""
+        wanted = np.unique(np.fromiter((int(i) for i in ids), dtype=np.int64))
+        if wanted.size == 0:
             return 0
-        return int(self._index.remove_ids(_faiss().IDSelectorBatch(array)))
+        present = wanted[np.isin(wanted, self.ids(), assume_unique=True)]
+        if present.size == 0:
+            return 0
+        if self._can_remove():
+            removed = int(self._index.remove_ids(_faiss().IDSelectorBatch(present)))
+            self._data_dirty = True
+            return removed
+        self._tombstones.update(present.tolist())
+        self._tombstones_dirty = True
+        if len(self._tombstones) > self.policy.tombstone_fraction * max(self._index.ntotal, 1):
+            self.compact()
+        return int(present.size)
 
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (similarities, ids) per query row; missing slots have id -1."""
         queries = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
-        if len(self) == 0:
-            shape = (queries.shape[0], k)
+        live = len(self)
+        if live == 0 or k <= 0:
+            shape = (queries.shape[0], max(k, 0))
             return np.full(shape, -np.inf, dtype=np.float32), np.full(shape, -1, dtype=np.int64)
-        scores, ids = self._index.search(queries, min(k, len(self)))
+        k = min(k, live)
+        params, keep_alive = self._search_params(k)
+        scores, ids = self._index.search(queries, k, params=params)
+        del keep_alive  # the selectors had to outlive the search call
         return scores, ids
 
     def ids(self) -> np.ndarray:
-        """Every id in the index."""
-        return np.asarray(_faiss().vector_to_array(self._index.id_map), dtype=np.int64)
+        """Every live id in the index."""
+        all_ids = np.asarray(_faiss().vector_to_array(self._index.id_map), dtype=np.int64)
+        if not self._tombstones:
+            return all_ids
+        dead = np.fromiter(self._tombstones, dtype=np.int64)
+        return all_ids[~np.isin(all_ids, dead)]
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._index.ntotal) - len(self._tombstones)
+
+    @property
+    def tombstones(self) -> int:
+        """How many removed ids still occupy space until the next compaction."""
+        return len(self._tombstones)
+
+    # persistence ------------------------------------------------------------------------------
 
     def save(self) -> None:
-        """Write both files atomically (temporary file, fsync, rename)."""
+        """Persist atomically (see the module docstring); writes the data only if it changed."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp_index = self.directory / (INDEX_FILE + ".tmp")
-        _faiss().write_index(self._index, str(tmp_index))
-        _fsync(tmp_index)
-        tmp_index.replace(self.directory / INDEX_FILE)
+        generation = uuid.uuid4().hex[:12]
+        desc = self.description
+        if self._data_dirty or not (self.directory / desc.file).exists():
+            name = f"{_GENERATION_PREFIX}{generation}.faiss"
+            tmp = self.directory / (name + ".tmp")
+            _faiss().write_index(self._index, str(tmp))
+            _fsync(tmp)
+            tmp.replace(self.directory / name)
+            desc.file = name
+            self._tombstones_dirty = True
+        if self._tombstones_dirty:
+            if self._tombstones:
+                name = f"{_GENERATION_PREFIX}{generation}.tomb.npy"
+                tmp = self.directory / (name + ".tmp")
+                with tmp.open("wb") as handle:
+                    np.save(handle, np.fromiter(sorted(self._tombstones), dtype=np.int64))
+                _fsync(tmp)
+                tmp.replace(self.directory / name)
+                desc.tombstones_file = name
+            else:
+                desc.tombstones_file = None
+        desc.build["live"] = len(self)
+        desc.build["tombstones"] = len(self._tombstones)
         tmp_desc = self.directory / (DESCRIPTION_FILE + ".tmp")
-        tmp_desc.write_text(json.dumps(asdict(self.description), indent=1), encoding="utf-8")
+        tmp_desc.write_text(json.dumps(desc.to_dict(), indent=1), encoding="utf-8")
         _fsync(tmp_desc)
-        tmp_desc.replace(self.directory / DESCRIPTION_FILE)
+        tmp_desc.replace(self.directory / DESCRIPTION_FILE)  # the commit point
+        _fsync_dir(self.directory)
+        self._data_dirty = self._tombstones_dirty = False
+        self._remove_stale()
+
+    def _remove_stale(self) -> None:
+        # A file written in the last minute may belong to another process's save that has not
+        # committed its description yet: leave it for a later save to collect.
+        keep = {DESCRIPTION_FILE, self.description.file, self.description.tombstones_file}
+        cutoff = time.time() - 60
+        for path in self.directory.iterdir():
+            ours = path.name.startswith(_GENERATION_PREFIX) or path.name == INDEX_FILE
+            if not ours or path.name in keep:
+                continue
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink(missing_ok=True)
+            except FileNotFoundError:
+                continue
+
+    # rebuilding -------------------------------------------------------------------------------
+
+    def compact(self) -> None:
+        """Rebuild the index without its tombstones, from its own (exact) stored vectors."""
+        if not self._tombstones:
+            return
+        started = time.monotonic()
+        faiss = _faiss()
+        old = self._index
+        all_ids = np.asarray(faiss.vector_to_array(old.id_map), dtype=np.int64)
+        keep = ~np.isin(all_ids, np.fromiter(self._tombstones, dtype=np.int64))
+        fresh = faiss.clone_index(old)  # keeps what was trained (lists, codebooks)
+        fresh.reset()
+        step = 100_000
+        try:
+            for start in range(0, all_ids.size, step):
+                stop = min(start + step, all_ids.size)
+                mask = keep[start:stop]
+                if not mask.any():
+                    continue
+                vectors = old.index.reconstruct_n(start, stop - start)
+                fresh.add_with_ids(vectors[mask], all_ids[start:stop][mask])
+        except RuntimeError as exc:
+            raise IndexError_(
+                f"index {self.description.factory!r} cannot be compacted from its own vectors "
+                f"({exc}); run `nextofkin reindex`"
+            ) from exc
+        log.info(
+            "compacted index: %d tombstones dropped in %.1f s",
+            len(self._tombstones),
+            time.monotonic() - started,
+        )
+        self._index = fresh
+        self._tombstones = set()
+        self._data_dirty = True
+
+    def rebuild(
+        self,
+        session: Session,
+        plan: IndexPlan,
+        *,
+        chunk: int = 50_000,
+        progress: ProgressFn | None = None,
+        seed: int = 0,
+    ) -> int:
+        """Replace the contents with every face of this model in the database, as ``plan``.
+
+        Training vectors are a uniform random sample of the faces (not the first ones ingested,
+        which may all come from one source). Returns how many faces the new index holds.
+        """
+        started = time.monotonic()
+        model = self.description.model
+        db_ids = np.fromiter(
+            session.scalars(select(Face.id).where(Face.model == model).order_by(Face.id)),
+            dtype=np.int64,
+        )
+        need = _train_size(plan.factory, self.description.dim)
+        if need and db_ids.size < need:
+            log.warning(
+                "%d faces cannot train %s (needs %d): using exact Flat until the gallery grows",
+                db_ids.size,
+                plan.factory,
+                need,
+            )
+            requested = plan.factory
+            plan = IndexPlan("Flat", plan.params, auto=plan.auto)
+        else:
+            requested = plan.factory
+        self._index = None  # free the old index first: its files stay on disk until the save
+        fresh = FaissIndex._empty(self.directory, self.description, plan, self.policy)
+        if need and db_ids.size >= need:
+            rng = np.random.default_rng(seed)
+            size = min(db_ids.size, max(self.policy.train_max, need))
+            sample_ids = np.sort(rng.choice(db_ids, size=size, replace=False))
+            sample = np.concatenate(
+                [v for _, v in _embeddings_by_ids(session, sample_ids, chunk)]
+                or [np.zeros((0, self.description.dim), np.float32)]
+            )
+            fresh.train(sample)
+            del sample
+        done = 0
+        if progress:
+            progress(0, int(db_ids.size))
+        for ids, vectors in _embeddings_in_order(session, model, chunk):
+            fresh.add(ids, vectors)
+            done += len(ids)
+            if progress:
+                progress(done, int(db_ids.size))
+        self._index = fresh._index
+        self._tombstones = set()
+        self._removable = None
+        self._data_dirty = True
+        self._tombstones_dirty = True
+        self.description.factory = plan.factory
+        self.description.params = dict(fresh.description.params)
+        self.description.build = {
+            "auto": plan.auto,
+            "requested": requested,
+            "faces": done,
+            "seconds": round(time.monotonic() - started, 2),
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        log.info("rebuilt index as %s with %d faces", plan.factory, done)
+        return done
+
+    # internals --------------------------------------------------------------------------------
+
+    def _can_remove(self) -> bool:
+        if self._removable is None:
+            faiss = _faiss()
+            base = faiss.downcast_index(self._index.index)
+            # IndexIDMap2.remove_ids is only right when the inner index renumbers what stays, as
+            # the flat-code indexes do. HNSW and refine wrappers throw; IVF removes without
+            # renumbering, which would leave the id map pointing at the wrong vectors.
+            self._removable = isinstance(base, faiss.IndexFlatCodes)
+        return self._removable
+
+    def _search_params(self, k: int) -> tuple[Any, list[Any]]:
+        """FAISS search parameters for the index's type, with the tombstone filter if any."""
+        faiss = _faiss()
+        keep_alive: list[Any] = []
+        selector = None
+        if self._tombstones:
+            dead = faiss.IDSelectorBatch(np.fromiter(self._tombstones, dtype=np.int64))
+            live = faiss.IDSelectorNot(dead)
+            # Translated by hand so that nested parameters (refine → IVF) see external ids.
+            selector = faiss.IDSelectorTranslated(self._index.id_map, live)
+            keep_alive += [dead, live, selector]
+        params = self.description.params
+        base = faiss.downcast_index(self._index.index)
+        refine = isinstance(base, faiss.IndexRefine)
+        inner = faiss.downcast_index(base.base_index) if refine else base
+        inner_params: Any
+        if isinstance(inner, faiss.IndexHNSW):
+            inner_params = faiss.SearchParametersHNSW()
+            inner_params.efSearch = max(int(params.get("efSearch", 128)), k)
+        elif isinstance(inner, faiss.IndexIVF):
+            inner_params = faiss.SearchParametersIVF()
+            inner_params.nprobe = int(params.get("nprobe", 64))
+        else:
+            inner_params = faiss.SearchParameters()
+        if selector is not None:
+            inner_params.sel = selector
+        keep_alive.append(inner_params)
+        if not refine:
+            return inner_params, keep_alive
+        outer = faiss.IndexRefineSearchParameters()
+        outer.k_factor = float(params.get("k_factor", 16))
+        outer.base_index_params = inner_params
+        keep_alive.append(outer)
+        return outer, keep_alive
+
+
+def _find(index: Any, kind: Any) -> Any:
+    """The first index of type ``kind`` inside ``index`` (through refine wrappers), or None."""
+    faiss = _faiss()
+    current = faiss.downcast_index(index)
+    for _ in range(4):
+        if isinstance(current, kind):
+            return current
+        if isinstance(current, faiss.IndexRefine):
+            current = faiss.downcast_index(current.base_index)
+        elif isinstance(current, faiss.IndexIDMap):
+            current = faiss.downcast_index(current.index)
+        else:
+            return None
+    return None
+
+
+def _read_description(path: Path) -> IndexDescription:
+    try:
+        return IndexDescription.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise IndexError_(f"cannot read index description {path}: {exc}") from exc
 
 
 def _fsync(path: Path) -> None:
@@ -181,6 +645,51 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _fsync_dir(path: Path) -> None:
+    # The renames are durable only once the directory entry is on disk.
+    with contextlib.suppress(OSError):  # some filesystems refuse fsync on directories
+        _fsync(path)
+
+
+def _embeddings_in_order(
+    session: Session, model: str, chunk: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every (ids, vectors) of ``model`` by id ranges (keyset pages: cheap on any database)."""
+    last = -1
+    while True:
+        rows = session.execute(
+            select(Face.id, Face.embedding)
+            .where(Face.model == model, Face.id > last)
+            .order_by(Face.id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        last = int(rows[-1][0])
+        yield (
+            np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+            np.stack([r[1] for r in rows]).astype(np.float32, copy=False),
+        )
+
+
+def _embeddings_by_ids(
+    session: Session, ids: np.ndarray, chunk: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    # Bound the IN list: SQLite allows 32,766 parameters, psycopg 65,535.
+    step = min(chunk, 20_000)
+    for start in range(0, ids.size, step):
+        part = ids[start : start + step].tolist()
+        rows = session.execute(select(Face.id, Face.embedding).where(Face.id.in_(part))).all()
+        if rows:
+            yield (
+                np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                np.stack([r[1] for r in rows]).astype(np.float32, copy=False),
+            )
+
+
+# --- keeping the index equal to the database ---------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ReconcileReport:
     """What reconciliation changed."""
@@ -188,24 +697,98 @@ class ReconcileReport:
     added: int
     removed: int
     total: int
+    rebuilt: bool = False
+    factory: str = ""
+
+
+def growth_plan(index: VectorIndex, n_faces: int) -> IndexPlan | None:
+    """The plan to rebuild ``index`` with, if a gallery of ``n_faces`` has outgrown it.
+
+    Automatic choices only move up (Flat → HNSW → IVF-PQ): a gallery that shrank keeps its index,
+    which still works. A factory forced in the settings is applied when it differs from the one
+    last requested.
+    """
+    if not isinstance(index, FaissIndex):
+        return None
+    policy = index.policy
+    plan = plan_index(n_faces, policy)
+    desc = index.description
+    if not plan.auto:
+        return plan if desc.build.get("requested", desc.factory) != plan.factory else None
+    if not desc.build.get("auto", True):
+        return None  # built with an explicit factory: `nextofkin reindex` changes it
+    return plan if plan.tier > factory_tier(desc.factory) else None
 
 
 def reconcile(index: VectorIndex, session: Session, *, chunk: int = 20_000) -> ReconcileReport:
-    """Make ``index`` hold exactly the faces of its model that the database holds."""
+    """Make ``index`` hold exactly the faces of its model that the database holds.
+
+    If the gallery has outgrown the index type (see :func:`growth_plan`), the index is rebuilt
+    from the stored embeddings instead of patched.
+    """
     model = index.description.model
     db_ids = np.fromiter(
         session.scalars(select(Face.id).where(Face.model == model)), dtype=np.int64
     )
     have = index.ids()
-    missing = np.setdiff1d(db_ids, have, assume_unique=True)
-    extra = np.setdiff1d(have, db_ids, assume_unique=True)
-    removed = index.remove(extra.tolist()) if extra.size else 0
-    for start in range(0, missing.size, chunk):
-        part = missing[start : start + chunk].tolist()
-        rows = session.execute(select(Face.id, Face.embedding).where(Face.id.in_(part))).all()
-        ids = np.array([row[0] for row in rows], dtype=np.int64)
-        vectors = (
-            np.stack([row[1] for row in rows]) if rows else np.zeros((0, index.description.dim))
+    missing = np.setdiff1d(db_ids, have)
+    extra = np.setdiff1d(have, db_ids)
+    plan = growth_plan(index, int(db_ids.size))
+    if plan is not None and isinstance(index, FaissIndex):
+        total = index.rebuild(session, plan, chunk=max(chunk, 50_000))
+        return ReconcileReport(
+            int(missing.size), int(extra.size), total, rebuilt=True, factory=plan.factory
         )
+    removed = index.remove(extra.tolist()) if extra.size else 0
+    for ids, vectors in _embeddings_by_ids(session, missing, chunk):
         index.add(ids, vectors)
-    return ReconcileReport(added=int(missing.size), removed=removed, total=len(index))
+    return ReconcileReport(
+        added=int(missing.size),
+        removed=removed,
+        total=len(index),
+        factory=index.description.factory,
+    )
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    """What ``nextofkin reindex`` built."""
+
+    factory: str
+    faces: int
+    seconds: float
+    params: dict[str, Any]
+
+
+def reindex(
+    index: VectorIndex,
+    session: Session,
+    *,
+    factory: str | None = None,
+    progress: ProgressFn | None = None,
+) -> ReindexReport:
+    """Rebuild ``index`` from the stored embeddings (index type by size unless ``factory``).
+
+    The calibration is kept: it describes the gallery's faces, which a rebuild does not change.
+    The caller saves the index (atomically); a process killed before that leaves the old one.
+    """
+    started = time.monotonic()
+    if isinstance(index, FaissIndex):
+        n_faces = int(
+            session.scalar(select(func.count(Face.id)).where(Face.model == index.description.model))
+            or 0
+        )
+        plan = plan_index(n_faces, index.policy, factory)
+        faces = index.rebuild(session, plan, progress=progress)
+    else:
+        clear = getattr(index, "clear", None)
+        if clear is None:
+            raise IndexError_(f"{type(index).__name__} cannot be rebuilt")
+        clear()
+        faces = reconcile(index, session).total
+    return ReindexReport(
+        factory=index.description.factory,
+        faces=faces,
+        seconds=round(time.monotonic() - started, 2),
+        params=dict(index.description.params),
+    )

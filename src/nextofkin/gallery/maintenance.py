@@ -42,9 +42,14 @@ def embedder_spec(workspace: Workspace) -> EmbedderSpec:
     return default_registry().embedder(workspace.settings.vision.embedder).spec
 
 
-def open_index(workspace: Workspace) -> FaissIndex:
-    """The workspace's vector index for its configured embedder."""
-    return FaissIndex.open(workspace.index_dir, embedder_spec(workspace))
+def open_index(workspace: Workspace) -> VectorIndex:
+    """The workspace's vector index for its configured embedder, on the configured backend."""
+    policy = workspace.settings.index
+    if policy.backend == "milvus":
+        from nextofkin.gallery.milvus_index import MilvusIndex
+
+        return MilvusIndex.open(workspace.index_dir, embedder_spec(workspace), policy=policy)
+    return FaissIndex.open(workspace.index_dir, embedder_spec(workspace), policy=policy)
 
 
 def self_calibration(
