@@ -18,3 +18,4 @@ def register(registry: ModelRegistry) -> None:
     from nextofkin.vision.dlib_onnx import runtime
 
     registry.add_embedder("dlib-resnet-onnx", runtime.OnnxResnetEmbedder)
+    registry.add_detector("mmod-onnx", runtime.OnnxMmodDetector)
