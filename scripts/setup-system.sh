@@ -15,6 +15,10 @@ RUNTIME_PKGS+=(
     libpangoft2-1.0-0
     fonts-dejavu-core
 )
+# PostgreSQL server for the second test run (scripts/postgres-test-server.sh):
+DEV_PKGS+=(
+    postgresql
+)
 
 WANT=("${RUNTIME_PKGS[@]}")
 [[ "${1:-}" == "--dev" ]] && WANT+=("${DEV_PKGS[@]}")

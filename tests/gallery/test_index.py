@@ -60,7 +60,7 @@ def test_plan_follows_gallery_size() -> None:
     assert plan_index(1000, policy).factory == "Flat"
     assert plan_index(1001, policy).factory == "HNSW32,Flat"
     big = plan_index(10_000_000, policy)
-    assert big.factory == f"IVF{ivf_lists(10_000_000)},PQ32,RFlat"
+    assert big.factory == f"IVF{ivf_lists(10_000_000)}_HNSW32,PQ32,RFlat"
     assert [factory_tier(plan_index(n, policy).factory) for n in (10, 2000, 9000)] == [0, 1, 2]
     assert plan_index(10, policy, "HNSW8,Flat").factory == "HNSW8,Flat"
     forced = plan_index(10, IndexSettings(factory="IVF4,Flat"))

@@ -60,11 +60,12 @@ def populate(
             insert(Account),
             [{"source_id": src.id, "external_id": n, "roles_dirty": False} for n in names],
         )
-        account_ids = dict(
-            session.execute(
+        account_ids = {
+            row[0]: row[1]
+            for row in session.execute(
                 select(Account.external_id, Account.id).where(Account.source_id == src.id)
             )
-        )
+        }
         session.execute(
             insert(Image),
             [
@@ -81,11 +82,12 @@ def populate(
                 for j in range(faces_per_account)
             ],
         )
-        image_ids = dict(
-            session.execute(
+        image_ids = {
+            row[0]: row[1]
+            for row in session.execute(
                 select(Image.path, Image.id).where(Image.path.like(f"/synthetic/{source}/%"))
             )
-        )
+        }
         session.execute(
             insert(Face),
             [
