@@ -9,6 +9,8 @@ DEV_PKGS=()
 
 # Areas append what they need below; keep each list one package per line.
 # (none yet for the core engine: every model and library comes from PyPI wheels)
+# web: the browser tests drive Debian's chromium through Playwright (never `playwright install`)
+DEV_PKGS+=(chromium)
 # Case reports (WeasyPrint renders PDFs with Pango; DejaVu covers Cyrillic):
 RUNTIME_PKGS+=(
     libpango-1.0-0

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -19,6 +20,7 @@ from nextofkin.workspace import Workspace
 
 if TYPE_CHECKING:
     from nextofkin.identify.search import SearchResult
+    from nextofkin.kin.engine import KinService
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class SearchEngine:
         self._lock = threading.Lock()
         self._service: Identifier | None = None
         self._stamp: tuple[tuple[str, int, int], ...] = ()
+        self._kin: KinService | None = None
+        self._kin_stamp: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def loaded(self) -> bool:
@@ -94,3 +98,20 @@ class SearchEngine:
             if self._service is None:  # pragma: no cover - _load_locked sets it or raises
                 raise ModelError("the search engine could not be loaded")
             return self._service.identify(photos, top=top)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold off searches while the caller rewrites the index (e.g. a purge)."""
+        with self._lock:
+            yield
+
+    def kin(self) -> KinService:
+        """The kin engine (gallery-wide lookups kept warm), rebuilt when the index changes."""
+        from nextofkin.kin.engine import KinService
+
+        with self._lock:
+            stamp = _index_stamp(self.workspace.index_dir)
+            if self._kin is None or stamp != self._kin_stamp:
+                self._kin = KinService(self.workspace)
+                self._kin_stamp = stamp
+            return self._kin

@@ -91,6 +91,10 @@ async def check_csrf(request: Request) -> None:
     """
     if request.method in SAFE_METHODS or bearer_token(request) is not None:
         return
+    if "user" not in request.session and request.url.path != "/login":
+        # Nobody is logged in: the route's authentication answers 401, which says more than a
+        # CSRF refusal would. (The login form itself is still checked.)
+        return
     expected = request.session.get("csrf")
     given = request.headers.get(CSRF_HEADER)
     if given is None and request.headers.get("content-type", "").startswith(
