@@ -66,9 +66,12 @@ ActorDep = Annotated[Actor, Depends(current_actor)]
 def need(permission: Permission) -> Callable[..., Actor]:
     """A dependency that lets the request through only if its user holds ``permission`` (403)."""
 
-    def dependency(state: StateDep, actor: ActorDep) -> Actor:
+    def dependency(request: Request, state: StateDep) -> Actor:
+        # One transaction for both: who is asking, and may they (pages are latency-bound).
         with state.db() as session:
+            actor = authenticate(request, session)
             require(session, actor.name, permission)
+        request.state.actor = actor
         return actor
 
     dependency.__name__ = f"need_{permission.value}"
