@@ -35,18 +35,21 @@ def plot_det(
     """FNIR against FPIR (both logarithmic) for each named curve, written to ``path``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=110)
+    lowest = 1.0
     for name, det in curves.items():
         pts = [(fp, fn) for fp, fn in zip(det.fpir, det.fnir, strict=True) if fp > 0 and fn > 0]
         if not pts:
             continue
         xs, ys = zip(*pts, strict=True)
+        lowest = min(lowest, *ys)
         ax.plot(xs, ys, label=name, linewidth=1.4)
     for mark in marks:
         ax.axvline(mark, color="grey", linewidth=0.6, linestyle=":")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(1e-4, 1.0)
-    ax.set_ylim(1e-3, 1.0)
+    # Zoom to where the curves are, but never below 1e-3 (too few searches to resolve it).
+    ax.set_ylim(max(1e-3, lowest / 2), 1.0)
     ax.set_xlabel("FPIR (non-mated searches whose top candidate passes)")
     ax.set_ylabel("FNIR (mated searches not found at rank 1)")
     ax.set_title(title)
