@@ -296,6 +296,42 @@ def naive_search(encodings: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.argpartition(distances, K_RECALL)[:K_RECALL]
 
 
+def markdown(summary: dict[str, object]) -> str:
+    """A results table for docs/benchmarks/scale.md from one run's JSON."""
+    results = summary["results"]
+    assert isinstance(results, dict)
+    lines = [
+        f"#### {int(summary['faces']):,} faces ({int(summary['real_faces']):,} real LFW, "
+        f"the rest synthetic); {summary['machine']}",
+        "",
+        "| method | index | p50 ms | p95 ms | recall@10 | rank-1 (mated) | bytes/face | build s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    names = {
+        "nextofkin": "nextofkin",
+        "exact_faiss": "exact FAISS",
+        "naive_face_distance": "naive `face_distance`",
+    }
+    for key, label in names.items():
+        row = results.get(key)
+        if not row:
+            continue
+        timed = f" ({row['queries_timed']} queries)" if "queries_timed" in row else ""
+        lines.append(
+            f"| {label}{timed} | {row.get('factory', 'numpy float64')} | {row['p50_ms']} | "
+            f"{row['p95_ms']} | {row['recall@10']} | {row.get('rank1_mated', '')} | "
+            f"{row['bytes_per_face_file']} | {row.get('build_s', '')} |"
+        )
+    lines += [
+        "",
+        f"Speed-up of nextofkin at p50: **{summary['speedup_vs_naive_p50']}x** the naive scan, "
+        f"{summary['speedup_vs_exact_p50']}x exact FAISS. Resident memory grew by "
+        f"{summary['rss_growth_bytes_per_face']} B per face during the build (all indexes of the "
+        f"run together); peak RSS {summary['peak_rss_gib']} GiB.",
+    ]
+    return "\n".join(lines)
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -317,7 +353,11 @@ def main() -> None:
     parser.add_argument("--min-real", type=int, default=3000)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report", type=Path, help="print a saved run's JSON as markdown")
     args = parser.parse_args()
+    if args.report:
+        print(markdown(json.loads(args.report.read_text())))
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import faiss
 
@@ -372,6 +412,8 @@ def main() -> None:
             vectors, _ = model.sample(n, chunk_rng)
             yield np.arange(n_real + made, n_real + made + n, dtype=np.int64), vectors
             made += n
+
+    import face_recognition  # noqa: F401 - loads dlib's models at import: not in the timings
 
     faiss.omp_set_num_threads(args.threads)
     truth = TopK(queries, K_RECALL)
