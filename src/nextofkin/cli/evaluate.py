@@ -235,6 +235,8 @@ def _print_report(report: Any, plots: list[str]) -> None:
             f"measured {cal.measured_match_fpir:.4f}; FNIR {_pct(cal.fnir_at_match)}\n"
             f"  possible ≥ {cal.possible_threshold:.4f}: target FPIR {cal.target_possible_fpir:g}, "
             f"measured {cal.measured_possible_fpir:.4f}; FNIR {_pct(cal.fnir_at_possible)}\n"
+            f"  the match threshold means: {cal.match_meaning}\n"
+            f"  the possible threshold means: {cal.possible_meaning}\n"
             f"  the gallery's own leave-one-out calibration (what ingest stores) gives match ≥ "
             f"{cal.gallery_loo_match_threshold:.4f}: measured FPIR "
             f"{cal.gallery_loo_measured_match_fpir:.4f} (match), "

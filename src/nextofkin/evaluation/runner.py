@@ -47,7 +47,7 @@ from nextofkin.evaluation.metrics import (
     open_set,
 )
 from nextofkin.evaluation.protocols import OneToNProtocol, Pair, Probe, split_by_identity
-from nextofkin.identify.calibration import calibrate
+from nextofkin.identify.calibration import Calibration, calibrate
 from nextofkin.settings import DecisionPolicy, VisionSettings
 
 log = logging.getLogger(__name__)
@@ -198,6 +198,8 @@ class CalibrationCheck:
     gallery_loo_match_threshold: float
     gallery_loo_measured_match_fpir: float
     gallery_loo_measured_possible_fpir: float
+    match_meaning: str = ""
+    possible_meaning: str = ""
 
 
 @dataclass
@@ -214,6 +216,18 @@ class ProtocolReport:
     searches: dict[str, list[Search]] = field(default_factory=dict)
     det: dict[str, DetCurve] = field(default_factory=dict)
     fusion: dict[str, Any] | None = None
+    # The held-out calibration, to say what each search's top score means.
+    meaning: Calibration | None = field(default=None, repr=False)
+
+    def _top_meaning(self, search: Search) -> dict[str, Any]:
+        if self.meaning is None or not search.candidates:
+            return {}
+        score = search.candidates[0].score
+        return {
+            "top_fpir": self.meaning.fpir(score),
+            "top_meaning": self.meaning.meaning(score),
+            "top_decision": self.meaning.decide(score).value,
+        }
 
     def to_dict(self, include_searches: bool = True) -> dict[str, Any]:
         """A JSON-ready form: figures, and (optionally) every search's top candidates."""
@@ -235,6 +249,7 @@ class ProtocolReport:
                         "mate": s.mate,
                         "error": s.error,
                         "top": [[c.account, c.score] for c in s.candidates],
+                        **self._top_meaning(s),
                     }
                     for s in searches
                 ]
@@ -284,7 +299,7 @@ def calibration_check(
     probes: Sequence[Probe],
     options: EngineOptions,
     policy: DecisionPolicy,
-) -> CalibrationCheck:
+) -> tuple[CalibrationCheck, Calibration]:
     """Set thresholds on the even identities' non-mated searches, measure them on the odd ones.
 
     The gallery's own leave-one-out calibration (what ingest stores) is checked on the same odd
@@ -308,7 +323,7 @@ def calibration_check(
         policy,
         method="gallery leave-one-account-out impostor top-1",
     )
-    return CalibrationCheck(
+    check = CalibrationCheck(
         calibrated_on="non-mated probes of even-indexed identities",
         reported_on="probes of odd-indexed identities",
         method=held.method,
@@ -324,7 +339,10 @@ def calibration_check(
         gallery_loo_match_threshold=loo.match_threshold,
         gallery_loo_measured_match_fpir=fpir_at(report_nm, loo.match_threshold),
         gallery_loo_measured_possible_fpir=fpir_at(report_nm, loo.possible_threshold),
+        match_meaning=held.meaning(held.match_threshold),
+        possible_meaning=held.meaning(held.possible_threshold),
     )
+    return check, held
 
 
 def evaluate_protocol(
@@ -368,7 +386,9 @@ def evaluate_protocol(
     )
     report.det["clean"] = det_curve(mated_rank1_scores(clean), nonmated_top_scores(clean))
     try:
-        report.calibration = calibration_check(gallery, clean, protocol.probes, options, policy)
+        report.calibration, report.meaning = calibration_check(
+            gallery, clean, protocol.probes, options, policy
+        )
     except CalibrationError as exc:
         # A small protocol has too few strangers to set thresholds: report the figures anyway.
         log.warning("no calibration check: %s", exc)
