@@ -88,6 +88,7 @@ def build(
     output_shape: tuple[int | str, ...],
     static_hw: tuple[int, int] | None,
     nhwc_raw_input: bool,
+    fold_affine: bool = True,
 ) -> onnx.ModelProto:
     """An ONNX model of ``net``'s layers.
 
@@ -95,10 +96,11 @@ def build(
     input normalisation ``(x - mean) / 256`` into the first convolution (exact because that
     convolution has no padding); otherwise it takes the already normalised (N, 3, H, W) tensor.
     ``static_hw`` gives the input size when it is fixed; ``add_prev`` between tensors of different
-    sizes needs it.
+    sizes needs it. ``fold_affine=False`` keeps the affine layers as Mul/Add nodes (only to
+    measure what folding buys).
     """
     b = _Builder()
-    layers = _fold_layers(net.layers)
+    layers = _fold_layers(net.layers) if fold_affine else list(net.layers)
     x = input_name
     if nhwc_raw_input:
         x = b.node("Transpose", [x], perm=[0, 3, 1, 2])
@@ -142,6 +144,11 @@ def build(
                     _conv_out(hw[0], spec.size, spec.stride, spec.padding),
                     _conv_out(hw[1], spec.size, spec.stride, spec.padding),
                 )
+        elif isinstance(spec, Affine):
+            shape = (1, -1, 1, 1)
+            gamma = b.const("g", layer.weights["gamma"].reshape(shape))
+            beta = b.const("beta", layer.weights["beta"].reshape(shape))
+            x = b.node("Add", [b.node("Mul", [x, gamma]), beta])
         elif isinstance(spec, Relu):
             x = b.node("Relu", [x])
         elif isinstance(spec, MaxPool):

@@ -45,7 +45,7 @@ class OnnxResnetEmbedder:
     spec = DLIB_RESNET_SPEC
 
     def __init__(
-        self, threads: int = 1, cache_dir: Path | None = None, batch_size: int = 16
+        self, threads: int = 1, cache_dir: Path | None = None, batch_size: int = 8
     ) -> None:
         self.threads = threads
         self.batch_size = max(1, batch_size)
