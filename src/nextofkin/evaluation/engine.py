@@ -105,7 +105,7 @@ def pick_probe(image: ImageFaces) -> CachedFace | None:
 
     if not image.faces:
         return None
-    chosen = pick_probe_face([as_vision_face(f) for f in image.faces])
+    chosen = pick_probe_face([as_vision_face(f) for f in image.faces], image.width, image.height)
     return image.faces[[as_vision_face(f).box for f in image.faces].index(chosen.box)]
 
 
