@@ -322,6 +322,13 @@ def markdown(summary: dict[str, object]) -> str:
             f"{row['p95_ms']} | {row['recall@10']} | {row.get('rank1_mated', '')} | "
             f"{row['bytes_per_face_file']} | {row.get('build_s', '')} |"
         )
+    for row in results["nextofkin"].get("sweep", []):
+        setting = ", ".join(f"{k}={v}" for k, v in row.items() if k[0].islower() and "_" not in k
+                            and k != "recall@10")  # fmt: skip
+        lines.append(
+            f"| nextofkin, {setting} | same index | {row['p50_ms']} | {row['p95_ms']} | "
+            f"{row['recall@10']} | {row['rank1_mated']} | | |"
+        )
     lines += [
         "",
         f"Speed-up of nextofkin at p50: **{summary['speedup_vs_naive_p50']}x** the naive scan, "
@@ -354,6 +361,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, help="print a saved run's JSON as markdown")
+    parser.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        help="also measure nextofkin with a search parameter at other values, e.g. "
+        "efSearch=256,512,1024 or nprobe=32,128 (repeatable)",
+    )
     args = parser.parse_args()
     if args.report:
         print(markdown(json.loads(args.report.read_text())))
@@ -499,6 +513,24 @@ def main() -> None:
         "build_s": round(build_seconds + train_seconds, 1),
     }
     ours_file.unlink()
+    sweeps = []
+    for spec_text in args.sweep:
+        key, _, values = spec_text.partition("=")
+        saved = dict(ours.description.params)
+        for value in values.split(","):
+            ours.description.params = {**saved, key: int(value)}
+            times, found = measure(ours.search)
+            sweeps.append(
+                {
+                    key: int(value),
+                    **percentiles(times),
+                    "recall@10": recall_at(found, truth.ids, K_RECALL),
+                    "rank1_mated": rank1(found),
+                }
+            )
+            log.info("sweep %s", sweeps[-1])
+        ours.description.params = saved
+    results["nextofkin"]["sweep"] = sweeps
     if exact_index is not None:
         exact_times, exact_found = measure(exact_index.search)
         results["exact_faiss"] = {

@@ -16,6 +16,12 @@ from nextofkin.errors import ManifestError, PathEscapesRoot
 from nextofkin.vision.image_io import IMAGE_SUFFIXES
 
 ACCOUNT_FIELDS = ("name", "url", "city", "contacts", "friends", "profile_photo")
+# The column sizes of gallery/records.py. SQLite ignores VARCHAR lengths but PostgreSQL refuses
+# longer values (and a refused row would abort the whole registration), so they are enforced here.
+MAX_ACCOUNT_ID = 300
+MAX_NAME = 300
+MAX_CITY = 200
+MAX_POSTED_AT = 40
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,18 @@ def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _clipped(value: Any, limit: int) -> str | None:
+    text = _str_or_none(value)
+    return text[:limit] if text is not None else None
+
+
+def _check_account_id(external_id: str) -> None:
+    if len(external_id) > MAX_ACCOUNT_ID:
+        raise ManifestError(
+            f"account id of {len(external_id)} characters; at most {MAX_ACCOUNT_ID} are accepted"
+        )
+
+
 def _account_from(data: dict[str, Any], external_id: str) -> AccountEntry:
     contacts = data.get("contacts") or {}
     friends = data.get("friends") or []
@@ -97,11 +115,12 @@ def _account_from(data: dict[str, Any], external_id: str) -> AccountEntry:
         raise ManifestError("'contacts' must be an object")
     if not isinstance(friends, list):
         raise ManifestError("'friends' must be a list of account ids")
+    _check_account_id(external_id)
     return AccountEntry(
         external_id=external_id,
-        name=_str_or_none(data.get("name")),
+        name=_clipped(data.get("name"), MAX_NAME),
         url=_str_or_none(data.get("url")),
-        city=_str_or_none(data.get("city")),
+        city=_clipped(data.get("city"), MAX_CITY),
         contacts={str(k): str(v) for k, v in contacts.items() if v is not None},
         friends=[str(f) for f in friends],
         profile_photo=_str_or_none(data.get("profile_photo")),
@@ -177,6 +196,11 @@ def read_manifest(root: Path) -> Export:
                 problems.append(ItemProblem(item, str(exc)))
                 continue
             account = str(account)
+            try:
+                _check_account_id(account)
+            except ManifestError as exc:
+                problems.append(ItemProblem(item, str(exc)))
+                continue
             if account not in accounts:
                 # A photo may name an account that accounts.jsonl lacks: keep it, with no profile.
                 accounts[account] = AccountEntry(external_id=account)
@@ -191,7 +215,7 @@ def read_manifest(root: Path) -> Export:
                     rel_path=rel,
                     kind=kind if kind in ("profile", "post") else "post",
                     caption=_str_or_none(data.get("caption")),
-                    posted_at=_str_or_none(data.get("posted_at")),
+                    posted_at=_clipped(data.get("posted_at"), MAX_POSTED_AT),
                     tagged=[str(t) for t in tagged] if isinstance(tagged, list) else [],
                 )
             )
