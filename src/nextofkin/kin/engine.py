@@ -51,7 +51,10 @@ MAX_OWNER_QUERIES = 3  # index queries per person: the fused face and the two be
 # Below this many impostor samples a calibration's tail is guesswork (tiny galleries).
 MIN_CALIBRATION_SAMPLES = 200
 # Face hits less likely than this to be the same person are not used at all.
-MIN_CONFIDENCE = 0.3
+MIN_CONFIDENCE = 0.5
+# A nearest owner must beat the next account's owner by this much, unless it is this sure.
+MIN_MARGIN = 0.03
+SURE_ENOUGH = 0.9
 MAX_COMPANION_QUERIES = 80
 NEIGHBOURS = 64
 
@@ -81,6 +84,36 @@ class FaceConfidence:
         if self.calibration is not None:
             return self.calibration.match_threshold
         return self.strict + 0.06
+
+
+def nearest_owners(
+    links: _Links, vectors: np.ndarray, exclude: int | None = None
+) -> list[tuple[int, float, float] | None]:
+    """For each face vector: (account, similarity, runner-up similarity) of its nearest owner.
+
+    The runner-up is the best similarity to any *other* account's owner faces; ``exclude`` (the
+    poster's own account) takes no part.
+    """
+    if not len(links.owner_accounts):
+        return [None] * len(vectors)
+    sims = vectors @ links.owner_vectors.T
+    if exclude is not None:
+        sims[:, links.owner_accounts == exclude] = -2.0
+    out: list[tuple[int, float, float] | None] = []
+    for row in sims:
+        col = int(row.argmax())
+        account = int(links.owner_accounts[col])
+        others = row[links.owner_accounts != account]
+        runner_up = float(others.max()) if others.size else -1.0
+        out.append((account, float(row[col]), runner_up))
+    return out
+
+
+def confident(confidence: FaceConfidence, found: tuple[int, float, float]) -> bool:
+    """Whether a nearest-owner match is usable: confident enough, and clear of the runner-up."""
+    _, sim, runner_up = found
+    sure = confidence(sim)
+    return sure >= MIN_CONFIDENCE and (sim - runner_up >= MIN_MARGIN or sure >= SURE_ENOUGH)
 
 
 @dataclass
@@ -286,6 +319,14 @@ class KinService:
         links = self.links(session)
         confidence = self.confidence()
         me = person.id
+        mine = links.accounts[me]
+
+        def kin(other: int) -> bool:
+            # A kinship word in a photo with several people is given whole to the one who shares
+            # the person's surname stem ("with my wife" beside a friend and the wife).
+            info = links.accounts.get(other)
+            return info is not None and bool(mine.surnames & info.surnames)
+
         photos = self._photos(session, [Photo.account_id == me])
         by_image = {p.image_id: p for p in photos if p.image_id is not None}
         face_rows = session.execute(
@@ -325,18 +366,15 @@ class KinService:
         # 1. Companions in the person's photos, resolved to the accounts whose owner they are:
         # the account whose owner face is nearest (the person's own account left out).
         resolved: list[tuple[int, float] | None] = [None] * len(companions)
-        if companions and len(links.owner_accounts):
-            sims = np.stack([r.embedding for r in companions]).astype(np.float32) @ (
-                links.owner_vectors.T
-            )
-            sims[:, links.owner_accounts == me] = -2.0
-            best_rows = sims.argmax(axis=1)
-            for i, col in enumerate(best_rows):
-                resolved[i] = (int(links.owner_accounts[col]), float(sims[i, col]))
-        for row, found in zip(companions, resolved, strict=True):
-            if found is None:
+        if companions:
+            vectors = np.stack([r.embedding for r in companions]).astype(np.float32)
+            for i, near in enumerate(nearest_owners(links, vectors, exclude=me)):
+                if near is not None and confident(confidence, near):
+                    resolved[i] = (near[0], near[1])
+        for row, match in zip(companions, resolved, strict=True):
+            if match is None:
                 continue
-            other, sim = found
+            other, sim = match
             sure = confidence(sim)
             if sure < MIN_CONFIDENCE:
                 continue
@@ -349,7 +387,9 @@ class KinService:
                 continue
             e.companion_images[row.image_id] = sure
             share = 1.0 / max(1, companions_per_image[row.image_id])
-            self._cues(e, photo.caption, share, invert=False)
+            self._cues(
+                e, photo.caption, share, invert=False, kin_share=share if not kin(other) else 1.0
+            )
             if photo.posted_at:
                 e.dates.append(photo.posted_at)
             photos_of[other].append(self._evidence(links, photo, "companion", sim))
@@ -372,9 +412,26 @@ class KinService:
                 faces[hit.face_id] = max(faces.get(hit.face_id, -1.0), hit.similarity)
         if appear_faces:
             face_ids = sorted({f for faces in appear_faces.values() for f in faces})
-            image_of = dict(
-                session.execute(select(Face.id, Face.image_id).where(Face.id.in_(face_ids))).all()
+            rows = session.execute(
+                select(Face.id, Face.image_id, Face.embedding).where(Face.id.in_(face_ids))
+            ).all()
+            image_of = {r[0]: r[1] for r in rows}
+            # A face in another account's photo is the person only if, among every owner face of
+            # the gallery, the person's is its nearest, by a margin: a stranger who merely
+            # resembles the person is nearer to someone else (or to no one in particular).
+            nearest = dict(
+                zip(
+                    [r[0] for r in rows],
+                    nearest_owners(links, np.stack([r[2] for r in rows]).astype(np.float32)),
+                    strict=True,
+                )
             )
+            for faces in appear_faces.values():
+                for face_id in list(faces):
+                    found = nearest.get(face_id)
+                    if found is None or found[0] != me or not confident(confidence, found):
+                        del faces[face_id]
+            appear_faces = defaultdict(dict, {a: f for a, f in appear_faces.items() if f})
             image_ids = sorted(set(image_of.values()))
             faces_in_image = dict(
                 session.execute(
@@ -397,13 +454,19 @@ class KinService:
                     e.appears_images[image_id] = confidence(sim)
                     # The poster speaks of the person: "з мамою" by B means A is B's mother.
                     others_in_photo = max(1, faces_in_image.get(image_id, 1) - 1)
-                    self._cues(e, photo.caption, 1.0 / others_in_photo, invert=True)
+                    share = 1.0 / others_in_photo
+                    self._cues(
+                        e,
+                        photo.caption,
+                        share,
+                        invert=True,
+                        kin_share=share if not kin(other) else 1.0,
+                    )
                     if photo.posted_at:
                         e.dates.append(photo.posted_at)
                     photos_of[other].append(self._evidence(links, photo, "appears", sim))
 
         # 3. Explicit links, both directions.
-        mine = links.accounts[me]
         for ext in mine.friends:
             friend = links.by_external.get((mine.source_id, ext))
             if friend is not None and friend != me:
@@ -491,7 +554,10 @@ class KinService:
     # -- helpers -----------------------------------------------------------------------------
 
     @staticmethod
-    def _cues(e: PairEvidence, caption: str | None, share: float, *, invert: bool) -> None:
+    def _cues(
+        e: PairEvidence, caption: str | None, share: float, *, invert: bool, kin_share: float
+    ) -> None:
+        """Add a caption's cues: friendship words by ``share``, kinship words by ``kin_share``."""
         cues = caption_cues(caption)
         if any(c.term == "figurative" for c in cues):
             # "брат за брата", "sis from another mister": kinship words between friends.
@@ -499,7 +565,7 @@ class KinService:
             return
         for cue in cues:
             if cue.kind == FAMILY:
-                weight = share if cue.specific else 0.5 * share
+                weight = kin_share if cue.specific else 0.5 * kin_share
                 e.family_words += weight
                 term = inverse(cue.term) if invert else cue.term
                 if cue.specific:
