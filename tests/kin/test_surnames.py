@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nextofkin.kin.surnames import city_key, surname_keys
+from nextofkin.kin.surnames import city_key, handle_surname_keys, surname_keys
 from nextofkin.kin.translit import skeleton, transliterate
 
 
@@ -63,3 +63,12 @@ def test_transliteration_schemes() -> None:
     assert transliterate("Юлия", "ru") == "Yuliya"
     assert transliterate("Харьков", "loose") == "Har'kov".replace("'", "")
     assert skeleton("Юлія") == skeleton("Yulia") == skeleton("Iuliia")
+
+
+def test_handles_reveal_known_surnames_only() -> None:
+    known = {"bondarenko", "kovalenko", "ivanov"}
+    assert handle_surname_keys("abondarenko78", known) == {"bondarenko"}
+    assert handle_surname_keys("olena.kovalenko", known) == {"kovalenko"}
+    assert handle_surname_keys("yvanova.olena", known) == {"ivanov"}
+    assert handle_surname_keys("id123456789", known) == frozenset()
+    assert handle_surname_keys("ivan.petrov", known) == frozenset()  # not a known surname

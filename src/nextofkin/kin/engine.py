@@ -42,7 +42,7 @@ from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.search import Hit, attribute_hits
 from nextofkin.kin.cues import FAMILY, caption_cues, inverse
 from nextofkin.kin.scoring import DEFAULT_WEIGHTS, PairEvidence, Weights, judge
-from nextofkin.kin.surnames import city_key, surname_keys
+from nextofkin.kin.surnames import city_key, handle_surname_keys, surname_keys
 from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -212,6 +212,9 @@ def _load_links(session: Session, model: str) -> _Links:
             other = by_external.get((info.source_id, friend))
             if other is not None and other != acc_id:
                 listed_by[other].add(acc_id)
+    # Handles often carry the surname a nickname hides ("Tema B." is abondarenko78).
+    for info in accounts.values():
+        info.surnames = info.surnames | handle_surname_keys(info.external_id, surname_counts)
     tagged_in: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for photo_id, poster, source_id, tagged in session.execute(
         select(Photo.id, Photo.account_id, Photo.source_id, Photo.tagged).where(

@@ -9,6 +9,7 @@ links them to their parents. A display name can also be a nickname with no surna
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from nextofkin.kin.translit import skeleton
 
@@ -68,6 +69,27 @@ def surname_keys(display_name: str | None) -> frozenset[str]:
         if len(key) < 3 or key in _FIRST_NAMES:
             continue
         keys.add(_unisex(key))
+    return frozenset(keys)
+
+
+def handle_surname_keys(handle: str | None, known: Collection[str]) -> frozenset[str]:
+    """Surname keys hidden in an account handle or URL ("abondarenko78", "olena.kovalenko").
+
+    Handles are not names: only keys already seen in the gallery's display names count, and a
+    leading initial is allowed ("abondarenko" is "a" + "bondarenko").
+    """
+    if not handle:
+        return frozenset()
+    keys = set()
+    for token in re.split(r"[^a-zA-Z]+", handle):
+        key = skeleton(token)
+        if len(key) < 4 or key in _FIRST_NAMES:
+            continue
+        for candidate in (key, key[1:]):
+            unisex = _unisex(candidate)
+            if len(unisex) >= 4 and unisex in known:
+                keys.add(unisex)
+                break
     return frozenset(keys)
 
 
