@@ -167,7 +167,9 @@ def main() -> int:
     parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--sample", type=int, default=400, help="probes per degraded condition")
-    parser.add_argument("--conditions", default="all-single", help="all, all-single or none")
+    parser.add_argument(
+        "--conditions", default="all-single", help="all, all-single, none or a comma list"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="default: the workspace's cache folder"
@@ -245,6 +247,8 @@ def main() -> int:
         conditions = single_conditions() + (
             combined_conditions() if args.conditions == "all" else []
         )
+    elif args.conditions != "none":
+        conditions = args.conditions.split(",")
     base_report = evaluate_protocol(ctx, protocol, baseline, policy=settings.decision)
     report = evaluate_protocol(
         ctx,
