@@ -91,7 +91,7 @@ def test_eval_protocol_json_and_plots(small_protocol: Path, tmp_path: Path) -> N
     hits = sum(1 for s in searches if s["mate"] and s["top"] and s["top"][0][0] == s["mate"])
     mated = sum(1 for s in searches if s["mate"])
     assert hits / mated == pytest.approx(clean["result"]["rank1"])
-    assert all(len(s["top"]) <= 10 for s in searches)
+    assert all(len(s["top"]) <= 20 for s in searches)
     rotated = next(f for f in data["figures"] if f["condition"] == "rot90")
     # The rotation search finds the turned faces: rank-1 stays close to clean.
     assert rotated["result"]["rank1"] >= clean["result"]["rank1"] - 0.1

@@ -126,7 +126,7 @@ def protocol_command(
     ctx: typer.Context,
     protocol_file: Path = typer.Argument(..., help="A 1:N protocol file (protocol-1n.json)."),
     json_out: bool = typer.Option(
-        False, "--json", help="Print JSON, with every search's top-10 (account, score)."
+        False, "--json", help="Print JSON, with every search's top-20 (account, score)."
     ),
     degrade: list[str] = typer.Option(
         [],

@@ -57,7 +57,7 @@ class EngineOptions:
     normalise: str = "none"
     cohort: int = 100
     min_quality: float = 0.0
-    top: int = 10
+    top: int = 20  # candidates kept per search: enough for the CMC to rank 20
     centre: str = "none"
     shrink: float = 0.1
 
