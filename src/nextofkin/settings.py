@@ -120,9 +120,9 @@ class IndexSettings(BaseModel):
     hnsw_max_faces: int = Field(3_000_000, ge=0, description="HNSW up to this many faces")
     hnsw_m: int = Field(32, ge=4, description="HNSW graph degree")
     hnsw_ef_construction: int = Field(40, ge=8, description="HNSW build-time beam width")
-    hnsw_ef_search: int = Field(128, ge=8, description="HNSW search-time beam width")
+    hnsw_ef_search: int = Field(600, ge=8, description="HNSW search-time beam width")
     pq_bytes: int = Field(32, ge=4, description="IVF-PQ code size per face (bytes)")
-    ivf_nprobe: int = Field(64, ge=1, description="IVF lists visited per query")
+    ivf_nprobe: int = Field(256, ge=1, description="IVF lists visited per query")
     refine_k_factor: int = Field(16, ge=1, description="IVF-PQ candidates re-ranked per hit")
     train_max: int = Field(300_000, ge=1000, description="vectors sampled to train IVF-PQ")
     tombstone_fraction: float = Field(

@@ -602,6 +602,14 @@ class FaissIndex:
         elif isinstance(inner, faiss.IndexIVF):
             inner_params = faiss.SearchParametersIVF()
             inner_params.nprobe = int(params.get("nprobe", 64))
+            quantizer = faiss.downcast_index(inner.quantizer)
+            if isinstance(quantizer, faiss.IndexHNSW):
+                # The lists to visit come from an HNSW search over the centroids; at its default
+                # beam width it misses some of the nearest lists, which costs recall for little.
+                coarse = faiss.SearchParametersHNSW()
+                coarse.efSearch = max(2 * inner_params.nprobe, 128)
+                inner_params.quantizer_params = coarse
+                keep_alive.append(coarse)
         else:
             inner_params = faiss.SearchParameters()
         if selector is not None:
