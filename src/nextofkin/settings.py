@@ -122,8 +122,8 @@ class IndexSettings(BaseModel):
     hnsw_ef_construction: int = Field(40, ge=8, description="HNSW build-time beam width")
     hnsw_ef_search: int = Field(600, ge=8, description="HNSW search-time beam width")
     pq_bytes: int = Field(32, ge=4, description="IVF-PQ code size per face (bytes)")
-    ivf_nprobe: int = Field(256, ge=1, description="IVF lists visited per query")
-    refine_k_factor: int = Field(16, ge=1, description="IVF-PQ candidates re-ranked per hit")
+    ivf_nprobe: int = Field(1024, ge=1, description="IVF lists visited per query")
+    refine_k_factor: int = Field(64, ge=1, description="IVF-PQ candidates re-ranked per hit")
     train_max: int = Field(300_000, ge=1000, description="vectors sampled to train IVF-PQ")
     tombstone_fraction: float = Field(
         0.1, gt=0, le=1, description="compact an index without remove_ids past this fraction"
