@@ -152,11 +152,11 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default: SQLite file inside the workspace"
     )
     user: str | None = Field(None, description="the user the CLI acts as")
-    vision: VisionSettings = Field(default_factory=VisionSettings)  # type: ignore[arg-type]
-    decision: DecisionPolicy = Field(default_factory=DecisionPolicy)  # type: ignore[arg-type]
-    smtp: SmtpSettings = Field(default_factory=SmtpSettings)  # type: ignore[arg-type]
-    review: ReviewPolicy = Field(default_factory=ReviewPolicy)  # type: ignore[arg-type]
-    notify: NotifySettings = Field(default_factory=NotifySettings)  # type: ignore[arg-type]
+    vision: VisionSettings = Field(default_factory=VisionSettings)
+    decision: DecisionPolicy = Field(default_factory=DecisionPolicy)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    review: ReviewPolicy = Field(default_factory=ReviewPolicy)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 

@@ -72,12 +72,14 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero), as float32."""
     arr = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(arr, axis=-1, keepdims=True)
-    return (arr / np.maximum(norms, 1e-12)).astype(np.float32)
+    scaled: np.ndarray = (arr / np.maximum(norms, 1e-12)).astype(np.float32)
+    return scaled
 
 
 def unit(vector: Vector) -> Vector:
     """One vector scaled to unit length."""
-    return l2_normalise(vector[None, :])[0]
+    row: Vector = l2_normalise(vector[None, :])[0]
+    return row
 
 
 class ModelRegistry:
