@@ -258,7 +258,7 @@ def write_report(
     if fmt == "html":
         out.write_text(html, encoding="utf-8")
     else:
-        from weasyprint import HTML  # type: ignore[import-untyped]
+        from weasyprint import HTML
 
         HTML(string=html, base_url=str(workspace.media_dir)).write_pdf(str(out))
     with workspace.session() as session:

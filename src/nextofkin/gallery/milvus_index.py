@@ -65,7 +65,7 @@ class MilvusIndex:
     def open(cls, directory: Path, spec: EmbedderSpec, *, policy: IndexSettings) -> MilvusIndex:
         """Connect, create the collection if needed, and check the stored description."""
         try:
-            from pymilvus import MilvusClient  # type: ignore[import-untyped]
+            from pymilvus import MilvusClient
         except ImportError as exc:  # pragma: no cover - pymilvus is a dependency
             raise ConfigError("the milvus backend needs the pymilvus package") from exc
         directory.mkdir(parents=True, exist_ok=True)
