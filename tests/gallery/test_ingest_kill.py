@@ -51,7 +51,10 @@ def _snapshot(db: Path) -> dict[str, object]:
 
 
 def test_sigkill_mid_ingest_then_rerun_is_exact(lfw_dir: Path, tmp_path: Path) -> None:
-    gallery = build(lfw_dir, tmp_path / "gallery", owners=6, distractors=14, seed=5)
+    # Big enough that ingest (which commits every 2 s) is still embedding when killed, even on
+    # an idle machine with the ONNX embedder.
+    owners, distractors = 20, 40
+    gallery = build(lfw_dir, tmp_path / "gallery", owners=owners, distractors=distractors, seed=5)
     killed_ws, clean_ws = tmp_path / "killed", tmp_path / "clean"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -69,7 +72,7 @@ def test_sigkill_mid_ingest_then_rerun_is_exact(lfw_dir: Path, tmp_path: Path) -
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = _done(db)
-    assert 8 <= partial < 6 * 3 + 14 + 2
+    assert 8 <= partial < owners * 3 + distractors + 2
 
     rerun = subprocess.run(
         _cli(killed_ws, "ingest", str(gallery.root), "-j", "2", "--json"),

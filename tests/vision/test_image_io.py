@@ -90,3 +90,17 @@ def test_file_size_limit(tmp_path: Path) -> None:
 def test_unsupported_format() -> None:
     with pytest.raises(UnsupportedFormat, match="not accepted"):
         decode_image(_encoded("PPM"), max_pixels=10**6)
+
+
+def test_truncated_jpeg_refused_even_when_another_library_allows_truncation() -> None:
+    # WeasyPrint and face_recognition switch Pillow's global on at import.
+    from PIL import ImageFile
+
+    data = _encoded("JPEG", (256, 256), quality=95)
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with pytest.raises(UnreadableImage, match=r"truncated|corrupt|decode"):
+            decode_image(data[: len(data) // 2], max_pixels=10**6)
+        assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored for the other library
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False

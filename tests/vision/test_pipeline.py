@@ -26,8 +26,12 @@ def astronaut() -> np.ndarray:
 
 def test_finds_and_embeds_the_astronaut(pipeline: FacePipeline, astronaut: np.ndarray) -> None:
     found = pipeline.analyse(astronaut)
-    assert len(found.faces) == 1
-    face = found.faces[0]
+    # HOG upsampled once (the 512 px photo is below upsample_below) also fires weakly on the
+    # badges of her suit, as it does for face_recognition; the face is the confident detection.
+    assert 1 <= len(found.faces) <= 3
+    face = max(found.faces, key=lambda f: f.detection_score)
+    assert face.detection_score > 0.8
+    assert all(f.detection_score < 0.7 for f in found.faces if f is not face)
     assert face.embedding.shape == (128,)
     assert abs(float(np.linalg.norm(face.embedding)) - 1.0) < 1e-4
     assert face.landmarks.shape == (5, 2)

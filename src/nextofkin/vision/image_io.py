@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from nextofkin.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
 from nextofkin.vision.types import RGBImage
@@ -61,6 +64,25 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_TRUNCATION_FLAG_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _truncated_images_refused() -> Iterator[None]:
+    """Make Pillow raise on truncated data while decoding, whatever another library set.
+
+    Pillow's switch is a process-wide global, and some libraries (WeasyPrint, face_recognition)
+    turn it on at import; a half-decoded photo padded with grey would then pass as a face photo.
+    """
+    with _TRUNCATION_FLAG_LOCK:
+        previous = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = previous
+
+
 def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> LoadedImage:
     """Decode ``data`` into upright RGB pixels, or raise an ImageError saying why not.
 
@@ -93,7 +115,8 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
                 f"{name}: {width}x{height} = {width * height:,} pixels, the limit is {max_pixels:,}"
             )
         try:
-            image.load()
+            with _truncated_images_refused():
+                image.load()
             upright = ImageOps.exif_transpose(image)
             rgb = upright.convert("RGB")
         except (OSError, SyntaxError, ValueError) as exc:
