@@ -15,6 +15,8 @@ echo "==> pytest"
 # database-level tests run (users, cases, index/scale); the model-heavy ones ran above already.
 echo "==> pytest on PostgreSQL (database-level subset)"
 NEXTOFKIN_TEST_DATABASE_URL="$(bash scripts/postgres-test-server.sh)"
+# The throwaway server stops with the run (its data stay, so the next run starts fast).
+trap 'bash scripts/postgres-test-server.sh stop' EXIT
 export NEXTOFKIN_TEST_DATABASE_URL
 status=0
 .venv/bin/pytest "$@" -m "not models and not slow" tests/users tests/cases tests/scale || status=$?

@@ -22,9 +22,13 @@ from nextofkin.errors import CalibrationError
 from nextofkin.settings import DecisionPolicy
 
 MIN_SAMPLES = 30
+# Rates backed by at least this many impostor scores are counted; rarer ones come from the tail.
+MIN_MEASURED = 5
 MAX_STORED_SCORES = 4000
 # Past this the estimate is an extrapolation with little support: say so instead of a number.
 SMALLEST_STATED_FPIR = 1e-7
+# Scores are cosine similarities of unit vectors.
+MAX_SIMILARITY = 1.0
 
 
 class Decision(StrEnum):
@@ -82,12 +86,18 @@ class Calibration:
                 excess = max(score - self.tail_start, 0.0)
                 return self.tail_mass * math.exp(-excess / self.tail_scale)
             raise CalibrationError("calibration holds no impostor scores")
-        if score >= self.tail_start and self.tail_scale > 0:
-            return self.tail_mass * math.exp(-(score - self.tail_start) / self.tail_scale)
         scores = np.asarray(self.scores)
         # Scores are stored high to low; thinned lists keep their quantiles.
         rank = int(np.searchsorted(-scores, -score, side="right"))
-        return rank / len(scores)
+        measured = rank / len(scores)
+        if measured * self.samples >= MIN_MEASURED or self.tail_scale <= 0:
+            # Enough impostors scored this high to count them (the rule thresholds follow too).
+            return measured
+        # Beyond the last few measured impostors the fitted tail speaks, capped by the measured
+        # rate at the edge so that a higher score never reads as more common.
+        edge = MIN_MEASURED / self.samples
+        tail = self.tail_mass * math.exp(-max(score - self.tail_start, 0.0) / self.tail_scale)
+        return min(tail, edge)
 
     def decide(self, score: float) -> Decision:
         """The decision for a candidate's score."""
@@ -122,7 +132,7 @@ def _round_sig(value: float, digits: int = 2) -> int:
 
 def _threshold_for(p: float, scores: np.ndarray, start: float, mass: float, scale: float) -> float:
     count = p * len(scores)
-    if count >= 5 or scale <= 0:
+    if count >= MIN_MEASURED or scale <= 0:
         return float(np.quantile(scores, 1.0 - p))
     return start + scale * math.log(mass / p)
 
@@ -180,6 +190,15 @@ def calibrate(
             f"the match threshold (FPIR {policy.match_fpir:g}) is extrapolated from the highest "
             f"{tail_n} of {len(scores)} impostor scores"
         )
+    for label, threshold in (("match", match), ("possible", possible)):
+        if threshold > MAX_SIMILARITY:
+            # Cosine scores never exceed 1: say plainly that the decision is out of reach rather
+            # than let a reviewer wonder why nothing ever matches.
+            notes.append(
+                f"no score can reach '{label}' on this gallery's evidence: {len(scores)} impostor "
+                f"scores put its threshold at {threshold:.3f}; measure more strangers "
+                "(`nextofkin calibrate PROTOCOL`) or grow the gallery"
+            )
     # Below the tail, FPIR is a plain quantile, which an even thinning of the list preserves.
     stored = scores[:: max(1, -(-len(scores) // MAX_STORED_SCORES))]
     return Calibration(
