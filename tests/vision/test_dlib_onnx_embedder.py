@@ -16,9 +16,9 @@ from nextofkin.vision.dlib_onnx.runtime import OnnxResnetEmbedder
 from nextofkin.vision.models import default_registry
 from nextofkin.vision.types import Box
 
-# The issue asks for 1,000 LFW faces; the default run uses fewer to keep CI quick. Set
-# NEXTOFKIN_LFW_FACES=1000 to measure the full set.
-LFW_FACES = int(os.environ.get("NEXTOFKIN_LFW_FACES", "120"))
+# 1,000 LFW faces, as the issue asks (about 2-3 minutes, most of it in dlib-bin's reference run);
+# NEXTOFKIN_LFW_FACES=200 for a quicker local run.
+LFW_FACES = int(os.environ.get("NEXTOFKIN_LFW_FACES", "1000"))
 MAX_COSINE_DISTANCE = 1e-4
 
 
