@@ -200,6 +200,7 @@ def main() -> int:
         model_label,
     )
     from nextofkin.settings import Settings
+    from nextofkin.vision.flip import plain_embedder_name
 
     settings = Settings.load()
     if args.cache_dir is None:
@@ -228,6 +229,7 @@ def main() -> int:
         results["peer"] = {k: v for k, v in peer.items() if k not in ("det", "cmc")}
 
     vision = settings.vision
+    vision.embedder = plain_embedder_name(vision.embedder)  # --flip is the engine's option
     if vision.embedder == "dlib-resnet":
         # The same network on ONNX Runtime: identical vectors (docs/MODELS.md), 20x faster here.
         vision.embedder = "dlib-resnet-onnx"

@@ -59,7 +59,13 @@ def _context(st: CliState, cache: Path | None, workers: int | None, progress: Pr
     def update(done: int, total: int) -> None:
         progress.update(task, completed=done, total=total)
 
-    vision = st.settings.vision
+    from nextofkin.vision.flip import plain_embedder_name
+
+    # The cache keeps each face's plain and mirrored vectors; --flip/--no-flip combines them, so
+    # a flip-averaged product embedder is evaluated through its plain base.
+    vision = st.settings.vision.model_copy(
+        update={"embedder": plain_embedder_name(st.settings.vision.embedder)}
+    )
     return RunContext(
         cache=FaceCache(_cache_path(st, cache)),
         vision=vision,

@@ -185,10 +185,13 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(settings_json: str) -> None:
     # One inference thread per process: the pool provides the parallelism.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from nextofkin.vision.flip import plain_embedder_name
     from nextofkin.vision.models import default_registry
     from nextofkin.vision.pipeline import FacePipeline
 
     settings = VisionSettings.model_validate_json(settings_json)
+    # Faces keep plain and mirrored vectors; the flip option combines them later.
+    settings = settings.model_copy(update={"embedder": plain_embedder_name(settings.embedder)})
     _WORKER["settings"] = settings
     _WORKER["pipeline"] = FacePipeline.from_settings(settings, default_registry())
 

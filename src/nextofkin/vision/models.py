@@ -134,11 +134,15 @@ class ModelRegistry:
 
 def default_registry() -> ModelRegistry:
     """The registry with every model this installation can run (loaded lazily on first use)."""
-    from nextofkin.vision import dlib_models, dlib_onnx
+    from nextofkin.vision import dlib_models, dlib_onnx, flip
 
     registry = ModelRegistry()
     dlib_models.register(registry)
     dlib_onnx.register(registry)
+    for base in ("dlib-resnet", "dlib-resnet-onnx"):
+        flip.register_flip_variant(
+            registry, base, same_person=flip.DLIB_FLIP_SAME_PERSON, strict=flip.DLIB_FLIP_STRICT
+        )
     from nextofkin.vision import onnx_pack
 
     onnx_pack.register_configured(registry)
