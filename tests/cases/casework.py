@@ -46,6 +46,7 @@ def candidate(
         name=account.title(),
         url=None,
         score=score,
+        similarity=score,
         decision=decision,
         fpir=0.0005 if decision == "match" else 0.02,
         meaning=f"a stranger scores this high about 1 time in {int(1 / 0.0005):,}",

@@ -10,7 +10,7 @@ from synthetic import populate, purge_accounts
 
 from nextofkin.errors import ModelMismatch
 from nextofkin.gallery.index import FaissIndex, reconcile
-from nextofkin.gallery.maintenance import embedder_spec, open_index, refresh_derived
+from nextofkin.gallery.maintenance import cohort_store, embedder_spec, open_index, refresh_derived
 from nextofkin.gallery.records import Face
 from nextofkin.settings import IndexSettings, Settings
 from nextofkin.workspace import Workspace
@@ -114,6 +114,7 @@ def test_milvus_gives_the_same_identify_results_as_faiss(
                         pipeline,
                         max_pixels=vision.max_pixels,
                         max_bytes=vision.max_bytes,
+                        cohorts=cohort_store(ws),
                     )
                     results.append(searcher.identify([photo], top=10))
             ours, theirs = results

@@ -46,6 +46,7 @@ class CandidateView:
     name: str | None
     url: str | None
     score: float
+    similarity: float | None  # cosine, when the score is normalised
     decision: str
     meaning: str
     decision_text: str
@@ -188,6 +189,7 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
                     name=c.get("name"),
                     url=c.get("url"),
                     score=float(c["score"]),
+                    similarity=float(c["similarity"]) if c.get("similarity") is not None else None,
                     decision=str(c["decision"]),
                     meaning=str(c.get("meaning", "")),
                     decision_text=DECISION_TEXT.get(str(c["decision"]), ""),

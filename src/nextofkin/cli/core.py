@@ -84,6 +84,13 @@ def render_result(result_dict: dict[str, object]) -> None:
         f"(FPIR {calibration['match_fpir']:g}), possible ≥ "
         f"{calibration['possible_threshold']:.3f} (FPIR {calibration['possible_fpir']:g})"
     )
+    kind = str(result_dict.get("score_kind", "cosine"))
+    if kind != "cosine":
+        console.print(
+            f"scores: {kind}: cosine similarity standardised against a cohort of gallery faces "
+            "(0: as close as its 100 nearest other faces on average; higher is rarer); "
+            "cosine similarity in brackets"
+        )
     for note in calibration.get("notes", []):
         console.print(f"[yellow]note:[/] {note}")
     table = Table(show_lines=True)
@@ -100,7 +107,7 @@ def render_result(result_dict: dict[str, object]) -> None:
         table.add_row(
             str(rank),
             label,
-            f"{cand['score']:.3f}",
+            f"{cand['score']:.3f}" + (f"\n({cand['similarity']:.3f})" if kind != "cosine" else ""),
             f"[{colours.get(cand['decision'], '')}]{cand['decision']}[/]",
             cand["meaning"],
             evidence,

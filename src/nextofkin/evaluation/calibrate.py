@@ -43,14 +43,17 @@ def calibrate_from_protocol(
 ) -> Calibration:
     """Search the protocol's non-mated probes against the workspace's index and store the
     thresholds their top scores give (``half``: ``even`` identities only, or ``all``)."""
-    from nextofkin.gallery.maintenance import open_index
+    from nextofkin.gallery.maintenance import cohort_store, open_index, refresh_derived
     from nextofkin.gallery.records import Account
-    from nextofkin.identify.search import account_scores, attribute_hits
+    from nextofkin.identify.normalise import HitScorer
+    from nextofkin.identify.search import SHORTLIST, account_scores, attribute_hits
 
     protocol = read_protocol(protocol_file)
     probes = protocol.nonmated
     if half == "even":
         probes, _ = split_by_identity(probes)
+    # The cohort must be current: the thresholds are measured in its scores.
+    refresh_derived(workspace)
     index = open_index(workspace)
     if len(index) == 0:
         raise CalibrationError("the index is empty: ingest a gallery before calibrating")
@@ -58,27 +61,44 @@ def calibrate_from_protocol(
     vectors = [f.embedding for f in (pick_probe(results[Job(p.photo, PROBE)]) for p in probes) if f]
     if not vectors:
         raise CalibrationError("no face was found in any non-mated probe of the protocol")
-    impostor: list[float] = []
+    normalise = workspace.settings.score.normalise == "snorm"
+    scorer = HitScorer(
+        cohort_store(workspace).load() if normalise else None, index.description.model
+    )
+    by_score: list[float] = []
+    by_similarity: list[float] = []
     with workspace.session() as session:
         n_accounts = session.scalar(select(func.count(Account.id))) or 0
-        queries = np.stack(vectors)
-        scores, ids = index.search(queries, min(len(index), 64))
-        for hits in attribute_hits(session, ids, scores):
+        queries = np.stack(vectors).astype(np.float32)
+        sims, ids = index.search(queries, min(len(index), SHORTLIST))
+        scores = scorer.score(session, queries, ids, sims)
+        for hits in attribute_hits(session, ids, sims, scores):
             best = account_scores(hits)
             if best:
-                impostor.append(max(best.values()))
+                by_score.append(max(best.values()))
+                by_similarity.append(max(account_scores(hits, by="similarity").values()))
     which = "even-indexed identities" if half == "even" else "all identities"
-    calibration = calibrate(
-        np.asarray(impostor),
-        n_accounts,
-        workspace.settings.decision,
-        method=f"non-mated probes of {protocol.name} ({which}), impostor top-1",
-    )
-    calibration.notes.append(
-        f"{len(impostor)} stranger searches from {protocol_file.name}; a later ingest replaces "
+    method = f"non-mated probes of {protocol.name} ({which}), impostor top-1"
+    note = (
+        f"{len(by_score)} stranger searches from {protocol_file.name}; a later ingest replaces "
         "this with the gallery's own leave-one-out calibration"
     )
+    cohort = scorer.cohort.cohort_id if scorer.cohort is not None else None
+    calibration = calibrate(
+        np.asarray(by_score),
+        n_accounts,
+        workspace.settings.decision,
+        method=method if cohort is None else f"{method}, {scorer.kind}",
+        score_kind="cosine" if cohort is None else "snorm",
+        cohort=cohort,
+    )
+    similarity = calibrate(
+        np.asarray(by_similarity), n_accounts, workspace.settings.decision, method=method
+    )
+    for measured in (calibration, similarity):
+        measured.notes.append(note)
     index.description.calibration = calibration.to_dict()
+    index.description.similarity_calibration = similarity.to_dict()
     index.save()
-    log.info("stored calibration from %d impostor searches", len(impostor))
+    log.info("stored calibration from %d impostor searches", len(by_score))
     return calibration

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from nextofkin.evaluation.cache import CachedFace, ImageFaces
 from nextofkin.evaluation.metrics import Candidate, Search
+from nextofkin.identify.normalise import top_stats
 from nextofkin.vision.models import l2_normalise
 from nextofkin.vision.types import Box, Face, Quality
 
@@ -240,14 +241,6 @@ def _project_rows(rows: F32, centre: F32, whitening: F32 | None) -> F32:
     return projected
 
 
-def _top_stats(scores: F32, k: int) -> tuple[F32, F32]:
-    k = max(1, min(k, scores.shape[1]))
-    part = -np.partition(-scores, k - 1, axis=1)[:, :k]
-    return part.mean(axis=1).astype(np.float32), np.maximum(part.std(axis=1), 1e-3).astype(
-        np.float32
-    )
-
-
 def gallery_cohort(gallery: Gallery, k: int, chunk: int = 2048) -> tuple[F32, F32]:
     """Each gallery row's mean and spread of its top-``k`` similarities to other accounts."""
     means: list[F32] = []
@@ -257,7 +250,7 @@ def gallery_cohort(gallery: Gallery, k: int, chunk: int = 2048) -> tuple[F32, F3
         # A face must not be its own (or its account's) cohort.
         same = gallery.owner[start : start + chunk, None] == gallery.owner[None, :]
         block[same] = -np.inf
-        mu, sd = _top_stats(block, k)
+        mu, sd = top_stats(block, k)
         means.append(mu)
         stds.append(sd)
     return np.concatenate(means), np.concatenate(stds)
@@ -284,7 +277,7 @@ def score_accounts(
     if options.normalise == "snorm":
         assert gallery.cohort_mean is not None and gallery.cohort_std is not None
         finite = np.where(np.isfinite(raw), raw, -np.inf)
-        mu_p, sd_p = _top_stats(finite, options.cohort)
+        mu_p, sd_p = top_stats(finite, options.cohort)
         zp = (raw - mu_p[:, None]) / sd_p[:, None]
         zg = (raw - gallery.cohort_mean[None, :]) / gallery.cohort_std[None, :]
         scores = 0.5 * (zp + zg)

@@ -69,6 +69,8 @@ class IndexDescription:
     factory: str = "Flat"
     metric: str = "inner_product"
     calibration: dict[str, Any] | None = None
+    # The same impostor searches in cosine similarity: face-to-face confidence (kin) reads it.
+    similarity_calibration: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)  # efSearch, nprobe, k_factor
     build: dict[str, Any] = field(default_factory=dict)  # faces, seconds, auto, requested
@@ -538,7 +540,7 @@ class FaissIndex:
             size = min(db_ids.size, max(self.policy.train_max, need))
             sample_ids = np.sort(rng.choice(db_ids, size=size, replace=False))
             sample = np.concatenate(
-                [v for _, v in _embeddings_by_ids(session, sample_ids, chunk)]
+                [v for _, v in embeddings_by_ids(session, sample_ids, chunk)]
                 or [np.zeros((0, self.description.dim), np.float32)]
             )
             fresh.train(sample)
@@ -682,9 +684,10 @@ def _embeddings_in_order(
         )
 
 
-def _embeddings_by_ids(
+def embeddings_by_ids(
     session: Session, ids: np.ndarray, chunk: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids, vectors) of the faces ``ids`` in bounded pages (order within a page unspecified)."""
     # Bound the IN list: SQLite allows 32,766 parameters, psycopg 65,535.
     step = min(chunk, 20_000)
     for start in range(0, ids.size, step):
@@ -750,7 +753,7 @@ def reconcile(index: VectorIndex, session: Session, *, chunk: int = 20_000) -> R
             int(missing.size), int(extra.size), total, rebuilt=True, factory=plan.factory
         )
     removed = index.remove(extra.tolist()) if extra.size else 0
-    for ids, vectors in _embeddings_by_ids(session, missing, chunk):
+    for ids, vectors in embeddings_by_ids(session, missing, chunk):
         index.add(ids, vectors)
     return ReconcileReport(
         added=int(missing.size),

@@ -1,4 +1,5 @@
-"""Everything derived from the records: owner roles, the vector index and its calibration.
+"""Everything derived from the records: owner roles, the vector index, the score-normalisation
+cohort and the calibration.
 
 :func:`refresh_derived` is idempotent and runs at the end of every ingest and purge; because it
 recomputes from the database, it also repairs whatever a crash left half-done.
@@ -17,7 +18,8 @@ from nextofkin.gallery.index import FaissIndex, VectorIndex, reconcile
 from nextofkin.gallery.owners import resolve_account
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord
 from nextofkin.identify.calibration import Calibration, calibrate
-from nextofkin.identify.search import account_scores, attribute_hits
+from nextofkin.identify.normalise import CohortStore, HitScorer, refresh_cohort
+from nextofkin.identify.search import SHORTLIST, account_scores, attribute_hits
 from nextofkin.vision.models import EmbedderSpec, default_registry
 from nextofkin.workspace import Workspace
 
@@ -52,10 +54,28 @@ def open_index(workspace: Workspace) -> VectorIndex:
     return FaissIndex.open(workspace.index_dir, embedder_spec(workspace), policy=policy)
 
 
+def cohort_store(workspace: Workspace) -> CohortStore:
+    """Where the workspace's score-normalisation cohort lives (beside the index)."""
+    return CohortStore(workspace.index_dir / "snorm")
+
+
+@dataclass(frozen=True)
+class SelfCalibration:
+    """Leave-one-out calibrations: in the search's scores, and in cosine similarity."""
+
+    scores: Calibration
+    similarity: Calibration
+
+
 def self_calibration(
-    session: Session, index: VectorIndex, spec: EmbedderSpec, workspace: Workspace
-) -> Calibration:
+    session: Session,
+    index: VectorIndex,
+    spec: EmbedderSpec,
+    workspace: Workspace,
+    scorer: HitScorer | None = None,
+) -> SelfCalibration:
     """Leave-one-account-out impostor scores of the gallery's own owners (see calibration.py)."""
+    scorer = scorer or HitScorer(None, index.description.model)
     rng = np.random.default_rng(0)
     owners = session.execute(
         select(FaceRoleRecord.account_id, FaceRoleRecord.face_id, Face.embedding, Face.quality)
@@ -70,51 +90,84 @@ def self_calibration(
     account_ids = sorted(best_per_account)
     if len(account_ids) > CALIBRATION_SAMPLE:
         account_ids = sorted(rng.choice(account_ids, CALIBRATION_SAMPLE, replace=False).tolist())
-    impostor: list[float] = []
+    by_score: list[float] = []
+    by_similarity: list[float] = []
     if account_ids and len(index) > 1:
-        queries = np.stack([best_per_account[a][1] for a in account_ids])
-        scores, ids = index.search(queries, min(len(index), 64))
-        for account_id, hits in zip(account_ids, attribute_hits(session, ids, scores), strict=True):
+        queries = np.stack([best_per_account[a][1] for a in account_ids]).astype(np.float32)
+        # The shortlist the search itself uses, so that s-norm sees the same candidates.
+        sims, ids = index.search(queries, min(len(index), SHORTLIST))
+        own = np.asarray(account_ids, dtype=np.int64)
+        scores = scorer.score(session, queries, ids, sims, exclude_accounts=own)
+        for account_id, hits in zip(
+            account_ids, attribute_hits(session, ids, sims, scores), strict=True
+        ):
             own_face = best_per_account[account_id][0]
             # The same face can be shared by other accounts (one file posted twice): not a stranger.
-            best = account_scores(
-                [h for h in hits if h.account_id != account_id], exclude_faces={own_face}
-            )
+            others = [h for h in hits if h.account_id != account_id]
+            best = account_scores(others, exclude_faces={own_face})
             if best:
-                impostor.append(max(best.values()))
-    return calibrate(
-        np.asarray(impostor),
-        max(n_accounts - 1, 1),
-        workspace.settings.decision,
-        method="gallery leave-one-account-out impostor top-1",
-        fallback=(spec.same_person_similarity, spec.strict_similarity),
+                by_score.append(max(best.values()))
+                by_similarity.append(
+                    max(account_scores(others, {own_face}, by="similarity").values())
+                )
+    method = "gallery leave-one-account-out impostor top-1"
+    fallback = (spec.same_person_similarity, spec.strict_similarity)
+    cohort = scorer.cohort.cohort_id if scorer.cohort is not None else None
+    accounts = max(n_accounts - 1, 1)
+    policy = workspace.settings.decision
+    return SelfCalibration(
+        scores=calibrate(
+            np.asarray(by_score),
+            accounts,
+            policy,
+            method=method if cohort is None else f"{method}, {scorer.kind}",
+            fallback=fallback,
+            score_kind="cosine" if cohort is None else "snorm",
+            cohort=cohort,
+        ),
+        similarity=calibrate(
+            np.asarray(by_similarity), accounts, policy, method=method, fallback=fallback
+        ),
     )
 
 
 def refresh_derived(workspace: Workspace, *, force_calibration: bool = False) -> DerivedReport:
-    """Resolve owners of changed accounts, reconcile the index, recalibrate if anything changed."""
+    """Resolve owners of changed accounts, reconcile the index, update the score-normalisation
+    cohort, and recalibrate if anything changed."""
     spec = embedder_spec(workspace)
     with workspace.session() as session:
         dirty = session.scalars(select(Account).where(Account.roles_dirty.is_(True))).all()
+        dirty_ids = [account.id for account in dirty]
         for account in dirty:
             resolve_account(session, account, spec.name, spec.same_person_similarity)
     index = open_index(workspace)
     with workspace.session() as session:
         changes = reconcile(index, session)
+        norm = refresh_cohort(
+            session, index, cohort_store(workspace), workspace.settings.score, dirty_ids
+        )
+        if norm.note:
+            log.info("%s", norm.note)
+        stored = index.description.calibration or {}
+        cohort_id = norm.cohort.cohort_id if norm.cohort is not None else None
         recalibrate = (
             force_calibration
-            or bool(dirty)
+            or bool(dirty_ids)
             or changes.added > 0
             or changes.removed > 0
-            or index.description.calibration is None
+            or norm.changed
+            or not stored
+            or stored.get("cohort") != cohort_id
+            or index.description.similarity_calibration is None
         )
         if recalibrate:
-            index.description.calibration = self_calibration(
-                session, index, spec, workspace
-            ).to_dict()
+            scorer = HitScorer(norm.cohort, index.description.model)
+            measured = self_calibration(session, index, spec, workspace, scorer)
+            index.description.calibration = measured.scores.to_dict()
+            index.description.similarity_calibration = measured.similarity.to_dict()
     index.save()
     return DerivedReport(
-        accounts_resolved=len(dirty),
+        accounts_resolved=len(dirty_ids),
         index_added=changes.added,
         index_removed=changes.removed,
         index_total=changes.total,

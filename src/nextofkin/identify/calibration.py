@@ -55,6 +55,10 @@ class Calibration:
     match_fpir: float
     possible_fpir: float
     notes: list[str] = field(default_factory=list)
+    # What the scores are: "cosine" similarities, or s-norm scores against the stored cohort
+    # ``cohort`` (identify/normalise.py); a calibration only holds for the scores it measured.
+    score_kind: str = "cosine"
+    cohort: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form (stored in the index description)."""
@@ -144,6 +148,8 @@ def calibrate(
     *,
     method: str,
     fallback: tuple[float, float] | None = None,
+    score_kind: str = "cosine",
+    cohort: str | None = None,
 ) -> Calibration:
     """Thresholds from impostor top-1 scores measured against a gallery of ``accounts``.
 
@@ -177,6 +183,8 @@ def calibrate(
             match_fpir=policy.match_fpir,
             possible_fpir=policy.possible_fpir,
             notes=notes,
+            score_kind=score_kind,
+            cohort=cohort,
         )
     tail_n = max(10, len(scores) // 10)
     tail = scores[:tail_n]
@@ -191,7 +199,7 @@ def calibrate(
             f"{tail_n} of {len(scores)} impostor scores"
         )
     for label, threshold in (("match", match), ("possible", possible)):
-        if threshold > MAX_SIMILARITY:
+        if score_kind == "cosine" and threshold > MAX_SIMILARITY:
             # Cosine scores never exceed 1: say plainly that the decision is out of reach rather
             # than let a reviewer wonder why nothing ever matches.
             notes.append(
@@ -214,4 +222,6 @@ def calibrate(
         match_fpir=policy.match_fpir,
         possible_fpir=policy.possible_fpir,
         notes=notes,
+        score_kind=score_kind,
+        cohort=cohort,
     )

@@ -1,19 +1,22 @@
 """Search: post-mortem photos to ranked candidate accounts, with decisions and evidence.
 
 Several photos of one body fuse into one probe (a quality-weighted mean of their best faces).
-Candidates are accounts, not faces: an account scores the best similarity among its owner faces
-(and faces whose owner could not be resolved). A hit on a face that is a *companion* in some
-account is not an identity candidate but a sighting: the person appears in that account's photos,
-which the kin engine uses.
+Candidates are accounts, not faces: an account scores the best score among its owner faces (and
+faces whose owner could not be resolved). A face's score is its cosine similarity to the probe,
+normalised against a cohort of gallery faces (s-norm, ``identify/normalise.py``) once the gallery
+is large enough; the calibration stored with the index says which. A hit on a face that is a
+*companion* in some account is not an identity candidate but a sighting: the person appears in
+that account's photos, which the kin engine uses.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import func, select
@@ -23,6 +26,7 @@ from nextofkin.errors import CalibrationError, NoFaceFound
 from nextofkin.gallery.index import VectorIndex
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Photo, Source
 from nextofkin.identify.calibration import Calibration
+from nextofkin.identify.normalise import CohortStore, HitScorer, scorer_for
 from nextofkin.vision.image_io import load_image
 from nextofkin.vision.models import l2_normalise
 from nextofkin.vision.pipeline import FacePipeline
@@ -31,6 +35,9 @@ from nextofkin.vision.types import Face as DetectedFace
 log = logging.getLogger(__name__)
 
 IDENTITY_ROLES = (FaceRole.OWNER.value, FaceRole.UNKNOWN.value)
+# Faces fetched by similarity before scoring: s-norm can reorder hits, and an account outside the
+# top few hundred faces by similarity does not reach the top ten by score.
+SHORTLIST = 200
 
 
 @dataclass
@@ -56,6 +63,7 @@ class Evidence:
     image_path: str
     box: list[float]
     similarity: float
+    score: float
     role: str
     kind: str
     caption: str | None
@@ -71,6 +79,7 @@ class Candidate:
     name: str | None
     url: str | None
     score: float
+    similarity: float
     decision: str
     fpir: float
     meaning: str
@@ -86,6 +95,7 @@ class Sighting:
     face_id: int
     photo: str
     similarity: float
+    score: float
 
 
 @dataclass
@@ -99,6 +109,7 @@ class SearchResult:
     gallery_faces: int
     model: str
     calibration: dict[str, Any]
+    score_kind: str = "cosine"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
@@ -107,16 +118,25 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class Hit:
-    """One face hit, attributed to an account and role."""
+    """One face hit, attributed to an account and role: its cosine similarity and its score."""
 
     face_id: int
     account_id: int
     role: str
     similarity: float
+    score: float
 
 
-def attribute_hits(session: Session, ids: np.ndarray, scores: np.ndarray) -> list[list[Hit]]:
-    """For each query row, its face hits expanded to (account, role) pairs, best first."""
+def attribute_hits(
+    session: Session,
+    ids: np.ndarray,
+    similarities: np.ndarray,
+    scores: np.ndarray | None = None,
+) -> list[list[Hit]]:
+    """For each query row, its face hits expanded to (account, role) pairs, in index order.
+
+    ``scores`` (same shape) are what decisions use; without them a hit's score is its similarity.
+    """
     flat = sorted({int(i) for i in ids.ravel() if i >= 0})
     roles: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for start in range(0, len(flat), 5000):
@@ -127,11 +147,13 @@ def attribute_hits(session: Session, ids: np.ndarray, scores: np.ndarray) -> lis
             )
         ):
             roles[face_id].append((account_id, role))
+    if scores is None:
+        scores = similarities
     out: list[list[Hit]] = []
-    for row_ids, row_scores in zip(ids, scores, strict=True):
+    for row_ids, row_sims, row_scores in zip(ids, similarities, scores, strict=True):
         hits = [
-            Hit(int(fid), account_id, role, float(score))
-            for fid, score in zip(row_ids, row_scores, strict=True)
+            Hit(int(fid), account_id, role, float(sim), float(score))
+            for fid, sim, score in zip(row_ids, row_sims, row_scores, strict=True)
             if fid >= 0
             for account_id, role in roles.get(int(fid), [])
         ]
@@ -139,14 +161,19 @@ def attribute_hits(session: Session, ids: np.ndarray, scores: np.ndarray) -> lis
     return out
 
 
-def account_scores(hits: list[Hit], exclude_faces: set[int] | None = None) -> dict[int, float]:
-    """Best identity-role similarity per account."""
+def account_scores(
+    hits: list[Hit],
+    exclude_faces: set[int] | None = None,
+    by: Literal["score", "similarity"] = "score",
+) -> dict[int, float]:
+    """Best identity-role score (or cosine similarity) per account."""
     best: dict[int, float] = {}
     for hit in hits:
         if hit.role not in IDENTITY_ROLES or (exclude_faces and hit.face_id in exclude_faces):
             continue
-        if hit.similarity > best.get(hit.account_id, -2.0):
-            best[hit.account_id] = hit.similarity
+        value = hit.score if by == "score" else hit.similarity
+        if value > best.get(hit.account_id, -math.inf):
+            best[hit.account_id] = value
     return best
 
 
@@ -191,12 +218,14 @@ class Searcher:
         *,
         max_pixels: int,
         max_bytes: int,
+        cohorts: CohortStore | None = None,
     ) -> None:
         self.session = session
         self.index = index
         self.pipeline = pipeline
         self.max_pixels = max_pixels
         self.max_bytes = max_bytes
+        self.cohorts = cohorts
 
     def calibration(self) -> Calibration:
         """The calibration stored with the index."""
@@ -207,6 +236,17 @@ class Searcher:
                 "the end of every ingest) or run `nextofkin calibrate`"
             )
         return Calibration.from_dict(stored)
+
+    def scorer(self, calibration: Calibration) -> HitScorer:
+        """Scores as the calibration measured them (s-norm with its cohort, or cosine)."""
+        model = self.index.description.model
+        if calibration.cohort is None:
+            return HitScorer(None, model)
+        if self.cohorts is None:
+            raise CalibrationError(
+                "the calibration needs score-normalisation data, but no cohort store was given"
+            )
+        return scorer_for(self.cohorts, calibration.cohort, model)
 
     def probe_faces(self, photos: list[Path]) -> tuple[list[ProbeFace], list[DetectedFace]]:
         """Find the face in each probe photo; NoFaceFound if no photo has one."""
@@ -250,10 +290,13 @@ class Searcher:
     def search_vector(self, vector: np.ndarray, probes: list[ProbeFace], top: int) -> SearchResult:
         """Rank accounts for one probe vector."""
         calibration = self.calibration()
+        scorer = self.scorer(calibration)
         n_accounts = self.session.scalar(select(func.count(Account.id))) or 0
-        k = min(len(self.index), max(200, top * 20))
-        scores, ids = self.index.search(vector[None, :], k)
-        hits = attribute_hits(self.session, ids, scores)[0]
+        k = min(len(self.index), max(SHORTLIST, top * 20))
+        query = vector[None, :].astype(np.float32)
+        sims, ids = self.index.search(query, k)
+        scores = scorer.score(self.session, query, ids, sims)
+        hits = attribute_hits(self.session, ids, sims, scores)[0]
         best = account_scores(hits)
         ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)[:top]
         by_account: dict[int, list[Hit]] = defaultdict(list)
@@ -271,6 +314,7 @@ class Searcher:
             gallery_accounts=n_accounts,
             gallery_faces=len(self.index),
             model=self.index.description.model,
+            score_kind=scorer.kind,
             calibration={
                 "method": calibration.method,
                 "match_threshold": calibration.match_threshold,
@@ -278,6 +322,7 @@ class Searcher:
                 "match_fpir": calibration.match_fpir,
                 "possible_fpir": calibration.possible_fpir,
                 "measured_on_accounts": calibration.accounts,
+                "score_kind": calibration.score_kind,
                 "notes": calibration.notes,
             },
         )
@@ -293,7 +338,7 @@ class Searcher:
         account = self.session.get_one(Account, account_id)
         source = self.session.get_one(Source, account.source_id)
         identity_hits = sorted(
-            (h for h in hits if h.role in IDENTITY_ROLES), key=lambda h: -h.similarity
+            (h for h in hits if h.role in IDENTITY_ROLES), key=lambda h: -h.score
         )[:5]
         evidence = [self._evidence(account_id, h) for h in identity_hits]
         return Candidate(
@@ -303,6 +348,7 @@ class Searcher:
             name=account.name,
             url=account.url,
             score=round(score, 4),
+            similarity=round(identity_hits[0].similarity, 4) if identity_hits else float("nan"),
             decision=calibration.decide(score).value,
             fpir=calibration.fpir(score, n_accounts),
             meaning=calibration.meaning(score, n_accounts),
@@ -327,6 +373,7 @@ class Searcher:
             image_path=image_path,
             box=[round(v, 1) for v in face.box],
             similarity=round(hit.similarity, 4),
+            score=round(hit.score, 4),
             role=hit.role,
             kind=photo.kind,
             caption=photo.caption,
@@ -335,10 +382,7 @@ class Searcher:
     def _sightings(self, hits: list[Hit], calibration: Calibration) -> list[Sighting]:
         out: list[Sighting] = []
         for hit in hits:
-            if (
-                hit.role != FaceRole.COMPANION.value
-                or hit.similarity < calibration.possible_threshold
-            ):
+            if hit.role != FaceRole.COMPANION.value or hit.score < calibration.possible_threshold:
                 continue
             account = self.session.get_one(Account, hit.account_id)
             evidence = self._evidence(hit.account_id, hit)
@@ -349,6 +393,7 @@ class Searcher:
                     face_id=hit.face_id,
                     photo=evidence.photo if evidence else "",
                     similarity=round(hit.similarity, 4),
+                    score=round(hit.score, 4),
                 )
             )
         return out[:20]

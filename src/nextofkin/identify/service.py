@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nextofkin.gallery.maintenance import open_index
+from nextofkin.gallery.maintenance import cohort_store, open_index
 from nextofkin.identify.search import Searcher, SearchResult
 from nextofkin.vision.models import default_registry
 from nextofkin.vision.pipeline import FacePipeline
@@ -29,5 +29,6 @@ class IdentifyService:
                 self.pipeline,
                 max_pixels=vision.max_pixels,
                 max_bytes=vision.max_bytes,
+                cohorts=cohort_store(self.workspace),
             )
             return searcher.identify(photos, top)

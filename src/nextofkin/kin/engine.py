@@ -286,8 +286,13 @@ class KinService:
             from nextofkin.gallery.maintenance import embedder_spec
 
             spec = embedder_spec(self.workspace)
-            stored = self.index.description.calibration
+            # Face-to-face confidence needs cosine similarities; identification scores may be
+            # normalised (s-norm), so the cosine calibration of the same searches is used.
+            description = self.index.description
+            stored = description.similarity_calibration or description.calibration
             calibration = Calibration.from_dict(stored) if stored else None
+            if calibration is not None and calibration.score_kind != "cosine":
+                calibration = None
             if calibration is not None and calibration.samples < MIN_CALIBRATION_SAMPLES:
                 calibration = None
             self._confidence = FaceConfidence(calibration, spec.strict_similarity)

@@ -78,6 +78,11 @@ class EvidenceView:
     caption: str | None
 
 
+def _similarity(candidate: dict[str, Any]) -> float | None:
+    value = candidate.get("similarity")
+    return float(value) if isinstance(value, int | float) else None
+
+
 @dataclass(frozen=True)
 class CandidateView:
     """One candidate with its score's meaning and where its review stands."""
@@ -88,6 +93,7 @@ class CandidateView:
     name: str | None
     url: str | None
     score: float
+    similarity: float | None  # cosine, when the score is normalised (absent in old searches)
     decision: str
     decision_text: str
     fpir: float | None
@@ -182,6 +188,7 @@ def case_page(
                     name=cand.get("name"),
                     url=cand.get("url"),
                     score=float(cand.get("score", 0.0)),
+                    similarity=_similarity(cand),
                     decision=decision,
                     decision_text=DECISION_TEXT.get(decision, decision),
                     fpir=cand.get("fpir"),
