@@ -162,16 +162,21 @@ def status_command(
     ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
     """What the workspace holds."""
+    from nextofkin.gallery.embedder import resolve_embedder
     from nextofkin.gallery.ingest import gallery_counts
     from nextofkin.gallery.maintenance import open_index
 
     ws = state(ctx).workspace
     with ws.session() as session:
         counts = gallery_counts(session)
+    embedder = resolve_embedder(ws)
     index = open_index(ws)
     info = {
         "workspace": str(ws.home),
         **counts,
+        # recorded in the workspace, inferred from an index saved before records, or settings
+        "embedder": embedder.name,
+        "embedder_source": embedder.source,
         "index_faces": len(index),
         "index_model": index.description.model,
         "index_factory": index.description.factory,

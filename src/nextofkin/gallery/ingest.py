@@ -336,17 +336,19 @@ def ingest(
     commit_every: float = 2.0,
 ) -> IngestReport:
     """Ingest the export at ``root`` into ``workspace`` (see the module docstring)."""
+    from nextofkin.gallery.embedder import resolve_embedder, workspace_vision
     from nextofkin.gallery.maintenance import refresh_derived
-    from nextofkin.vision.models import default_registry
 
     started = time.monotonic()
     settings = workspace.settings
-    vision = settings.vision
+    # Resolved before anything is embedded: new faces must be vectors of the workspace's model.
+    embedder = resolve_embedder(workspace)
+    vision = workspace_vision(workspace, embedder)
     root = root.expanduser().resolve()
     export = read_export(root)
     name = source_name or root.name
     report = IngestReport(source=name, layout=export.layout)
-    embedder_spec = default_registry().embedder(vision.embedder).spec
+    embedder_spec = embedder.spec
     with workspace.session() as session:
         source = _upsert_source(session, name, root, export.layout)
         report.accounts_added, report.photos_added = register_export(session, source, export)

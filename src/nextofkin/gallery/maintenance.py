@@ -14,13 +14,14 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from nextofkin.gallery.embedder import record_embedder, resolve_embedder
 from nextofkin.gallery.index import FaissIndex, VectorIndex, reconcile
 from nextofkin.gallery.owners import resolve_account
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord
 from nextofkin.identify.calibration import Calibration, calibrate
 from nextofkin.identify.normalise import CohortStore, HitScorer, refresh_cohort
 from nextofkin.identify.search import SHORTLIST, account_scores, attribute_hits
-from nextofkin.vision.models import EmbedderSpec, default_registry
+from nextofkin.vision.models import EmbedderSpec
 from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -40,18 +41,23 @@ class DerivedReport:
 
 
 def embedder_spec(workspace: Workspace) -> EmbedderSpec:
-    """The spec of the embedder the workspace's settings name."""
-    return default_registry().embedder(workspace.settings.vision.embedder).spec
+    """The spec of the workspace's embedder (recorded in it; see gallery/embedder.py)."""
+    return resolve_embedder(workspace).spec
 
 
 def open_index(workspace: Workspace) -> VectorIndex:
-    """The workspace's vector index for its configured embedder, on the configured backend."""
+    """The workspace's vector index for its embedder, on the configured backend."""
     policy = workspace.settings.index
+    embedder = resolve_embedder(workspace)
+    index: VectorIndex
     if policy.backend == "milvus":
         from nextofkin.gallery.milvus_index import MilvusIndex
 
-        return MilvusIndex.open(workspace.index_dir, embedder_spec(workspace), policy=policy)
-    return FaissIndex.open(workspace.index_dir, embedder_spec(workspace), policy=policy)
+        index = MilvusIndex.open(workspace.index_dir, embedder.spec, policy=policy)
+    else:
+        index = FaissIndex.open(workspace.index_dir, embedder.spec, policy=policy)
+    record_embedder(index, embedder)
+    return index
 
 
 def cohort_store(workspace: Workspace) -> CohortStore:

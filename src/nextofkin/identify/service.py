@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nextofkin.gallery.embedder import resolve_embedder, workspace_vision
 from nextofkin.gallery.maintenance import cohort_store, open_index
 from nextofkin.identify.search import Searcher, SearchResult
 from nextofkin.vision.models import default_registry
@@ -16,7 +17,10 @@ class IdentifyService:
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
-        self.pipeline = FacePipeline.from_settings(workspace.settings.vision, default_registry())
+        registry = default_registry()
+        # Probes must be embedded by the model the gallery's faces were made with.
+        vision = workspace_vision(workspace, resolve_embedder(workspace, registry))
+        self.pipeline = FacePipeline.from_settings(vision, registry)
         self.index = open_index(workspace)
 
     def identify(self, photos: list[Path], top: int = 10) -> SearchResult:
