@@ -232,6 +232,20 @@ def to_searches(data: Data, cands: Sequence[Any]) -> list[Search]:
     return out
 
 
+def rank1_changes(
+    base: Sequence[Search], new: Sequence[Search], keep: Sequence[bool]
+) -> dict[str, int]:
+    """Mated searches (where ``keep``) whose rank-1 hit was gained or lost against ``base``."""
+    gained = lost = 0
+    for b, n, k in zip(base, new, keep, strict=True):
+        if not k or b.mate is None:
+            continue
+        was, now = b.mate_rank() == 1, n.mate_rank() == 1
+        gained += int(now and not was)
+        lost += int(was and not now)
+    return {"gained": gained, "lost": lost}
+
+
 def figures(searches: Sequence[Search], keep: Sequence[bool]) -> OpenSetResult:
     """Open-set figures of the searches where ``keep`` is true."""
     return open_set([s for s, k in zip(searches, keep, strict=True) if k], fpirs=FPIRS)
@@ -279,8 +293,10 @@ def grid() -> list[tuple[str, Trainer]]:
             out.append((name, linear(partial(fit_wccn, shrink=shrink, centre=centre))))
     for dims in (48, 64, 96, 112, 127):
         for shrink in (0.05, 0.2, 0.5):
-            name = f"lda dims={dims} shrink={shrink:g}"
-            out.append((name, linear(partial(fit_lda, dims=dims, shrink=shrink))))
+            for centre in (True, False):
+                name = f"lda dims={dims} shrink={shrink:g} centre={centre}"
+                fit = partial(fit_lda, dims=dims, shrink=shrink, centre=centre)
+                out.append((name, linear(fit)))
     for lda_dims in (None, 64, 96):
         for shrink in (0.05, 0.2, 0.5):
             name = f"plda shrink={shrink:g}" + (f" after lda dims={lda_dims}" if lda_dims else "")
@@ -382,6 +398,7 @@ def main() -> None:
                         "training_classes": len(np.unique(labels)),
                         "all": summary(figures(searches, everything)),
                         "odd": summary(figures(searches, odd_keep)),
+                        "odd_rank1_vs_baseline": rank1_changes(base, searches, odd_keep),
                     }
                 )
                 print(json.dumps(report["final"][-1]), flush=True)
