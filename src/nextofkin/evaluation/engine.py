@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from nextofkin.evaluation.backend import LinearBackend
 from nextofkin.evaluation.cache import CachedFace, ImageFaces
 from nextofkin.evaluation.metrics import Candidate, Search
 from nextofkin.identify.normalise import top_stats
@@ -157,9 +158,12 @@ class Gallery:
     cohort_std: F32 | None = None
     centre: F32 | None = None  # subtracted from every vector before the cosine
     whitening: F32 | None = None  # (dim, dim) applied after centring
+    backend: LinearBackend | None = None  # a learned projection (WCCN, LDA) applied last
 
     def project(self, vectors: F32) -> F32:
-        """Vectors in the space the gallery is scored in (centred/whitened, unit length)."""
+        """Vectors in the space the gallery is scored in (centred/whitened/backend, unit length)."""
+        if self.backend is not None:
+            return self.backend.project(vectors)
         if self.centre is None:
             return vectors
         out = vectors - self.centre[None, :]
@@ -210,6 +214,26 @@ def build_gallery(
     if options.normalise == "snorm":
         gallery.cohort_mean, gallery.cohort_std = gallery_cohort(gallery, options.cohort)
     return gallery
+
+
+def with_backend(gallery: Gallery, backend: LinearBackend, options: EngineOptions) -> Gallery:
+    """A copy of an unprojected ``gallery`` scored in ``backend``'s space.
+
+    Its vectors are projected once; probes are projected by :meth:`Gallery.project` when searched.
+    Score normalisation statistics are recomputed in the new space.
+    """
+    if gallery.centre is not None or gallery.backend is not None:
+        raise ValueError("a backend applies to a gallery without centring or another backend")
+    out = Gallery(
+        accounts=gallery.accounts,
+        vectors=backend.project(gallery.vectors).astype(np.float32),
+        owner=gallery.owner,
+        empty_accounts=gallery.empty_accounts,
+        backend=backend,
+    )
+    if options.normalise == "snorm":
+        out.cohort_mean, out.cohort_std = gallery_cohort(out, options.cohort)
+    return out
 
 
 def _centring(
