@@ -84,6 +84,8 @@ def test_product_snorm_equals_the_evaluated_snorm(settings: Settings) -> None:
                 np.testing.assert_allclose(
                     [c.score for c in result.candidates], row[order], atol=2e-4
                 )
+                margin = result.candidates[0].margin
+                assert margin == pytest.approx(row[order[0]] - row[order[1]], abs=1e-3)
         calibration = Calibration.from_dict(open_index(ws).description.calibration or {})
         assert calibration.score_kind == "snorm" and calibration.cohort == cohort.cohort_id
     finally:

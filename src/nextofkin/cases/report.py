@@ -47,6 +47,7 @@ class CandidateView:
     url: str | None
     score: float
     similarity: float | None  # cosine, when the score is normalised
+    margin: float | None  # score minus the best other account's
     decision: str
     meaning: str
     decision_text: str
@@ -190,6 +191,7 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
                     url=c.get("url"),
                     score=float(c["score"]),
                     similarity=float(c["similarity"]) if c.get("similarity") is not None else None,
+                    margin=float(c["margin"]) if c.get("margin") is not None else None,
                     decision=str(c["decision"]),
                     meaning=str(c.get("meaning", "")),
                     decision_text=DECISION_TEXT.get(str(c["decision"]), ""),

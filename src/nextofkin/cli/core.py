@@ -66,6 +66,15 @@ def ingest_command(
             console.print(f"... and {len(report.failures) - 200} more (use --json for all)")
 
 
+def _margin_text(margin: object, rank: int) -> str:
+    """How clearly a candidate stands out from the other accounts (empty when unknown)."""
+    if not isinstance(margin, int | float):
+        return ""
+    if rank == 1:
+        return f"; {margin:.2f} above the next account"
+    return f"; {-margin:.2f} below the first"
+
+
 def render_result(result_dict: dict[str, object]) -> None:
     """Print a search result for a person."""
     probes = result_dict["probes"]
@@ -109,7 +118,7 @@ def render_result(result_dict: dict[str, object]) -> None:
             label,
             f"{cand['score']:.3f}" + (f"\n({cand['similarity']:.3f})" if kind != "cosine" else ""),
             f"[{colours.get(cand['decision'], '')}]{cand['decision']}[/]",
-            cand["meaning"],
+            cand["meaning"] + _margin_text(cand.get("margin"), rank),
             evidence,
         )
     console.print(table)

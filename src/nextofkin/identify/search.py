@@ -84,6 +84,9 @@ class Candidate:
     fpir: float
     meaning: str
     evidence: list[Evidence] = field(default_factory=list)
+    # Score minus the best *other* account's: how clearly this account stands out. A top
+    # candidate barely ahead of the next is weak evidence whatever its score (look-alikes).
+    margin: float | None = None
 
 
 @dataclass
@@ -175,6 +178,15 @@ def account_scores(
         if value > best.get(hit.account_id, -math.inf):
             best[hit.account_id] = value
     return best
+
+
+def margins(best: dict[int, float]) -> list[float | None]:
+    """For accounts ranked by score: each one's score minus the best other account's score
+    (``None`` when there is no other account)."""
+    ranked = sorted(best.values(), reverse=True)
+    if len(ranked) < 2:
+        return [None] * len(ranked)
+    return [round(s - (ranked[1] if i == 0 else ranked[0]), 4) for i, s in enumerate(ranked)]
 
 
 def pick_probe_face(
@@ -306,6 +318,8 @@ class Searcher:
             self._candidate(account_id, score, by_account[account_id], calibration, n_accounts)
             for account_id, score in ranked
         ]
+        for candidate, margin in zip(candidates, margins(best), strict=False):
+            candidate.margin = margin
         sightings = self._sightings(hits, calibration)
         return SearchResult(
             probes=probes,

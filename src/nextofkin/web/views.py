@@ -78,8 +78,8 @@ class EvidenceView:
     caption: str | None
 
 
-def _similarity(candidate: dict[str, Any]) -> float | None:
-    value = candidate.get("similarity")
+def _number(candidate: dict[str, Any], key: str) -> float | None:
+    value = candidate.get(key)
     return float(value) if isinstance(value, int | float) else None
 
 
@@ -94,6 +94,7 @@ class CandidateView:
     url: str | None
     score: float
     similarity: float | None  # cosine, when the score is normalised (absent in old searches)
+    margin: float | None  # score minus the best other account's (absent in old searches)
     decision: str
     decision_text: str
     fpir: float | None
@@ -188,7 +189,8 @@ def case_page(
                     name=cand.get("name"),
                     url=cand.get("url"),
                     score=float(cand.get("score", 0.0)),
-                    similarity=_similarity(cand),
+                    similarity=_number(cand, "similarity"),
+                    margin=_number(cand, "margin"),
                     decision=decision,
                     decision_text=DECISION_TEXT.get(decision, decision),
                     fpir=cand.get("fpir"),
