@@ -10,6 +10,7 @@ from nextofkin.errors import NoFaceFound
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.models import default_registry
 from nextofkin.vision.pipeline import FacePipeline, equalise, rotate_view
+from nextofkin.vision.types import Detection
 
 pytestmark = pytest.mark.models
 
@@ -85,3 +86,38 @@ def test_equalise_keeps_shape() -> None:
     out = equalise(image)
     assert out.shape == image.shape
     assert out.mean() > image.mean()
+
+
+class _Blind:
+    """A detector that never finds anything (stands in for HOG on a face it cannot see)."""
+
+    name = "blind"
+
+    def detect(self, image: np.ndarray, upsample: int = 0) -> list[Detection]:
+        return []
+
+
+def test_fallback_detector_runs_only_when_the_first_finds_nothing(astronaut: np.ndarray) -> None:
+    registry = default_registry()
+    settings = VisionSettings()
+    assert settings.probe_fallback_detector == "mmod-onnx"
+    blind = FacePipeline(
+        settings,
+        _Blind(),
+        registry.landmarks(settings.landmarks),
+        registry.embedder(settings.embedder),
+        registry.detector("mmod-onnx"),
+    )
+    found = blind.analyse_probe(astronaut)
+    assert found.faces and any(t.startswith("mmod") for t in found.tried)
+    assert any(t.startswith("blind") for t in found.tried)
+
+    normal = FacePipeline.from_settings(settings, registry)
+    assert not any(t.startswith("mmod") for t in normal.analyse_probe(astronaut).tried)
+    # Gallery ingest never uses it.
+    assert not blind.analyse(astronaut).faces
+
+
+def test_no_fallback_when_switched_off(astronaut: np.ndarray) -> None:
+    settings = VisionSettings(probe_fallback_detector=None)
+    assert FacePipeline.from_settings(settings, default_registry()).fallback_detector is None

@@ -80,7 +80,7 @@ class Job:
     seed: int = 0
 
 
-def fingerprint(settings: VisionSettings, model: str) -> str:
+def fingerprint(settings: VisionSettings, model: str, mode: str = PROBE) -> str:
     """What the cached faces depend on besides the image: models and detection settings.
 
     ``model`` is the embedder's spec name and alignment, not its registry name: two runtimes of
@@ -96,6 +96,10 @@ def fingerprint(settings: VisionSettings, model: str) -> str:
         "tilts": list(settings.probe_tilts),
         "upright": settings.upright_confidence,
     }
+    if mode == PROBE and settings.probe_fallback_detector:
+        # Probes only (ingest never uses it), and only when set, so caches made before the
+        # option existed stay valid.
+        keys["fallback"] = settings.probe_fallback_detector
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -263,8 +267,8 @@ def run_jobs(
     ``progress(done, total)`` is called as computed results arrive. Results are committed to the
     cache every ``batch`` images, so an interrupted run loses at most one batch.
     """
-    print_ = fingerprint(settings, model)
-    keys = {job: cache_key(job, print_) for job in jobs}
+    prints = {mode: fingerprint(settings, model, mode) for mode in {job.mode for job in jobs}}
+    keys = {job: cache_key(job, prints[job.mode]) for job in jobs}
     cached = cache.get_many(list(keys.values()))
     results = {job: cached[key] for job, key in keys.items() if key in cached}
     todo = [job for job in jobs if job not in results]

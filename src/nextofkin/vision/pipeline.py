@@ -90,20 +90,24 @@ class FacePipeline:
         detector: Detector,
         landmarks: LandmarkModel,
         embedder: Embedder,
+        fallback_detector: Detector | None = None,
     ) -> None:
         self.settings = settings
         self.detector = detector
         self.landmarks = landmarks
         self.embedder = embedder
+        self.fallback_detector = fallback_detector
 
     @classmethod
     def from_settings(cls, settings: VisionSettings, registry: ModelRegistry) -> FacePipeline:
         """A pipeline with the models that ``settings`` name."""
+        fallback = settings.probe_fallback_detector
         return cls(
             settings,
             registry.detector(settings.detector),
             registry.landmarks(settings.landmarks),
             registry.embedder(settings.embedder),
+            registry.detector(fallback) if fallback else None,
         )
 
     def _upsample_for(self, image: RGBImage) -> int:
@@ -160,12 +164,14 @@ class FacePipeline:
         upsample: int,
         keep_chips: bool,
         tried: list[str],
+        detector: Detector | None = None,
     ) -> list[Face]:
+        detector = detector or self.detector
         view = rotate_view(pixels, angle)
-        faces = self._faces_in_view(view, self.detector.detect(view.pixels, upsample), keep_chips)
+        faces = self._faces_in_view(view, detector.detect(view.pixels, upsample), keep_chips)
         best = max((f.detection_score for f in faces), default=0.0)
         tried.append(
-            f"{self.detector.name}, {label}, rotated {angle}°, upsample {upsample}: "
+            f"{detector.name}, {label}, rotated {angle}°, upsample {upsample}: "
             f"{len(faces)} face(s)" + (f" (best score {best:.2f})" if faces else "")
         )
         return faces
@@ -210,4 +216,20 @@ class FacePipeline:
             faces = self._try(image, "original", 0, upsample, keep_chips, tried)
             if faces:
                 return PhotoFaces(width, height, faces, tried)
+        if self.fallback_detector is not None:
+            # Last resort, so that it costs nothing on photos the first detector handles: a
+            # detector trained differently (the CNN's wider context) finds some faces, such as
+            # covered ones, that HOG misses.
+            best = []
+            upsample = self._upsample_for(image)
+            for angle in settings.probe_quarter_turns:
+                faces = self._try(
+                    image, "original", angle, upsample, keep_chips, tried, self.fallback_detector
+                )
+                if faces and max(f.detection_score for f in faces) > max(
+                    (f.detection_score for f in best), default=0.0
+                ):
+                    best = faces
+            if best:
+                return PhotoFaces(width, height, best, tried)
         raise NoFaceFound("no face found; tried: " + "; ".join(tried), tried=tried)
