@@ -86,6 +86,12 @@ def pairs_command(
     images: Path = typer.Option(..., "--images", help="Folder holding <name>/<name>_NNNN.jpg."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON, with every pair's score."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
+    normalise: str = typer.Option(
+        "none",
+        "--normalise",
+        help="none, or snorm: each fold's scores normalised against the other folds' faces.",
+    ),
+    cohort: int = typer.Option(100, "--cohort", help="Cohort size of score normalisation."),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
     cache: Path | None = typer.Option(None, "--cache", help="Face cache file."),
 ) -> None:
@@ -95,7 +101,7 @@ def pairs_command(
 
     st = state(ctx)
     pairs = read_pairs(pairs_file, images)
-    options = _options(flip, "max", "none", 100, 0.0)
+    options = _options(flip, "max", normalise, cohort, 0.0)
     with _progress(json_out) as progress:
         run = _context(st, cache, workers, progress)
         report = evaluate_pairs(run, pairs, options, name=str(pairs_file))

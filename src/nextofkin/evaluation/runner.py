@@ -16,13 +16,15 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nextofkin.errors import CalibrationError
+from nextofkin.errors import CalibrationError, InputError
 from nextofkin.evaluation.cache import GALLERY, PROBE, FaceCache, ImageFaces, Job, run_jobs
 from nextofkin.evaluation.engine import (
+    F32,
     EngineOptions,
     Gallery,
     ProbeInput,
@@ -48,6 +50,7 @@ from nextofkin.evaluation.metrics import (
 )
 from nextofkin.evaluation.protocols import OneToNProtocol, Pair, Probe, split_by_identity
 from nextofkin.identify.calibration import Calibration, calibrate
+from nextofkin.identify.normalise import top_stats
 from nextofkin.settings import DecisionPolicy, VisionSettings
 
 log = logging.getLogger(__name__)
@@ -113,14 +116,20 @@ def evaluate_pairs(
     """
     jobs = [Job(p, PROBE) for pair in pairs for p in (pair.left, pair.right)]
     results = analyse(ctx, jobs)
-    scores: list[float] = []
-    for pair in pairs:
-        a = pick_probe(results[Job(pair.left, PROBE)])
-        b = pick_probe(results[Job(pair.right, PROBE)])
-        if a is None or b is None:
-            scores.append(math.nan)
-            continue
-        scores.append(float(face_vector(a, options.flip) @ face_vector(b, options.flip)))
+    vectors: dict[Path, F32] = {}
+    for job in dict.fromkeys(jobs):
+        face = pick_probe(results[job])
+        if face is not None:
+            vectors[job.path] = face_vector(face, options.flip)
+    if options.normalise == "snorm":
+        scores = pair_snorm_scores(pairs, vectors, options.cohort)
+    else:
+        scores = [
+            float(vectors[p.left] @ vectors[p.right])
+            if p.left in vectors and p.right in vectors
+            else math.nan
+            for p in pairs
+        ]
     acc = kfold_accuracy(scores, [p.same for p in pairs], [p.fold for p in pairs])
     return PairsReport(
         pairs_file=name,
@@ -130,6 +139,41 @@ def evaluate_pairs(
         same=[p.same for p in pairs],
         folds=[p.fold for p in pairs],
     )
+
+
+def pair_snorm_scores(pairs: Sequence[Pair], vectors: dict[Path, F32], k: int) -> list[float]:
+    """S-norm scores of verification pairs, each fold normalised against the other folds' faces.
+
+    LFW's folds hold disjoint people, so the cohort of a fold's faces (every face in the other
+    folds' pairs) never contains the person being verified, as the product's cohort leaves out a
+    face's own account. A pair with a missing face scores ``NaN``.
+    """
+    folds = sorted({p.fold for p in pairs})
+    if len(folds) < 2:
+        raise InputError("score normalisation of pairs needs at least two folds (the cohort)")
+    in_fold: dict[int, list[Path]] = {f: [] for f in folds}
+    for pair in pairs:
+        in_fold[pair.fold] += [q for q in (pair.left, pair.right) if q in vectors]
+    stats: dict[tuple[int, Path], tuple[float, float]] = {}
+    for fold in folds:
+        own = list(dict.fromkeys(in_fold[fold]))
+        others = list(dict.fromkeys(q for f in folds if f != fold for q in in_fold[f]))
+        if not own or not others:
+            continue
+        cohort = np.stack([vectors[q] for q in others])
+        mean, std = top_stats(np.stack([vectors[q] for q in own]) @ cohort.T, k)
+        for path, m, sd in zip(own, mean, std, strict=True):
+            stats[(fold, path)] = (float(m), float(sd))
+    scores: list[float] = []
+    for pair in pairs:
+        a, b = (pair.fold, pair.left), (pair.fold, pair.right)
+        if a not in stats or b not in stats:
+            scores.append(math.nan)
+            continue
+        raw = float(vectors[pair.left] @ vectors[pair.right])
+        (ma, sa), (mb, sb) = stats[a], stats[b]
+        scores.append(0.5 * ((raw - ma) / sa + (raw - mb) / sb))
+    return scores
 
 
 # --------------------------------------------------------------------------- protocol
