@@ -56,13 +56,6 @@ class VisionSettings(BaseModel):
         "blurred faces HOG misses: 'no face' on covered lower faces 14 -> 3 of 400); "
         "empty to switch off",
     )
-    probe_jitter: int = Field(
-        0,
-        ge=0,
-        le=8,
-        description="average a probe face's vector over this many slightly shifted, scaled "
-        "and rotated copies of its aligned chip as well (0: off)",
-    )
     threads: int = Field(1, description="inference threads per worker process")
 
 

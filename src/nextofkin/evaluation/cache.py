@@ -96,8 +96,6 @@ def fingerprint(settings: VisionSettings, model: str, mode: str = PROBE) -> str:
         "tilts": list(settings.probe_tilts),
         "upright": settings.upright_confidence,
     }
-    if mode == PROBE and settings.probe_jitter:
-        keys["jitter"] = settings.probe_jitter
     if mode == PROBE and settings.probe_fallback_detector:
         # Probes only (ingest never uses it), and only when set, so caches made before the
         # option existed stay valid.

@@ -17,14 +17,7 @@ import numpy as np
 from nextofkin.errors import NoFaceFound
 from nextofkin.settings import VisionSettings
 from nextofkin.vision import quality
-from nextofkin.vision.jitter import jittered
-from nextofkin.vision.models import (
-    Detector,
-    Embedder,
-    LandmarkModel,
-    ModelRegistry,
-    l2_normalise,
-)
+from nextofkin.vision.models import Detector, Embedder, LandmarkModel, ModelRegistry
 from nextofkin.vision.types import Box, Detection, Face, PhotoFaces, Points, RGBImage
 
 log = logging.getLogger(__name__)
@@ -121,7 +114,7 @@ class FacePipeline:
         return 1 if max(image.shape[:2]) < self.settings.upsample_below else 0
 
     def _faces_in_view(
-        self, view: _View, detections: list[Detection], keep_chips: bool, probe: bool = False
+        self, view: _View, detections: list[Detection], keep_chips: bool
     ) -> list[Face]:
         prepared: list[tuple[Detection, Points, RGBImage]] = []
         for det in detections:
@@ -136,14 +129,7 @@ class FacePipeline:
             prepared.append((det, points, chip))
         if not prepared:
             return []
-        chips = [chip for _, _, chip in prepared]
-        vectors = self.embedder.embed(chips)
-        jitter = self.settings.probe_jitter if probe else 0
-        if jitter:
-            # One batch for every copy of every chip; each face's vector is the unit mean.
-            copies = [c for chip in chips for c in jittered(chip, jitter)]
-            extra = self.embedder.embed(copies).reshape(len(chips), jitter, -1)
-            vectors = l2_normalise(vectors + extra.sum(axis=1))
+        vectors = self.embedder.embed([chip for _, _, chip in prepared])
         faces = []
         for (det, points, chip), vector in zip(prepared, vectors, strict=True):
             landmarks = _map_points(points, view.to_original)
@@ -182,8 +168,7 @@ class FacePipeline:
     ) -> list[Face]:
         detector = detector or self.detector
         view = rotate_view(pixels, angle)
-        detections = detector.detect(view.pixels, upsample)
-        faces = self._faces_in_view(view, detections, keep_chips, probe=True)
+        faces = self._faces_in_view(view, detector.detect(view.pixels, upsample), keep_chips)
         best = max((f.detection_score for f in faces), default=0.0)
         tried.append(
             f"{detector.name}, {label}, rotated {angle}°, upsample {upsample}: "
