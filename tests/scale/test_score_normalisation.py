@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sqlalchemy import select
@@ -195,3 +198,11 @@ def test_an_interrupted_save_leaves_the_previous_generation(workspace: Workspace
     store.save(again)
     assert not (store.directory / ".gen-dead.tmp").exists()
     assert len([p for p in store.directory.iterdir() if p.is_dir()]) == 1
+
+
+def test_a_pointer_to_a_removed_generation_reads_as_no_cohort(tmp_path: Path) -> None:
+    store = CohortStore(tmp_path / "snorm")
+    store.directory.mkdir()
+    meta = {"generation": "gen-gone", "cohort_id": "x", "k": 100, "size_setting": 1, "drawn_at": 1}
+    (store.directory / "current.json").write_text(json.dumps(meta), encoding="utf-8")
+    assert store.load() is None

@@ -135,14 +135,24 @@ class CohortStore:
 
     def load(self) -> Cohort | None:
         """The current cohort, or ``None`` when there is none (or it cannot be read)."""
+        # A refresh may swap the pointer and remove the old generation between our reading the
+        # pointer and opening its files: read the pointer again once before giving up.
+        cohort: Cohort | None = None
+        for _ in range(2):
+            cohort, retry = self._load_once()
+            if not retry:
+                break
+        return cohort
+
+    def _load_once(self) -> tuple[Cohort | None, bool]:
         pointer = self.directory / POINTER
         if not pointer.exists():
-            return None
+            return None, False
         try:
             meta = json.loads(pointer.read_text(encoding="utf-8"))
             gen = self.directory / str(meta["generation"])
             arrays = {name: np.load(gen / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
-            return Cohort(
+            cohort = Cohort(
                 cohort_id=str(meta["cohort_id"]),
                 k=int(meta["k"]),
                 size_setting=int(meta["size_setting"]),
@@ -153,10 +163,13 @@ class CohortStore:
                 face_ids=arrays["face_ids"],
                 face_stats=arrays["face_stats"],
             )
+            return cohort, False
+        except FileNotFoundError:
+            return None, True
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # Derived data: the next refresh redraws it; searches say the scores are unusable.
             log.warning("score normalisation data in %s is unreadable: %s", self.directory, exc)
-            return None
+            return None, False
 
     def save(self, cohort: Cohort) -> None:
         """Write a new generation, then point at it (a crash leaves the previous one)."""
