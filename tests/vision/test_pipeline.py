@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from nextofkin.errors import NoFaceFound
+from nextofkin.errors import ModelError, NoFaceFound
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.models import default_registry
 from nextofkin.vision.pipeline import FacePipeline, equalise, rotate_view
@@ -118,6 +118,9 @@ def test_fallback_detector_runs_only_when_the_first_finds_nothing(astronaut: np.
     assert not blind.analyse(astronaut).faces
 
 
-def test_no_fallback_when_switched_off(astronaut: np.ndarray) -> None:
+def test_no_fallback_when_switched_off_and_a_clear_error_for_an_unknown_one() -> None:
     settings = VisionSettings(probe_fallback_detector=None)
     assert FacePipeline.from_settings(settings, default_registry()).fallback_detector is None
+    unknown = VisionSettings(probe_fallback_detector="nonesuch")
+    with pytest.raises(ModelError, match="unknown detector 'nonesuch'"):
+        FacePipeline.from_settings(unknown, default_registry())

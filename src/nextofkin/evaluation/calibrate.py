@@ -21,7 +21,7 @@ from nextofkin.evaluation.cache import PROBE, Job
 from nextofkin.evaluation.engine import pick_probe
 from nextofkin.evaluation.protocols import read_protocol, split_by_identity
 from nextofkin.evaluation.runner import RunContext, analyse
-from nextofkin.identify.calibration import Calibration, calibrate
+from nextofkin.identify.calibration import Calibration
 from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,12 @@ def calibrate_from_protocol(
 ) -> Calibration:
     """Search the protocol's non-mated probes against the workspace's index and store the
     thresholds their top scores give (``half``: ``even`` identities only, or ``all``)."""
-    from nextofkin.gallery.maintenance import cohort_store, open_index, refresh_derived
+    from nextofkin.gallery.maintenance import (
+        cohort_store,
+        measure_calibrations,
+        open_index,
+        refresh_derived,
+    )
     from nextofkin.gallery.records import Account
     from nextofkin.identify.normalise import HitScorer
     from nextofkin.identify.search import SHORTLIST, account_scores, attribute_hits
@@ -78,25 +83,21 @@ def calibrate_from_protocol(
                 by_score.append(max(best.values()))
                 by_similarity.append(max(account_scores(hits, by="similarity").values()))
     which = "even-indexed identities" if half == "even" else "all identities"
-    method = f"non-mated probes of {protocol.name} ({which}), impostor top-1"
     note = (
         f"{len(by_score)} stranger searches from {protocol_file.name}; a later ingest replaces "
         "this with the gallery's own leave-one-out calibration"
     )
-    cohort = scorer.cohort.cohort_id if scorer.cohort is not None else None
-    calibration = calibrate(
-        np.asarray(by_score),
+    measured = measure_calibrations(
+        by_score,
+        by_similarity,
         n_accounts,
         workspace.settings.decision,
-        method=method if cohort is None else f"{method}, {scorer.kind}",
-        score_kind="cosine" if cohort is None else "snorm",
-        cohort=cohort,
+        method=f"non-mated probes of {protocol.name} ({which}), impostor top-1",
+        scorer=scorer,
     )
-    similarity = calibrate(
-        np.asarray(by_similarity), n_accounts, workspace.settings.decision, method=method
-    )
-    for measured in (calibration, similarity):
-        measured.notes.append(note)
+    calibration, similarity = measured.scores, measured.similarity
+    for made in (calibration, similarity):
+        made.notes.append(note)
     index.description.calibration = calibration.to_dict()
     index.description.similarity_calibration = similarity.to_dict()
     index.save()

@@ -21,6 +21,7 @@ from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord
 from nextofkin.identify.calibration import Calibration, calibrate
 from nextofkin.identify.normalise import CohortStore, HitScorer, refresh_cohort
 from nextofkin.identify.search import SHORTLIST, account_scores, attribute_hits
+from nextofkin.settings import DecisionPolicy
 from nextofkin.vision.models import EmbedderSpec
 from nextofkin.workspace import Workspace
 
@@ -116,11 +117,30 @@ def self_calibration(
                 by_similarity.append(
                     max(account_scores(others, {own_face}, by="similarity").values())
                 )
-    method = "gallery leave-one-account-out impostor top-1"
-    fallback = (spec.same_person_similarity, spec.strict_similarity)
+    return measure_calibrations(
+        by_score,
+        by_similarity,
+        max(n_accounts - 1, 1),
+        workspace.settings.decision,
+        method="gallery leave-one-account-out impostor top-1",
+        scorer=scorer,
+        fallback=(spec.same_person_similarity, spec.strict_similarity),
+    )
+
+
+def measure_calibrations(
+    by_score: list[float],
+    by_similarity: list[float],
+    accounts: int,
+    policy: DecisionPolicy,
+    *,
+    method: str,
+    scorer: HitScorer,
+    fallback: tuple[float, float] | None = None,
+) -> SelfCalibration:
+    """Both calibrations of one set of impostor searches: in the scores ``scorer`` makes (what
+    identification decides on) and in cosine similarity (kin's face-to-face confidence)."""
     cohort = scorer.cohort.cohort_id if scorer.cohort is not None else None
-    accounts = max(n_accounts - 1, 1)
-    policy = workspace.settings.decision
     return SelfCalibration(
         scores=calibrate(
             np.asarray(by_score),
