@@ -41,12 +41,14 @@ def add_command(
 def list_command(
     ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
-    """List users and their roles."""
+    """List users and their roles (admins only, as in the web UI)."""
     from dataclasses import asdict
 
-    from nextofkin.users.service import list_users
+    from nextofkin.users.service import Permission, list_users, require
 
-    with state(ctx).workspace.session() as session:
+    cli = state(ctx)
+    with cli.workspace.session() as session:
+        require(session, cli.settings.user, Permission.MANAGE_USERS)
         users = list_users(session)
     if json_out:
         print_json([asdict(u) for u in users])
