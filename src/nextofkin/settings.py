@@ -168,6 +168,39 @@ class IndexSettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    """Web sign-in: how long sessions live, login throttling, and password-hashing concurrency."""
+
+    session_idle_minutes: float = Field(
+        30, gt=0, description="a logged-in session unused this long ends (minutes)"
+    )
+    session_absolute_hours: float = Field(
+        12, gt=0, description="a logged-in session ends this long after login, however used"
+    )
+    anonymous_session_minutes: float = Field(
+        30, gt=0, description="a session before login (login form, messages) lives this long"
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="failed logins of one account within the window before it is locked"
+    )
+    login_max_failures_per_address: int = Field(
+        20, ge=1, description="failed logins from one client address within the window"
+    )
+    login_window_seconds: float = Field(
+        900, gt=0, description="how long a failed login counts against an account or address"
+    )
+    login_lock_seconds: float = Field(
+        60, gt=0, description="the first lock; each further failure in the window doubles it"
+    )
+    login_lock_max_seconds: float = Field(3600, gt=0, description="the longest lock")
+    password_hash_slots: int = Field(
+        2, ge=1, description="password checks run at once (argon2 takes 64 MB each)"
+    )
+    login_queue: int = Field(
+        32, ge=1, description="logins waiting for a slot before more are refused (503)"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of nextofkin."""
 
@@ -187,6 +220,7 @@ class Settings(BaseSettings):
     review: ReviewPolicy = Field(default_factory=ReviewPolicy)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
     @classmethod

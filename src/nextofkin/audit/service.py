@@ -44,6 +44,8 @@ class Action(StrEnum):
     SEARCH = "search"
     REVIEW_CONFIRM = "review.confirm"
     REVIEW_REJECT = "review.reject"
+    IDENTIFICATION_CONFIRM = "identification.confirm"
+    IDENTIFICATION_WITHDRAW = "identification.withdraw"
     NOTIFY_DRAFT = "notify.draft"
     NOTIFY_APPROVE = "notify.approve"
     NOTIFY_SENDING = "notify.sending"
@@ -54,6 +56,10 @@ class Action(StrEnum):
     NOTIFY_RELEASE = "notify.release"
     NOTIFY_MARK_SENT = "notify.mark_sent"
     PURGE = "purge"
+    WEB_LOGIN = "web.login"
+    WEB_LOGIN_FAILED = "web.login_failed"
+    WEB_LOGIN_LOCKED = "web.login_locked"
+    WEB_LOGOUT = "web.logout"
 
 
 @dataclass(frozen=True)
