@@ -7,9 +7,10 @@ Tables live beside the domain code that owns them (``gallery/records.py``, ``cas
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import DateTime, LargeBinary, MetaData, TypeDecorator
+from sqlalchemy import DateTime, Integer, LargeBinary, MetaData, Table, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
@@ -22,10 +23,31 @@ NAMING = {
 }
 
 
+def has_surrogate_id(table: Table) -> bool:
+    """Whether ``table``'s key is one integer the database assigns (not one the code sets)."""
+    columns = list(table.primary_key.columns)
+    if len(columns) != 1:
+        return False
+    column = columns[0]
+    return isinstance(column.type, Integer) and column.autoincrement in (True, "auto")
+
+
 class Base(DeclarativeBase):
-    """Base class of every table."""
+    """Base class of every table.
+
+    Every table whose key the database assigns gets ``sqlite_autoincrement``: SQLite otherwise
+    hands a deleted row's id (a purged face's, say) to the next insert, and ids are shown,
+    cached and stored in case records, where a reused one would mean another person.
+    PostgreSQL sequences never reuse ids. Migrations creating such tables pass the same flag.
+    """
 
     metadata = MetaData(naming_convention=NAMING)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = cls.__dict__.get("__table__")
+        if isinstance(table, Table) and has_surrogate_id(table):
+            table.dialect_kwargs["sqlite_autoincrement"] = True
 
 
 def utcnow() -> datetime:

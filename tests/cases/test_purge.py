@@ -155,3 +155,60 @@ def test_purge_source_via_cli(ws: Workspace) -> None:
         assert s.scalar(select(func.count(Source.id))) == 0
         assert s.scalar(select(func.count(Image.id))) == 0
     assert len(open_index(ws)) == 0
+
+
+def _insert_person(ws: Workspace, name: str) -> dict[str, int]:
+    """A new account with one photo, image and face; returns their ids."""
+    spec = embedder_spec(ws)
+    with ws.session() as s:
+        source = s.scalars(select(Source)).first()
+        assert source is not None
+        account = Account(source_id=source.id, external_id=name, roles_dirty=False)
+        image = Image(
+            sha256=name.ljust(64, "0"),
+            path=f"/x/{name}.jpg",
+            width=100,
+            height=100,
+            size_bytes=1,
+            detector="hog",
+            tried=[],
+        )
+        s.add_all([account, image])
+        s.flush()
+        photo = Photo(
+            source_id=source.id, account_id=account.id, rel_path="p.jpg", image_id=image.id
+        )
+        face = Face(
+            image_id=image.id,
+            ordinal=0,
+            left=0,
+            top=0,
+            right=10,
+            bottom=10,
+            landmarks=[],
+            detection_score=1,
+            quality=0.9,
+            quality_parts={},
+            model=spec.name,
+            alignment=spec.alignment,
+            embedding=np.ones(spec.dim, np.float32) / np.sqrt(spec.dim),
+        )
+        s.add_all([photo, face])
+        s.flush()
+        return {"account": account.id, "image": image.id, "photo": photo.id, "face": face.id}
+
+
+def test_face_ids_are_never_reused_after_purge(ws: Workspace) -> None:
+    ids = build(ws)
+    with ws.session() as s:
+        highest = {
+            "account": s.scalar(select(func.max(Account.id))),
+            "image": s.scalar(select(func.max(Image.id))),
+            "photo": s.scalar(select(func.max(Photo.id))),
+            "face": s.scalar(select(func.max(Face.id))),
+        }
+    assert highest["face"] == ids["fc4"]  # c holds the highest id of every kind
+    purge_account(ws, "ada", "vk/c")
+    new = _insert_person(ws, "newcomer")
+    for kind, old in highest.items():
+        assert new[kind] > old, f"a new {kind} took the id of a purged one"
