@@ -243,7 +243,7 @@ def _hash_copy(source: Path, target: Path, max_bytes: int, max_pixels: int) -> t
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(target)
-    target.chmod(0o444)
+    target.chmod(0o400)  # read-only, and owner-only like the whole workspace
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     if digest != hashlib.sha256(data).hexdigest():
         raise InputError(f"copy of {source} does not match the original")
