@@ -6,6 +6,8 @@ Opening a workspace creates it if needed and brings its schema up to date with A
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +23,8 @@ from nextofkin.settings import Settings
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Written once the workspace's files were made owner-only (see :func:`make_private`).
+PRIVATE_MARKER = ".owner-only"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -30,6 +34,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows (purged face vectors) are overwritten with zeros, not left in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -75,6 +81,40 @@ def migrate(engine: Engine) -> None:
                 connection.commit()
 
 
+def make_private(home: Path) -> int:
+    """Take group and other permissions off ``home`` and everything in it; returns how many
+    entries changed. Read-only files stay read-only (case photos: 0444 -> 0400)."""
+    changed = 0
+
+    def tighten(path: Path) -> None:
+        nonlocal changed
+        try:
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode) or not mode & 0o077:
+                return
+            path.chmod(stat.S_IMODE(mode) & 0o700)
+            changed += 1
+        except OSError as exc:
+            log.warning("cannot make %s owner-only: %s", path, exc)
+
+    tighten(home)
+    for root, dirs, files in os.walk(home):
+        for name in (*dirs, *files):
+            tighten(Path(root) / name)
+    return changed
+
+
+def _private_home(home: Path) -> None:
+    """Tighten an older workspace's existing files once (new ones follow the umask)."""
+    marker = home / PRIVATE_MARKER
+    if marker.exists() and not home.stat().st_mode & 0o077:
+        return
+    changed = make_private(home)
+    if changed:
+        log.info("made %d entries of workspace %s owner-only", changed, home)
+    marker.touch()
+
+
 @dataclass
 class Workspace:
     """An opened workspace: settings, database and where the index lives."""
@@ -102,8 +142,13 @@ class Workspace:
     def open(cls, settings: Settings, *, migrate_schema: bool = True) -> Workspace:
         """Open (creating if needed) the workspace that ``settings`` name."""
         home = settings.home
+        # Process-wide: files in the workspace are written by SQLite (-wal, -shm), FAISS, NumPy,
+        # WeasyPrint and others, and the umask is the one setting all of them obey. Files this
+        # process writes elsewhere (a report --out) become owner-only too: they hold the same.
+        os.umask(0o077)
         try:
             home.mkdir(parents=True, exist_ok=True)
+            _private_home(home)
             (home / "index").mkdir(exist_ok=True)
             (home / "media").mkdir(exist_ok=True)
         except OSError as exc:

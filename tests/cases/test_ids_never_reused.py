@@ -84,7 +84,15 @@ def _schema(engine: Engine) -> dict[str, object]:
         out[table] = (
             [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
             sorted(str(fk) for fk in inspector.get_foreign_keys(table)),
-            sorted(str(ix) for ix in inspector.get_indexes(table)),
+            sorted(
+                (
+                    str(ix["name"]),
+                    str(ix["column_names"]),
+                    bool(ix["unique"]),
+                    str(ix.get("dialect_options", {}).get("sqlite_where")),
+                )
+                for ix in inspector.get_indexes(table)
+            ),
             sorted(str(uq) for uq in inspector.get_unique_constraints(table)),
         )
     with engine.connect() as conn:
