@@ -10,10 +10,13 @@ NextOfKinError
 │   ├── ImageError           one image cannot be used
 │   │   ├── UnreadableImage  zero-byte, truncated, corrupt or not an image at all
 │   │   ├── UnsupportedFormat an image format we do not accept
-│   │   └── ImageTooLarge    more pixels than the decompression-bomb limit
+│   │   ├── ImageTooLarge    more pixels than the decompression-bomb limit
+│   │   ├── ImageTooSmall    too few pixels to hold a face (1x1, 40000x1)
+│   │   └── ImageNotAnalysable the face models failed on this image
 │   ├── ManifestError        a broken line or entry in a gallery export
 │   ├── PathEscapesRoot      a manifest path that points outside the gallery root
-│   └── NoFaceFound          detection found no face (says what was tried)
+│   ├── NoFaceFound          detection found no face (says what was tried)
+│   └── OverBudget           one search needed more time or memory than its budget
 ├── NotFound                 an account, photo, case or user that does not exist
 ├── ModelError               a model cannot be loaded or used
 │   └── ModelMismatch        vectors from another model or alignment than the index holds
@@ -23,6 +26,8 @@ NextOfKinError
 ├── PermissionDenied         the acting user lacks the role for this action
 ├── PolicyViolation          a safeguard refuses the action (e.g. notify before confirmation)
 ├── AuditIntegrityError      the audit chain is broken
+├── Busy                     another run holds the resource, or no capacity now (retry later)
+├── DiskFull                 the disk holding the workspace is full
 └── NotifyError              a message could not be built or delivered
     ├── TemporaryDeliveryError  worth retrying (4xx, connection refused)
     ├── PermanentDeliveryError  never worth retrying (5xx, no address)
@@ -60,6 +65,14 @@ class ImageTooLarge(ImageError):
     """More pixels than the decompression-bomb limit allows."""
 
 
+class ImageTooSmall(ImageError):
+    """Too few pixels in a row or column to hold a face (a 1x1 or 40000x1 image)."""
+
+
+class ImageNotAnalysable(ImageError):
+    """The face models failed on this image (an error inside detection or embedding)."""
+
+
 class ManifestError(InputError):
     """A broken line or entry in a gallery export."""
 
@@ -74,6 +87,10 @@ class NoFaceFound(InputError):
     def __init__(self, message: str, tried: list[str] | None = None) -> None:
         super().__init__(message)
         self.tried: list[str] = list(tried or [])
+
+
+class OverBudget(InputError):
+    """One search needed more time or memory than its budget allows; it was stopped."""
 
 
 class NotFound(NextOfKinError):
@@ -110,6 +127,18 @@ class PolicyViolation(NextOfKinError):
 
 class AuditIntegrityError(NextOfKinError):
     """The audit chain is broken."""
+
+
+class Busy(NextOfKinError):
+    """Another run holds the resource (an ingest), or no capacity is free now: retry later."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DiskFull(NextOfKinError):
+    """The disk holding the workspace is full; nothing half-written was kept."""
 
 
 class NotifyError(NextOfKinError):
