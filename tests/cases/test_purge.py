@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from cases.casework import add_team
+from cases.casework import FakeIdentify, add_team, candidate, photo
 from nextofkin import audit
 from nextofkin.cases.purge import purge_account
+from nextofkin.cases.report import write_report
+from nextofkin.cases.service import identify_for_case
 from nextofkin.cli import build_app
 from nextofkin.errors import PermissionDenied
 from nextofkin.gallery.index import FaissIndex
-from nextofkin.gallery.maintenance import embedder_spec, open_index
+from nextofkin.gallery.maintenance import cohort_store, embedder_spec, open_index, refresh_derived
 from nextofkin.gallery.records import Account, Face, FaceRoleRecord, Image, Photo, Source
+from nextofkin.identify.search import Evidence
 from nextofkin.workspace import Workspace
+from purge_scan import describe_traces
 
 
 def build(ws: Workspace) -> dict[str, int]:
@@ -212,3 +219,53 @@ def test_face_ids_are_never_reused_after_purge(ws: Workspace) -> None:
     new = _insert_person(ws, "newcomer")
     for kind, old in highest.items():
         assert new[kind] > old, f"a new {kind} took the id of a purged one"
+
+
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32,Flat"])  # removes in place / tombstones
+def test_purge_leaves_no_copy_in_index_generations_reports_or_wal(
+    ws: Workspace, tmp_path: Path, factory: str
+) -> None:
+    from scale.synthetic import populate
+
+    ids = build(ws)
+    populate(ws, 5)  # 15 more identity faces: enough for a score-normalisation cohort
+    ws.settings.score.min_cohort = 10
+    # a's exclusive photo is a real file (outside the workspace, as exports are).
+    picture = photo(tmp_path / "export" / "img1.jpg", seed=3)
+    content = picture.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    with ws.session() as s:
+        image = s.scalars(select(Image).where(Image.path == "/x/img1.jpg")).one()
+        image.sha256, image.path = digest, str(picture)
+        rows = s.execute(
+            select(Face.id, Face.embedding).where(Face.id.in_([ids["fa1"], ids["fa2"]]))
+        )
+        purged = {int(face_id): vector for face_id, vector in rows}
+    spec = embedder_spec(ws)
+    FaissIndex.create(ws.index_dir, spec, factory).save()
+    refresh_derived(ws)  # index, cohort (with a's faces) and calibration, all saved just now
+    assert cohort_store(ws).load() is not None
+    # A case whose search showed a's face, and its stored report.
+    evidence = Evidence(
+        ids["fa1"], 1, "img1.jpg", str(picture), [20, 20, 120, 100], 0.9, 0.9, "owner", "post", None
+    )
+    fake = FakeIdentify([candidate(1, "a", 0.9, "match", evidence=[evidence])])
+    identify_for_case(ws, "ivan", "K-1", [photo(tmp_path / "probe.jpg")], service=fake)
+    report = write_report(ws, "ivan", "K-1")
+    assert report.is_relative_to(ws.home)
+    vectors = list(purged.values())
+    assert describe_traces(ws.home, vectors, [digest]), "the test must see the copies first"
+
+    purge_account(ws, "ada", "vk/a")
+
+    assert describe_traces(ws.home, vectors, [digest], [content]) == []
+    assert not report.exists()
+    with ws.session() as s:
+        [files] = [e for e in audit.entries(s) if e.action == "purge.files"]
+        assert files.details["reports_deleted"] == [str(report.relative_to(ws.home))]
+        assert audit.verify(s).ok
+    cohort = cohort_store(ws).load()
+    assert cohort is not None and not set(purged) & set(cohort.cohort_faces.tolist())
+    # The case report can be written again, without the purged face.
+    write_report(ws, "ivan", "K-1")
+    assert describe_traces(ws.home, vectors, [digest], [content]) == []

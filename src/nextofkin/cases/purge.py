@@ -12,6 +12,13 @@ Then the vectors of every removed face are taken out of the index, the index is 
 the database (the database is the truth, so a crash between the two steps is repaired by running
 the purge again or by any later ingest), and the calibration is recomputed for the smaller gallery.
 
+Purged means gone, also from the files: the index is compacted (no tombstoned vectors in its
+data file) and every older index generation is deleted, however recent; the score-normalisation
+cohort is redrawn without the purged faces; every stored case report that showed a purged face or
+account is deleted (``case report`` writes it again without them); SQLite overwrites deleted rows
+(``secure_delete``) and the write-ahead log is checkpointed and truncated. The deleted files are
+listed in a ``purge.files`` audit entry.
+
 What stays: case records (searches list the account by reference and name, decisions name it),
 because they are the record of what a team did and why; the audit log; and the original export
 files, which live outside the workspace and belong to the team.
@@ -19,14 +26,16 @@ files, which live outside the workspace and belong to the team.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
-from nextofkin.errors import NotFound
+from nextofkin.errors import NextOfKinError, NotFound
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Photo, Source
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
@@ -127,6 +136,78 @@ def _finish(workspace: Workspace, face_ids: list[int]) -> tuple[int, int]:
     return removed + report.index_removed, report.index_total
 
 
+def _affected_reports(workspace: Workspace, faces: set[int], accounts: set[str]) -> list[Path]:
+    """Stored reports that show a purged face or account (or whose content is not recorded)."""
+    from nextofkin.cases.report import SHOWS_SUFFIX
+
+    found: set[Path] = set()
+    for sidecar in workspace.home.rglob(f"*{SHOWS_SUFFIX}"):
+        report = sidecar.with_name(sidecar.name[: -len(SHOWS_SUFFIX)])
+        try:
+            shows = json.loads(sidecar.read_text(encoding="utf-8"))
+            hit = bool(faces & set(shows["faces"]) or accounts & set(shows["accounts"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            hit = True  # unreadable: cannot tell, so it goes
+        if hit:
+            found |= {report, sidecar}
+    reports = workspace.media_dir / "reports"
+    if reports.is_dir():  # reports written before sidecars existed: cannot tell either
+        for path in reports.rglob("case-*"):
+            sidecar = path.with_name(path.name + SHOWS_SUFFIX)
+            if path.is_file() and not path.name.endswith(SHOWS_SUFFIX) and not sidecar.exists():
+                found.add(path)
+    return sorted(found)
+
+
+def _checkpoint(workspace: Workspace) -> str:
+    """Move SQLite's write-ahead log into the database and empty it (old page images go)."""
+    if workspace.engine.dialect.name != "sqlite":
+        return "not sqlite"
+    with workspace.engine.connect() as conn:
+        busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    if busy:
+        log.warning("WAL checkpoint blocked by a reader: purged rows may stay in the -wal file")
+        return "busy"
+    return "truncated"
+
+
+def _scrub(
+    workspace: Workspace, actor: str, subject: str, faces: list[int], accounts: list[str]
+) -> None:
+    """Remove the copies a purge leaves in files (see the module docstring) and audit them."""
+    from nextofkin.cases.report import SHOWS_SUFFIX
+    from nextofkin.gallery.index import FaissIndex
+    from nextofkin.gallery.maintenance import open_index
+
+    generations: list[str] = []
+    index = open_index(workspace)
+    if isinstance(index, FaissIndex):
+        if index.tombstones:
+            index.compact()
+            index.save()
+        generations = index.remove_other_generations()
+    home = workspace.home
+    deleted = []
+    for path in _affected_reports(workspace, set(faces), set(accounts)):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise NextOfKinError(f"purge could not delete {path}: {exc}") from exc
+        if not path.name.endswith(SHOWS_SUFFIX):
+            deleted.append(str(path.relative_to(home)))
+        if not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    with workspace.session() as session:
+        audit.record(
+            session,
+            actor,
+            audit.Action.PURGE_FILES,
+            subject,
+            {"index_generations_deleted": generations, "reports_deleted": deleted},
+        )
+    _checkpoint(workspace)
+
+
 def purge_account(workspace: Workspace, actor: str | None, ref: str) -> PurgeReport:
     """Purge one account (``source/account``, a unique account id, or ``#<db id>``); admins only."""
     from nextofkin.notify.service import resolve_account
@@ -143,6 +224,7 @@ def purge_account(workspace: Workspace, actor: str | None, ref: str) -> PurgeRep
             {"photos": photos, "images": images, "faces": len(faces)},
         )
     vectors, total = _finish(workspace, faces)
+    _scrub(workspace, user.name, f"account:{key}", faces, [key])
     log.info("purged account %s: %d photos, %d faces", key, photos, len(faces))
     return PurgeReport(f"account:{key}", 1, photos, images, len(faces), vectors, total)
 
@@ -154,9 +236,11 @@ def purge_source(workspace: Workspace, actor: str | None, name: str) -> PurgeRep
         source = session.scalars(select(Source).where(Source.name == name)).one_or_none()
         if source is None:
             raise NotFound(f"no source {name!r}")
-        account_ids = list(
-            session.scalars(select(Account.id).where(Account.source_id == source.id))
-        )
+        accounts = session.execute(
+            select(Account.id, Account.external_id).where(Account.source_id == source.id)
+        ).all()
+        account_ids = [a for a, _ in accounts]
+        refs = [f"{name}/{external}" for _, external in accounts]
         photos, images, faces = _remove_rows(session, account_ids)
         leftover = session.scalar(select(func.count(Photo.id)).where(Photo.source_id == source.id))
         session.execute(delete(Source).where(Source.id == source.id))
@@ -173,6 +257,7 @@ def purge_source(workspace: Workspace, actor: str | None, name: str) -> PurgeRep
             },
         )
     vectors, total = _finish(workspace, faces)
+    _scrub(workspace, user.name, f"source:{name}", faces, refs)
     log.info("purged source %s: %d accounts, %d faces", name, len(account_ids), len(faces))
     return PurgeReport(
         f"source:{name}", len(account_ids), photos, images, len(faces), vectors, total

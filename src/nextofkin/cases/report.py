@@ -10,6 +10,7 @@ purged from the gallery are not shown.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -241,6 +242,18 @@ def shorten_hashes(value: Any) -> str:
     return _HEX.sub(r"\1…", str(value))
 
 
+SHOWS_SUFFIX = ".shows.json"
+
+
+def shown(data: ReportData) -> dict[str, list[Any]]:
+    """The gallery faces and accounts a report shows (a purge deletes reports showing its own)."""
+    faces = {int(e["face_id"]) for s in data.searches for c in s.candidates for e in c.evidence}
+    accounts = {c.ref for s in data.searches for c in s.candidates}
+    accounts |= {str(k["account"]) for k in data.kin}
+    accounts |= {d.account_ref for d in data.case.decisions}
+    return {"faces": sorted(faces), "accounts": sorted(accounts)}
+
+
 def write_report(
     workspace: Workspace,
     actor: str | None,
@@ -265,6 +278,10 @@ def write_report(
         from weasyprint import HTML
 
         HTML(string=html, base_url=str(workspace.media_dir)).write_pdf(str(out))
+    if out.resolve().is_relative_to(workspace.home.resolve()):
+        # Kept beside the report so that a purge finds the reports that show what it removes.
+        sidecar = out.with_name(out.name + SHOWS_SUFFIX)
+        sidecar.write_text(json.dumps(shown(data)), encoding="utf-8")
     with workspace.session() as session:
         audit.record(
             session,

@@ -450,6 +450,22 @@ class FaissIndex:
         self._data_dirty = self._tombstones_dirty = False
         self._remove_stale()
 
+    def remove_other_generations(self) -> list[str]:
+        """Delete every data file but the current generation's, however recent; the names.
+
+        After a purge, an older generation (kept a minute for concurrent savers) still holds
+        the purged vectors. A concurrent save loses its file and fails; the next open rebuilds
+        from the database, which is the truth.
+        """
+        keep = {DESCRIPTION_FILE, self.description.file, self.description.tombstones_file}
+        removed = []
+        for path in self.directory.iterdir():
+            ours = path.name.startswith(_GENERATION_PREFIX) or path.name.startswith(INDEX_FILE)
+            if ours and path.name not in keep:
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        return sorted(removed)
+
     def _remove_stale(self) -> None:
         # A file written in the last minute may belong to another process's save that has not
         # committed its description yet: leave it for a later save to collect.
