@@ -101,7 +101,7 @@ def test_cli_user_add_and_list(workspace: Workspace) -> None:
         app, [*base, "user", "add", "eve", "--role", "admin"], env={"NEXTOFKIN_USER": "rita"}
     )
     assert out.exit_code == 1 and "PermissionDenied" in out.output
-    out = runner.invoke(app, [*base, "user", "list", "--json"])
+    out = runner.invoke(app, [*base, "--user", "ada", "user", "list", "--json"])
     assert '"name": "rita"' in out.output and '"has_password": true' in out.output
     with workspace.session() as s:
         assert verify_password(s, "rita", "s3cret-pass")

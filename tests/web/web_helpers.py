@@ -7,8 +7,6 @@ the case tests use); the end-to-end browser test uses the real models instead.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import secrets
 import shutil
@@ -105,6 +103,7 @@ def web_settings(tmp_path: Path, template_home: Path) -> Settings:
             shutil.copy2(item, home / item.name)
     settings = Settings.load(home)
     settings.notify.backoff_seconds = 0.01
+    settings.notify.team_name = "Identification team"
     settings.notify.team_email = "team@example.org"
     return settings
 
@@ -146,19 +145,20 @@ def log_in(client: TestClient, name: str) -> str:
     return csrf_of(client.get("/").text)
 
 
-def session_cookie(home: Path, name: str, csrf: str) -> str:
-    """A signed session cookie for ``name``, as the login form would have set it.
+def session_cookie(app: FastAPI, name: str, csrf: str) -> str:
+    """A session cookie for ``name``, as the login form would have made it.
 
     The login form itself is tested on its own; the other tests skip its argon2 check (slow on
-    purpose) by signing the same cookie with the workspace's secret.
+    purpose) by writing the same server-side session row the login would write.
     """
-    from itsdangerous import TimestampSigner
+    from nextofkin.web import sessions
 
-    from nextofkin.web.config import load_secret
-
-    data = {"user": name, "csrf": csrf, "login_at": "2026-01-01T00:00:00+00:00"}
-    payload = base64.b64encode(json.dumps(data).encode("utf-8"))
-    return TimestampSigner(load_secret(home)).sign(payload).decode("utf-8")
+    web = app.state.web
+    with web.workspace.session() as s:
+        raw, _ = sessions.create(
+            s, None, sessions.Lifetimes.of(web.settings.web), user=name, data={"csrf": csrf}
+        )
+    return raw
 
 
 class Team:
@@ -167,12 +167,11 @@ class Team:
     def __init__(self, app: FastAPI) -> None:
         self.clients: dict[str, TestClient] = {}
         self.csrf: dict[str, str] = {}
-        home = app.state.web.settings.home
         for name in ROLES:
             client = TestClient(app, base_url="http://127.0.0.1")
             client.__enter__()
             self.csrf[name] = secrets.token_urlsafe(32)
-            client.cookies.set("nextofkin_session", session_cookie(home, name, self.csrf[name]))
+            client.cookies.set("nextofkin_session", session_cookie(app, name, self.csrf[name]))
             self.clients[name] = client
 
     def __getitem__(self, name: str) -> TestClient:

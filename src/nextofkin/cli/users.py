@@ -1,4 +1,4 @@
-"""``nextofkin user``: add and list users."""
+"""``nextofkin user``: add, list, deactivate and reactivate users, and change roles."""
 
 from __future__ import annotations
 
@@ -77,7 +77,35 @@ def deactivate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> N
     cli = state(ctx)
     with cli.workspace.session() as session:
         set_active(session, cli.settings.user, name, False)
-    console.print(f"deactivated {name}")
+    console.print(f"deactivated {name} (their web sessions are ended)", markup=False)
+
+
+@user_app.command("activate")
+@handle_errors
+def activate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Reactivate a deactivated user (admins only)."""
+    from nextofkin.users.service import set_active
+
+    cli = state(ctx)
+    with cli.workspace.session() as session:
+        set_active(session, cli.settings.user, name, True)
+    console.print(f"activated {name}", markup=False)
+
+
+@user_app.command("role")
+@handle_errors
+def role_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    role: str = typer.Option(..., "--role", help="investigator, reviewer or admin."),
+) -> None:
+    """Give a user another role (admins only; the last active admin stays an admin)."""
+    from nextofkin.users.service import set_role
+
+    cli = state(ctx)
+    with cli.workspace.session() as session:
+        info = set_role(session, cli.settings.user, name, role)
+    console.print(f"{info.name} is now {info.role.value}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

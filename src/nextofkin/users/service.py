@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
-from nextofkin.errors import InputError, NotFound, PermissionDenied
-from nextofkin.users.records import User
+from nextofkin.db import utcnow
+from nextofkin.errors import InputError, NotFound, PermissionDenied, PolicyViolation
+from nextofkin.users.records import LoginSession, User
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +187,79 @@ def add_user(
 
 
 def set_active(session: Session, actor: str | None, name: str, active: bool) -> UserInfo:
-    """Deactivate or reactivate a user (admins only); users are never deleted, for the audit."""
+    """Deactivate or reactivate a user (admins only); users are never deleted, for the audit.
+
+    Deactivating ends every web session of the user. The last active admin cannot be
+    deactivated: nobody could then add users, purge, or reactivate anyone.
+    """
     require(session, actor, Permission.MANAGE_USERS)
     user = get_user(session, name)
+    if not active:
+        _keep_an_admin(session, user, "deactivate")
     user.active = active
-    audit.record(session, actor, audit.Action.USER_UPDATE, f"user:{name}", {"active": active})
+    revoked = 0 if active else revoke_sessions(session, name, "deactivated")
+    audit.record(
+        session,
+        actor,
+        audit.Action.USER_UPDATE,
+        f"user:{name}",
+        {"active": active, **({"sessions_ended": revoked} if not active else {})},
+    )
     return UserInfo.of(user)
+
+
+def set_role(session: Session, actor: str | None, name: str, role: Role | str) -> UserInfo:
+    """Give a user another role (admins only; audited). The last active admin keeps theirs."""
+    require(session, actor, Permission.MANAGE_USERS)
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        choices = ", ".join(r.value for r in Role)
+        raise InputError(f"unknown role {role!r} (choose from {choices})") from exc
+    user = get_user(session, name)
+    if role is not Role.ADMIN:
+        _keep_an_admin(session, user, f"make {role.value}")
+    before = user.role
+    user.role = role.value
+    audit.record(
+        session,
+        actor,
+        audit.Action.USER_UPDATE,
+        f"user:{name}",
+        {"role": role.value, "was": before},
+    )
+    return UserInfo.of(user)
+
+
+def _keep_an_admin(session: Session, user: User, change: str) -> None:
+    """Refuse ``change`` to ``user`` if it would leave no active admin.
+
+    The active admins' rows are locked (``FOR UPDATE`` on PostgreSQL; SQLite has one writer at a
+    time anyway) so two admins demoting each other at once cannot both succeed.
+    """
+    if user.role != Role.ADMIN.value or not user.active:
+        return
+    admins = session.scalars(
+        select(User.id)
+        .where(User.role == Role.ADMIN.value, User.active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+    ).all()
+    if not [i for i in admins if i != user.id]:
+        raise PolicyViolation(
+            f"cannot {change} {user.name!r}: the last active admin (add or activate another "
+            "admin first)"
+        )
+
+
+def revoke_sessions(session: Session, name: str, reason: str) -> int:
+    """End every open web session of ``name``; how many were ended."""
+    result = session.execute(
+        update(LoginSession)
+        .where(LoginSession.user_name == name, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def list_users(session: Session) -> list[UserInfo]:
@@ -197,15 +267,27 @@ def list_users(session: Session) -> list[UserInfo]:
     return [UserInfo.of(u) for u in session.scalars(select(User).order_by(User.name))]
 
 
-def verify_password(session: Session, name: str, password: str) -> bool:
-    """Whether ``password`` is ``name``'s password (False for unknown or password-less users)."""
+@cache
+def _dummy_hash() -> str:
+    """A hash of a password nobody knows, with the current parameters (made once, on first use)."""
     from argon2 import PasswordHasher
-    from argon2.exceptions import InvalidHashError, VerifyMismatchError
+
+    return PasswordHasher().hash(secrets.token_urlsafe(24))
+
+
+def verify_password(session: Session, name: str, password: str) -> bool:
+    """Whether ``password`` is ``name``'s password (False for unknown or password-less users).
+
+    An unknown, deactivated or password-less user is checked against a dummy hash, so every
+    answer costs one argon2 verification and the time taken does not tell which names exist.
+    """
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
 
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
-    if user is None or user.password_hash is None or not user.active:
-        return False
+    stored = user.password_hash if user is not None and user.active else None
     try:
-        return PasswordHasher().verify(user.password_hash, password)
-    except (VerifyMismatchError, InvalidHashError):
-        return False
+        matched: bool = PasswordHasher().verify(stored or _dummy_hash(), password)
+    except (VerificationError, InvalidHashError):
+        matched = False
+    return stored is not None and matched

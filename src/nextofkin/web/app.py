@@ -13,15 +13,15 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.sessions import SessionMiddleware
 
 from nextofkin.settings import Settings
-from nextofkin.web import errors
-from nextofkin.web.config import WebConfig, load_secret
+from nextofkin.web import errors, sessions
+from nextofkin.web.config import WebConfig
 from nextofkin.web.deps import WebState
 from nextofkin.web.engine import Identifier, SearchEngine
 from nextofkin.web.render import make_templates
-from nextofkin.web.security import BodyLimit, SecurityHeaders
+from nextofkin.web.security import BodyLimit, LoginGuard, SecurityHeaders
+from nextofkin.web.uploads import ScratchFolder
 from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,18 @@ def create_app(
         workspace = Workspace.open(settings)
         workspace_box["ws"] = workspace
         engine = SearchEngine(workspace, identifier)
-        app.state.web = WebState(settings, config, workspace, engine, make_templates())
+        scratch = ScratchFolder.open(settings.home)
+        with workspace.session() as session:
+            sessions.prune(session, sessions.Lifetimes.of(settings.web))
+        app.state.web = WebState(
+            settings,
+            config,
+            workspace,
+            engine,
+            make_templates(),
+            LoginGuard.of(settings.web),
+            scratch.path,
+        )
         if config.load_models:
             try:
                 engine.load()
@@ -59,6 +70,7 @@ def create_app(
         try:
             yield
         finally:
+            scratch.close()
             workspace.close()
 
     app = FastAPI(
@@ -79,16 +91,11 @@ def create_app(
     app.include_router(media.router)
     app.include_router(pages_router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    # Outermost last: headers on every response, body limit before anything reads the body.
+    # Outermost last: headers on every response (errors included), then the error shield, then
+    # sessions, then the body limit before anything reads the body.
     settings.home.mkdir(parents=True, exist_ok=True)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=load_secret(settings.home),
-        session_cookie="nextofkin_session",
-        max_age=config.session_max_age,
-        same_site="strict",
-        https_only=config.https_only,
-    )
     app.add_middleware(BodyLimit, limit=config.max_request_bytes)
+    app.add_middleware(sessions.ServerSessions, https_only=config.https_only)
+    app.add_middleware(errors.ErrorShield)
     app.add_middleware(SecurityHeaders)
     return app

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 from sqlalchemy.orm import Session
 from starlette.templating import Jinja2Templates
 
@@ -19,8 +21,13 @@ from nextofkin.settings import Settings
 from nextofkin.users.service import Permission, require
 from nextofkin.web.config import WebConfig
 from nextofkin.web.engine import SearchEngine
-from nextofkin.web.security import Actor, authenticate
+from nextofkin.web.security import Actor, LoginGuard, authenticate
 from nextofkin.workspace import Workspace
+
+# Row ids are 64-bit integers in both databases: a larger number (or zero, or negative) in a URL
+# is refused as a validation error (422) before any query, instead of overflowing the driver.
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, PathParam(ge=1, le=MAX_ROW_ID, description="a row id")]
 
 
 @dataclass
@@ -32,6 +39,8 @@ class WebState:
     workspace: Workspace
     engine: SearchEngine
     templates: Jinja2Templates
+    guard: LoginGuard
+    scratch: Path  # this process's folder for uploads in flight (see nextofkin.web.uploads)
 
     @contextmanager
     def db(self) -> Iterator[Session]:

@@ -4,7 +4,9 @@
 web layer raises itself, defined here) to an HTTP status. Every error leaves the API as
 ``{"error": {"type": "<ExceptionClass>", "message": "..."}}`` (``NoFaceFound`` adds ``tried``);
 page requests get the same message in an HTML page, or a redirect to the login page when nobody is
-logged in.
+logged in. :class:`ErrorShield`, the outermost middleware but one, gives every other exception (a
+bug, a full disk) the same shape as a 500, so no response ever leaves without it and the security
+headers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextofkin import errors as e
 
@@ -43,12 +46,35 @@ class UploadRejected(WebError):
     """An upload that is not one of the accepted image types, or too many files."""
 
 
+class LoginThrottled(WebError):
+    """Too many failed logins for this account name or from this address: wait and retry."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LoginBusy(WebError):
+    """More logins are waiting for a password check than the server queues: retry shortly."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InternalError(WebError):
+    """An error nobody foresaw (a bug, a full disk); the details are in the server log."""
+
+
 # Most specific first: the first class an error is an instance of decides.
 STATUS: list[tuple[type[Exception], int]] = [
     (NotAuthenticated, 401),
     (CsrfRejected, 403),
     (UploadTooLarge, 413),
     (UploadRejected, 415),
+    (LoginThrottled, 429),
+    (LoginBusy, 503),
+    (InternalError, 500),
     (e.UnsupportedFormat, 415),
     (e.ImageTooLarge, 413),
     (e.NoFaceFound, 422),
@@ -122,15 +148,20 @@ async def handle(request: Request, exc: Exception) -> Response:
     body = describe(exc)
     if body.status >= 500:
         log.error("%s on %s: %s", body.type, request.url.path, body.message, exc_info=exc)
+    headers = {"WWW-Authenticate": "Bearer"} if body.status == 401 else {}
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
     if wants_json(request) or request.url.path.startswith("/media/"):
-        headers = {"WWW-Authenticate": "Bearer"} if body.status == 401 else None
         return JSONResponse(body.json(), status_code=body.status, headers=headers)
     if isinstance(exc, NotAuthenticated) and request.method == "GET":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
     from nextofkin.web.render import render_error
 
-    return render_error(request, body)
+    response = render_error(request, body)
+    response.headers.update(headers)
+    return response
 
 
 def _quote(text: str) -> str:
@@ -144,3 +175,62 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(e.NextOfKinError, handle)
     app.add_exception_handler(StarletteHTTPException, handle)
     app.add_exception_handler(RequestValidationError, handle)
+
+
+class ErrorShield:
+    """ASGI middleware turning any exception that escaped the routes into the one error shape.
+
+    Sits inside :class:`nextofkin.web.security.SecurityHeaders`, so its answers carry the
+    headers too. The exception is logged with its traceback; the client is told only that an
+    internal error happened (its text could name files or SQL).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        except Exception as exc:
+            log.error("unhandled %s on %s", type(exc).__name__, scope.get("path"), exc_info=exc)
+            if started:
+                raise  # half a response went out: nothing better to do than cut it
+            request = Request(scope, receive)
+            body = describe(InternalError("internal error: it was logged on the server"))
+            response: Response
+            if wants_json(request) or request.url.path.startswith("/media/"):
+                response = JSONResponse(body.json(), status_code=500)
+            else:
+                response = _plain_error_page(request, body)
+            await response(scope, receive, send)
+
+
+def _plain_error_page(request: Request, body: ErrorBody) -> Response:
+    """The error page, or (if even rendering fails) the same words without the templates."""
+    from html import escape
+
+    from fastapi.responses import HTMLResponse
+
+    from nextofkin.web.render import render_error
+
+    try:
+        return render_error(request, body)
+    except Exception:  # the templates or the session may be what broke
+        log.exception("error page could not be rendered")
+    html = (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>"
+        f"{escape(body.type)}</title><h1>Something went wrong</h1><p>{escape(body.message)}</p>"
+        f"<p>{escape(body.type)} · HTTP {body.status}</p><p><a href=/>Back to the dashboard</a>"
+    )
+    return HTMLResponse(html, status_code=body.status)

@@ -5,6 +5,13 @@ looked up in the database, and only the file that row records is read. Case phot
 inside the workspace's media directory. Rendered pictures are kept in a small in-memory cache
 (never on disk, so purged biometric data leaves no copies behind); every request still checks the
 database and the viewer's permission first.
+
+The cache is keyed by what the picture *is*, never by a row id alone: a face by its image's
+SHA-256, its box and rotation (and its id), a photo by its image's SHA-256. An id that comes to
+name another face (a purge, then a new ingest) therefore finds nothing cached, and a purged face
+is a 404 at once because its row is gone. Browsers must revalidate every picture (``no-cache``
+with an ETag), so they ask again, and get the 404, instead of showing a copy of their own. A purge
+through the web also empties the cache (:func:`forget_all`).
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from nextofkin.cases.media import clean_photo, face_crop, jpeg_bytes
 from nextofkin.cases.records import Case, CasePhoto, CaseSearch
 from nextofkin.errors import NotFound
-from nextofkin.web.deps import StateDep, Viewer
-from nextofkin.web.readmodels import face_file, photo_file
+from nextofkin.gallery.records import Face, Image, Photo
+from nextofkin.web.deps import RowId, StateDep, Viewer
 
 router = APIRouter(prefix="/media", tags=["media"])
 
@@ -57,41 +65,80 @@ class PictureCache:
                 self._size -= len(old)
         return data
 
+    def clear(self) -> None:
+        """Forget every picture."""
+        with self._lock:
+            self._items.clear()
+            self._size = 0
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._items
+
 
 CACHE = PictureCache()
 
 
+def forget_all() -> None:
+    """Empty the picture cache (after a purge: no purged face stays even in memory)."""
+    CACHE.clear()
+
+
 def _jpeg(request: Request, data: bytes) -> Response:
     etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": "private, max-age=3600"}
+    # no-cache: the browser keeps the picture but asks every time (a 304 is cheap), so a purged
+    # face is never shown from the browser's own copy either.
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(data, media_type="image/jpeg", headers=headers)
 
 
+def face_key(session: Session, face_id: int) -> tuple[str, Path, list[float], int]:
+    """The cache key of a gallery face, the file it is cut from, its box and rotation.
+
+    NotFound when the database has no such face (so a purged face is a 404 at once).
+    """
+    row = session.execute(
+        select(
+            Face.left, Face.top, Face.right, Face.bottom, Face.rotation, Image.path, Image.sha256
+        )
+        .join(Image, Image.id == Face.image_id)
+        .where(Face.id == face_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no face #{face_id}")
+    left, top, right, bottom, rotation, path, sha = row
+    box = [float(left), float(top), float(right), float(bottom)]
+    turn = int(rotation or 0)
+    return f"face:{sha}:{box}:{turn}:{face_id}", Path(path), box, turn
+
+
 @router.get("/faces/{face_id}.jpg", summary="An upright crop of a gallery face")
-def gallery_face(face_id: int, request: Request, state: StateDep, actor: Viewer) -> Response:
+def gallery_face(face_id: RowId, request: Request, state: StateDep, actor: Viewer) -> Response:
     """The face ``face_id`` cut from its gallery image, turned upright."""
     with state.db() as session:
-        found = face_file(session, face_id)
-    data = CACHE.get(
-        f"face:{face_id}",
-        lambda: jpeg_bytes(face_crop(found.path, found.box, rotation=found.rotation, max_side=320)),
-    )
+        key, path, box, rotation = face_key(session, face_id)
+    data = CACHE.get(key, lambda: jpeg_bytes(face_crop(path, box, rotation=rotation, max_side=320)))
     return _jpeg(request, data)
 
 
 @router.get("/photos/{photo_id}.jpg", summary="A gallery photo")
 def gallery_photo(
-    photo_id: int, request: Request, state: StateDep, actor: Viewer, thumb: bool = False
+    photo_id: RowId, request: Request, state: StateDep, actor: Viewer, thumb: bool = False
 ) -> Response:
     """The whole gallery photo, upright, at most 1280 px (360 px with ``thumb``)."""
     with state.db() as session:
-        path = photo_file(session, photo_id)
+        row = session.execute(
+            select(Image.path, Image.sha256)
+            .join(Photo, Photo.image_id == Image.id)
+            .where(Photo.id == photo_id)
+        ).first()
+    if row is None:
+        raise NotFound(f"no stored image for photo #{photo_id}")
+    path, sha = Path(row[0]), row[1]
     side = THUMB_SIDE if thumb else PHOTO_SIDE
-    data = CACHE.get(
-        f"photo:{photo_id}:{side}", lambda: jpeg_bytes(clean_photo(path, max_side=side))
-    )
+    data = CACHE.get(f"photo:{sha}:{side}", lambda: jpeg_bytes(clean_photo(path, max_side=side)))
     return _jpeg(request, data)
 
 
@@ -114,7 +161,7 @@ def _case_photo(state: StateDep, number: str, ordinal: int) -> tuple[Path, str]:
 @router.get("/cases/{number:path}/photos/{ordinal}.jpg", summary="A post-mortem photo of a case")
 def case_photo(
     number: str,
-    ordinal: int,
+    ordinal: RowId,
     request: Request,
     state: StateDep,
     actor: Viewer,
@@ -132,7 +179,12 @@ def case_photo(
     summary="The probe face a search used, cut from the case photo",
 )
 def probe_face(
-    number: str, search_id: int, ordinal: int, request: Request, state: StateDep, actor: Viewer
+    number: str,
+    search_id: RowId,
+    ordinal: RowId,
+    request: Request,
+    state: StateDep,
+    actor: Viewer,
 ) -> Response:
     """The face that search ``search_id`` used from case photo ``ordinal``, upright."""
     with state.db() as session:

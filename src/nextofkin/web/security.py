@@ -1,7 +1,8 @@
 """Who is asking, and whether the request is allowed to ask: sessions, tokens, CSRF, headers.
 
-* Browser sessions are signed cookies (Starlette's ``SessionMiddleware``, itsdangerous) holding the
-  user's name and a per-session CSRF token. Passwords are checked by the users service (argon2id).
+* Browser sessions live on the server (:mod:`nextofkin.web.sessions`); the cookie holds only a
+  random id. Passwords are checked by the users service (argon2id), a few at a time, behind a
+  throttle per account name and per client address (:mod:`nextofkin.web.throttle`).
 * API clients may instead send ``Authorization: Bearer <token>``; only the token's SHA-256 is
   stored (:mod:`nextofkin.web.records`). Bearer requests carry no ambient credential, so they need
   no CSRF token; every unsafe request that relies on the session cookie does.
@@ -15,9 +16,11 @@ import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+import anyio
+import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import MutableHeaders
@@ -28,10 +31,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nextofkin import audit
 from nextofkin.db import utcnow
 from nextofkin.errors import InputError, NotFound, PermissionDenied
-from nextofkin.users.records import User
+from nextofkin.settings import WebSettings
+from nextofkin.users.records import LoginSession, User
 from nextofkin.users.service import verify_password
-from nextofkin.web.errors import CsrfRejected, NotAuthenticated
+from nextofkin.web import sessions
+from nextofkin.web.errors import CsrfRejected, LoginBusy, LoginThrottled, NotAuthenticated
 from nextofkin.web.records import ApiToken
+from nextofkin.web.throttle import Lock, LoginThrottle
+from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +98,7 @@ async def check_csrf(request: Request) -> None:
     """
     if request.method in SAFE_METHODS or bearer_token(request) is not None:
         return
-    if "user" not in request.session and request.url.path != "/login":
+    if sessions.session_of(request).user is None and request.url.path != "/login":
         # Nobody is logged in: the route's authentication answers 401, which says more than a
         # CSRF refusal would. (The login form itself is still checked.)
         return
@@ -130,8 +137,8 @@ def _active_user(session: Session, name: str) -> User:
 def authenticate(request: Request, session: Session) -> Actor:
     """The user of this request, by bearer token or by session cookie; NotAuthenticated if none.
 
-    The user is re-read on every request, so deactivating someone ends their sessions and tokens
-    at once.
+    The user and the session row are re-read on every request, so a logout elsewhere, a
+    deactivation or an expired session ends access at once.
     """
     token = bearer_token(request)
     if token is not None:
@@ -143,47 +150,130 @@ def authenticate(request: Request, session: Session) -> Actor:
         user = _active_user(session, row.user_name)
         row.last_used_at = utcnow()
         return Actor(user.name, user.role, "token")
-    name = request.session.get("user")
-    if not isinstance(name, str):
+    current = sessions.session_of(request)
+    if current.user is None or current.record_id is None:
         raise NotAuthenticated("log in first")
-    user = _active_user(session, name)
+    lifetimes = sessions.Lifetimes.of(request.app.state.web.settings.web)
+    record = session.get(LoginSession, current.record_id)
+    if record is None or record.user_name is None or not sessions.is_live(record, lifetimes):
+        raise NotAuthenticated("your session has ended: log in again")
+    user = _active_user(session, record.user_name)
     return Actor(user.name, user.role, "session")
 
 
-def login(request: Request, session: Session, name: str, password: str) -> Actor | None:
-    """Check a password, start a fresh session and audit the attempt either way.
+@dataclass
+class LoginGuard:
+    """What stands in front of the password check: the throttle and a few hashing slots.
 
-    Returns None for a failed attempt (whose audit entry the caller's transaction commits), which
-    says nothing about whether the user exists. The session is cleared before the user is stored,
-    so a session made before login (e.g. planted by someone else) is not reused.
+    argon2 takes 64 MB per check; the slots bound how many run at once, and ``queue`` how many
+    may wait (waiting logins hold no worker thread: they wait on the event loop).
     """
-    client = request.client.host if request.client else None
-    if not verify_password(session, name, password):
-        known = session.scalars(select(User.id).where(User.name == name)).first() is not None
-        audit.record(
-            session,
-            name if known else None,
-            "web.login_failed",
-            f"user:{name}" if known else "user:?",
-            {"client": client, "known_user": known},
+
+    throttle: LoginThrottle
+    slots: int
+    queue: int
+    waiting: int = 0
+    _semaphore: anyio.Semaphore | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, web: WebSettings) -> LoginGuard:
+        """The guard the settings ask for."""
+        return cls(LoginThrottle(web), web.password_hash_slots, web.login_queue)
+
+    @property
+    def semaphore(self) -> anyio.Semaphore:
+        """The hashing slots (made on first use, inside the server's event loop)."""
+        if self._semaphore is None:
+            self._semaphore = anyio.Semaphore(self.slots)
+        return self._semaphore
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def login(
+    request: Request, workspace: Workspace, guard: LoginGuard, name: str, password: str
+) -> Actor | None:
+    """Check a password and start a fresh session; every attempt is audited.
+
+    Returns None for a wrong name or password (the same answer, after the same argon2 work, for
+    names that do not exist). Raises :class:`LoginThrottled` (429) while the name or the address
+    is locked after too many failures, and :class:`LoginBusy` (503) when too many logins wait.
+    """
+    address = _client(request)
+    lock = guard.throttle.check(name, address)
+    if lock is not None:
+        if guard.throttle.first_refusal(lock):
+            with workspace.session() as session:
+                known = session.scalars(select(User.id).where(User.name == name)).first()
+                _audit_lock(session, name if known else None, address, lock, "refused")
+        log.warning("login of %r from %s refused: %s locked", name, address, lock.scope)
+        raise LoginThrottled(
+            f"too many failed logins: try again in {lock.retry_after} seconds", lock.retry_after
         )
-        return None
-    user = _active_user(session, name)
-    request.session.clear()
-    request.session["user"] = user.name
-    request.session["login_at"] = utcnow().isoformat()
-    csrf_token(request)
-    audit.record(session, user.name, "web.login", f"user:{user.name}", {"client": client})
-    log.info("%s logged in from %s", user.name, client)
+    if guard.waiting >= guard.queue:
+        raise LoginBusy("too many logins at once: try again in a few seconds")
+    guard.waiting += 1
+    try:
+        async with guard.semaphore:
+            return await anyio.to_thread.run_sync(
+                _check_password, request, workspace, guard, name, password
+            )
+    finally:
+        guard.waiting -= 1
+
+
+def _check_password(
+    request: Request, workspace: Workspace, guard: LoginGuard, name: str, password: str
+) -> Actor | None:
+    address = _client(request)
+    with workspace.session() as session:
+        if not verify_password(session, name, password):
+            known = session.scalars(select(User.id).where(User.name == name)).first() is not None
+            audit.record(
+                session,
+                name if known else None,
+                audit.Action.WEB_LOGIN_FAILED,
+                f"user:{name}" if known else "user:?",
+                {"client": address, "known_user": known},
+            )
+            for lock in guard.throttle.failed(name, address):
+                _audit_lock(session, name if known else None, address, lock, "locked")
+            return None
+        user = _active_user(session, name)
+        guard.throttle.succeeded(name)
+        lifetimes = sessions.Lifetimes.of(request.app.state.web.settings.web)
+        sessions.begin(session, request, lifetimes, user.name, {"csrf": secrets.token_urlsafe(32)})
+        audit.record(
+            session, user.name, audit.Action.WEB_LOGIN, f"user:{user.name}", {"client": address}
+        )
+    log.info("%s logged in from %s", user.name, address)
     return Actor(user.name, user.role, "session")
+
+
+def _audit_lock(session: Session, name: str | None, address: str, lock: Lock, event: str) -> None:
+    subject = f"client:{address}" if lock.scope == "address" else f"user:{name or '?'}"
+    audit.record(
+        session,
+        name,
+        audit.Action.WEB_LOGIN_LOCKED,
+        subject,
+        {
+            "event": event,  # "locked": a lock began; "refused": the first attempt it refused
+            "scope": lock.scope,
+            "client": address,
+            "failures": lock.failures,
+            "retry_after": lock.retry_after,
+        },
+    )
 
 
 def logout(request: Request, session: Session) -> None:
-    """End the session (audited when someone was logged in)."""
-    name = request.session.get("user")
-    request.session.clear()
-    if isinstance(name, str):
-        audit.record(session, name, "web.logout", f"user:{name}", {})
+    """End the session: its row is revoked, so the cookie is dead at once (audited)."""
+    name = sessions.end(session, request, "logout")
+    if name is not None:
+        audit.record(session, name, audit.Action.WEB_LOGOUT, f"user:{name}", {})
 
 
 @dataclass(frozen=True)

@@ -4,23 +4,86 @@ Files are streamed to a private temporary directory inside the workspace, at mos
 ``max_upload_bytes`` each, and must start like one of the accepted image types (the name and the
 declared content type are not trusted). The case service then copies them under chain of custody
 and decodes them with its own limits; the temporary files are removed afterwards.
+
+Each server process has a folder of its own under ``tmp/uploads`` holding a locked ``.lock``
+file; at start-up the folders whose lock nobody holds (their server was killed) are removed.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from starlette.datastructures import UploadFile
 
 from nextofkin.web.config import IMAGE_MAGIC, WebConfig
 from nextofkin.web.errors import UploadRejected, UploadTooLarge
 
+log = logging.getLogger(__name__)
+
 CHUNK = 1 << 20
+FRESH = 10.0  # seconds
+LEGACY_AGE = 3600.0  # seconds; tmp/upload-* folders of servers from before per-process folders
+
+
+@dataclass
+class ScratchFolder:
+    """This process's folder for uploads in flight; held by a lock on ``.lock`` while open."""
+
+    path: Path
+    _lock: IO[str]
+
+    @classmethod
+    def open(cls, home: Path) -> ScratchFolder:
+        """Remove folders of dead servers under ``home/tmp/uploads``, then make this one's."""
+        root = home / "tmp" / "uploads"
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        removed = clean_stale(home)
+        if removed:
+            log.info("removed %d upload folders left by stopped servers", removed)
+        path = Path(tempfile.mkdtemp(prefix=f"proc-{os.getpid()}-", dir=root))
+        lock = (path / ".lock").open("w", encoding="ascii")
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return cls(path, lock)
+
+    def close(self) -> None:
+        """Remove the folder (a clean stop)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._lock.close()
+
+
+def clean_stale(home: Path) -> int:
+    """Remove upload folders whose server is gone (nobody holds their lock); how many."""
+    removed = 0
+    root = home / "tmp" / "uploads"
+    for folder in root.glob("proc-*") if root.is_dir() else []:
+        if time.time() - folder.stat().st_mtime < FRESH:
+            continue  # perhaps a server starting this instant, before it locked its folder
+        try:
+            with (folder / ".lock").open("a", encoding="ascii") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live server's folder
+        except OSError:
+            pass  # no lock file: never fully made, so nobody uses it
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    legacy = home / "tmp"
+    for folder in legacy.glob("upload-*") if legacy.is_dir() else []:
+        if time.time() - folder.stat().st_mtime > LEGACY_AGE:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def sniff(head: bytes) -> str | None:

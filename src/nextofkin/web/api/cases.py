@@ -52,7 +52,7 @@ def open_case(
 ) -> cases.CaseInfo:
     """Open a case; the photos are copied into the workspace with their SHA-256."""
     with (
-        saved_uploads(photos, state.config, state.workspace.home / "tmp") as paths,
+        saved_uploads(photos, state.config, state.scratch) as paths,
         state.db() as session,
     ):
         return cases.open_case(
@@ -82,7 +82,7 @@ def run_search(
 ) -> SearchOutcome:
     """Upload (if any), then search the case's photos with the server's warm models."""
     if photos:
-        with saved_uploads(photos, state.config, state.workspace.home / "tmp") as paths:
+        with saved_uploads(photos, state.config, state.scratch) as paths:
             outcome = cases.identify_for_case(
                 state.workspace, actor.name, number, paths, top=top, service=state.engine
             )
@@ -120,7 +120,7 @@ def add_photos(
 ) -> list[cases.PhotoInfo]:
     """Add more photos of the same body (photos already in the case are not added twice)."""
     with (
-        saved_uploads(photos, state.config, state.workspace.home / "tmp") as paths,
+        saved_uploads(photos, state.config, state.scratch) as paths,
         state.db() as session,
     ):
         return cases.add_photos(session, state.workspace, actor.name, number, paths)

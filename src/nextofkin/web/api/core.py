@@ -19,7 +19,7 @@ from nextofkin.users.service import (
     set_active,
 )
 from nextofkin.web import readmodels
-from nextofkin.web.deps import ActorDep, Admin, StateDep, Viewer
+from nextofkin.web.deps import ActorDep, Admin, RowId, StateDep, Viewer
 from nextofkin.web.security import NewToken, TokenInfo, create_token, list_tokens, revoke_token
 
 router = APIRouter()
@@ -86,7 +86,7 @@ def accounts(
     tags=["gallery"],
     summary="An account with its photos, faces and roles",
 )
-def account(account_id: int, state: StateDep, actor: Viewer) -> readmodels.AccountDetail:
+def account(account_id: RowId, state: StateDep, actor: Viewer) -> readmodels.AccountDetail:
     """An account's profile, photos and faces (owner / companion roles); the view is audited."""
     with state.db() as session:
         detail = readmodels.account_detail(session, account_id)
@@ -102,7 +102,7 @@ def account(account_id: int, state: StateDep, actor: Viewer) -> readmodels.Accou
     tags=["gallery"],
     summary="A gallery photo with its faces",
 )
-def photo(photo_id: int, state: StateDep, actor: Viewer) -> readmodels.PhotoInfo:
+def photo(photo_id: RowId, state: StateDep, actor: Viewer) -> readmodels.PhotoInfo:
     """One gallery photo and the faces found in it."""
     with state.db() as session:
         return readmodels.photo_detail(session, photo_id)
@@ -174,7 +174,7 @@ def tokens(state: StateDep, actor: ActorDep) -> list[TokenInfo]:
 @router.delete(
     "/tokens/{token_id}", response_model=TokenInfo, tags=["auth"], summary="Revoke a token"
 )
-def delete_token(token_id: int, state: StateDep, actor: ActorDep) -> TokenInfo:
+def delete_token(token_id: RowId, state: StateDep, actor: ActorDep) -> TokenInfo:
     """Revoke a token at once."""
     with state.db() as session:
         return revoke_token(session, actor.name, token_id)

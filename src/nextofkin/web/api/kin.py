@@ -10,6 +10,7 @@ from nextofkin.cases import service as cases
 from nextofkin.cases.purge import PurgeReport, purge_account, purge_source
 from nextofkin.errors import InputError
 from nextofkin.kin.engine import KinResult
+from nextofkin.web import media
 from nextofkin.web.deps import Purger, StateDep, Viewer, WebState
 from nextofkin.web.security import Actor
 
@@ -99,8 +100,11 @@ class PurgeRequest(BaseModel):
 @router.post("/purge", response_model=PurgeReport, tags=["gallery"], summary="Purge biometric data")
 def purge(body: PurgeRequest, state: StateDep, actor: Purger) -> PurgeReport:
     """Remove an account's or a source's photos, faces and vectors on request (admins)."""
-    with state.engine.exclusive():
-        if body.account is not None:
-            return purge_account(state.workspace, actor.name, body.account)
-        assert body.source is not None
-        return purge_source(state.workspace, actor.name, body.source)
+    try:
+        with state.engine.exclusive():
+            if body.account is not None:
+                return purge_account(state.workspace, actor.name, body.account)
+            assert body.source is not None
+            return purge_source(state.workspace, actor.name, body.source)
+    finally:
+        media.forget_all()  # purged faces must not stay even in memory

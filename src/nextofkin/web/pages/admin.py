@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from nextofkin import audit
 from nextofkin.users.service import Role, add_user, list_users, set_active
-from nextofkin.web.deps import ActorDep, Admin, Auditor, StateDep
+from nextofkin.web.deps import ActorDep, Admin, Auditor, RowId, StateDep
 from nextofkin.web.pages.common import FormFailed, flashing_errors, see_other
 from nextofkin.web.render import flash, page
 from nextofkin.web.security import create_token, list_tokens, revoke_token
@@ -107,7 +107,7 @@ def make_token(
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke(token_id: int, request: Request, state: StateDep, actor: ActorDep) -> Response:
+def revoke(token_id: RowId, request: Request, state: StateDep, actor: ActorDep) -> Response:
     """Revoke one of your tokens."""
     try:
         with flashing_errors(request), state.db() as session:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from nextofkin.web.deps import StateDep
+from nextofkin.web.errors import LoginBusy, LoginThrottled
 from nextofkin.web.pages.common import see_other
 from nextofkin.web.render import flash, page
 from nextofkin.web.security import login, logout
@@ -29,21 +30,31 @@ def login_form(request: Request, next: str | None = None) -> Response:
 
 
 @router.post("/login")
-def login_submit(
+async def login_submit(
     request: Request,
     state: StateDep,
     name: Annotated[str, Form(max_length=100)],
     password: Annotated[str, Form(max_length=1000)],
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
-    """Check the password; on success start a session and go where the user was going."""
-    with state.db() as session:
-        actor = login(request, session, name.strip(), password)
+    """Check the password; on success start a session and go where the user was going.
+
+    Async on purpose: a login waiting for a password-check slot holds no worker thread.
+    """
+    context = {"next": _safe_next(next), "name": name}
+    try:
+        actor = await login(request, state.workspace, state.guard, name.strip(), password)
+    except (LoginThrottled, LoginBusy) as exc:
+        status = 429 if isinstance(exc, LoginThrottled) else 503
+        message = str(exc).capitalize() + "."
+        response = page(request, "login.html", {**context, "error": message}, status_code=status)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if actor is None:
         return page(
             request,
             "login.html",
-            {"next": _safe_next(next), "error": "Wrong user name or password.", "name": name},
+            {**context, "error": "Wrong user name or password."},
             status_code=401,
         )
     return see_other(_safe_next(next))

@@ -74,7 +74,7 @@ def new_case(
     try:
         with flashing_errors(request):
             with (
-                saved_uploads(photos, state.config, state.workspace.home / "tmp") as paths,
+                saved_uploads(photos, state.config, state.scratch) as paths,
                 state.db() as session,
             ):
                 info = cases.open_case(
@@ -109,7 +109,7 @@ def upload_photos(
     try:
         with flashing_errors(request):
             with (
-                saved_uploads(photos, state.config, state.workspace.home / "tmp") as paths,
+                saved_uploads(photos, state.config, state.scratch) as paths,
                 state.db() as session,
             ):
                 added = cases.add_photos(session, state.workspace, actor.name, number, paths)
@@ -151,7 +151,7 @@ def decide(
     account: Annotated[str, Form(max_length=400)],
     verdict: Annotated[Verdict, Form()],
     reason: Annotated[str | None, Form(max_length=5000)] = None,
-    rank: Annotated[int | None, Form()] = None,
+    rank: Annotated[int | None, Form(ge=1, le=10_000)] = None,
 ) -> Response:
     """Record the logged-in reviewer's confirmation or rejection of one candidate."""
     anchor = f"#cand-{rank}" if rank else ""

@@ -9,7 +9,7 @@ from nextofkin import audit
 from nextofkin.gallery.ingest import gallery_counts
 from nextofkin.gallery.maintenance import open_index
 from nextofkin.web import readmodels
-from nextofkin.web.deps import StateDep, Viewer
+from nextofkin.web.deps import RowId, StateDep, Viewer
 from nextofkin.web.render import page
 
 router = APIRouter()
@@ -47,7 +47,7 @@ def accounts(
 
 
 @router.get("/accounts/{account_id}", response_class=HTMLResponse)
-def account(account_id: int, request: Request, state: StateDep, actor: Viewer) -> Response:
+def account(account_id: RowId, request: Request, state: StateDep, actor: Viewer) -> Response:
     """An account: profile, photos with faces boxed by role (owner, companion); audited."""
     with state.db() as session:
         detail = readmodels.account_detail(session, account_id)
@@ -58,7 +58,7 @@ def account(account_id: int, request: Request, state: StateDep, actor: Viewer) -
 
 
 @router.get("/photos/{photo_id}", response_class=HTMLResponse)
-def photo(photo_id: int, request: Request, state: StateDep, actor: Viewer) -> Response:
+def photo(photo_id: RowId, request: Request, state: StateDep, actor: Viewer) -> Response:
     """One gallery photo, large, with every face boxed."""
     with state.db() as session:
         info = readmodels.photo_detail(session, photo_id)

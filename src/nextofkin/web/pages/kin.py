@@ -11,6 +11,7 @@ from markupsafe import Markup
 from nextofkin.cases import service as cases
 from nextofkin.cases.purge import purge_account, purge_source
 from nextofkin.users.service import Permission
+from nextofkin.web import media
 from nextofkin.web.api.kin import kin_for, person_of
 from nextofkin.web.deps import Purger, StateDep, Viewer
 from nextofkin.web.graph import Node, relations_svg
@@ -93,12 +94,15 @@ def purge(
         flash(request, "Tick the box to confirm: a purge cannot be undone.", "error")
         return see_other("/purge")
     try:
-        with flashing_errors(request), state.engine.exclusive():
-            report = (
-                purge_account(state.workspace, actor.name, target.strip())
-                if kind == "account"
-                else purge_source(state.workspace, actor.name, target.strip())
-            )
+        try:
+            with flashing_errors(request), state.engine.exclusive():
+                report = (
+                    purge_account(state.workspace, actor.name, target.strip())
+                    if kind == "account"
+                    else purge_source(state.workspace, actor.name, target.strip())
+                )
+        finally:
+            media.forget_all()  # purged faces must not stay even in memory
         flash(
             request,
             f"Purged {report.subject}: {report.photos} photo(s), {report.faces} face(s), "
