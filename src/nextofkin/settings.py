@@ -37,7 +37,23 @@ class VisionSettings(BaseModel):
     upsample_below: int = Field(
         800, description="upsample once when the image's longer side is below this (px)"
     )
-    min_face_px: int = Field(20, description="faces narrower than this are ignored (px)")
+    min_face_px: int = Field(
+        20,
+        description="faces narrower than this are ignored (px); images narrower or flatter than "
+        "this are refused as too small to hold a face",
+    )
+    # Why 1600: HOG's window finds faces from ~80 px (40 px upsampled once) and the embedder
+    # aligns every face to a 150 px chip, so pixels beyond ~200 px per face add nothing. A
+    # post-mortem photo is of one body, its face at least ~1/8 of the frame: still >= 200 px at
+    # 1600. The cost of the no-face worst case (every turn, tilt, the equalised copy, the upsampled
+    # pass and the CNN fallback) then stays a few seconds and some hundred MB (docs/SECURITY.md)
+    # instead of 6.5 minutes and 3.4 GB for a 6300x6300 photo.
+    probe_max_side: int = Field(
+        1600,
+        ge=200,
+        description="probe photos are downscaled to this longest side (px) before any detector "
+        "or the rotation search runs; boxes are reported in the original photo's pixels",
+    )
     probe_quarter_turns: tuple[int, ...] = Field(
         (0, 90, 270, 180), description="quarter turns tried on probes (degrees, CCW)"
     )
@@ -123,7 +139,9 @@ class ReviewPolicy(BaseModel):
 class NotifySettings(BaseModel):
     """What messages to families say about the team, and how hard delivery tries."""
 
-    team_name: str = "Identification team"
+    # No default name: a letter signed by a placeholder tells a family nothing (drafting refuses
+    # a letter without the team's name and a phone or e-mail).
+    team_name: str | None = None
     team_email: str | None = None
     team_phone: str | None = None
     team_address: str | None = Field(None, description="where to claim the body or ask")

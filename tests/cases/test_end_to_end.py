@@ -46,6 +46,8 @@ def test_case_to_family_end_to_end(lfw_dir: Path, tmp_path: Path) -> None:
             "NEXTOFKIN_SMTP_HOST": "127.0.0.1",
             "NEXTOFKIN_SMTP_PORT": str(server.port),
             "NEXTOFKIN_SMTP_FROM": "team@example.org",
+            "NEXTOFKIN_NOTIFY__TEAM_NAME": "Identification Team North",
+            "NEXTOFKIN_NOTIFY__TEAM_PHONE": "+380 44 000 00 00",
             "COLUMNS": "200",
         }
 

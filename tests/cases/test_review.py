@@ -71,6 +71,8 @@ def test_policy_switches(ws: Workspace) -> None:
         assert review(s, lenient, "rita", "C1", "petro", "confirm").identified
     strict = ReviewPolicy(always_two_reviewers=True)
     with ws.session() as s:
+        review(s, strict, "rita", "C1", "petro", "reject", reason="withdrawn")
+    with ws.session() as s:
         out = review(s, strict, "rob", "C1", "vk/olena", "confirm")
     assert not out.identified and out.needed == 2
 
@@ -79,7 +81,7 @@ def test_searcher_may_not_confirm_own_search(ws: Workspace, tmp_path: Path) -> N
     with ws.session() as s:
         add_user(s, "ada", "rhea", "reviewer")
         attach_search(s, ws, "rhea", "C1", result([], [candidate(11, "olena", 0.93, "match")]))
-    with ws.session() as s, pytest.raises(PolicyViolation, match="ran search"):
+    with ws.session() as s, pytest.raises(PolicyViolation, match="ran a search"):
         review(s, POLICY, "rhea", "C1", "vk/olena", "confirm")
     allowed = ReviewPolicy(reviewer_differs_from_searcher=False)
     with ws.session() as s:

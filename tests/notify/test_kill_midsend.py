@@ -28,6 +28,8 @@ def cli(ws: Workspace, port: int, *args: str) -> subprocess.Popen[str]:
         "NEXTOFKIN_SMTP_PORT": str(port),
         "NEXTOFKIN_SMTP_FROM": "team@example.org",
         "NEXTOFKIN_NOTIFY__BACKOFF_SECONDS": "0.01",
+        "NEXTOFKIN_NOTIFY__TEAM_NAME": "Identification Team North",
+        "NEXTOFKIN_NOTIFY__TEAM_EMAIL": "team@example.org",
         "COLUMNS": "200",
     }
     code = "from nextofkin.cli import main; main()"

@@ -11,7 +11,7 @@ from PIL import Image
 
 from nextofkin import audit
 from nextofkin.cases.service import CaseState, case_info
-from nextofkin.errors import PermissionDenied, PolicyViolation
+from nextofkin.errors import InputError, PermissionDenied, PolicyViolation
 from nextofkin.notify.service import OutboxState, draft, mark_sent, outbox, release, send
 from nextofkin.workspace import Workspace
 from notify.smtpd import Handler, free_port, smtp_server, use_server
@@ -113,10 +113,25 @@ def test_workspace_template_overrides_shipped_one(confirmed: Workspace) -> None:
     ws = confirmed
     override = ws.home / "templates" / "notify" / "en" / "body.txt.j2"
     override.parent.mkdir(parents=True)
-    override.write_text("Custom text for {{ recipient_name }} about case {{ case_number }}.\n")
+    override.write_text(
+        "Custom text for {{ recipient_name }} about case {{ case_number }}.\n"
+        "{{ team_name }}, {{ team_phone }}\n"
+    )
     with ws.session() as s:
         [msg] = draft(s, ws, "ivan", "C1", ["vk/maria"], language="en")
-    assert msg.body == "Custom text for Maria Shevchenko about case C1.\n"
+    assert msg.body == (
+        "Custom text for Maria Shevchenko about case C1.\n"
+        "Identification Team North, +380 44 000 00 00\n"
+    )
+
+
+def test_a_template_without_the_team_contact_is_refused(confirmed: Workspace) -> None:
+    ws = confirmed
+    override = ws.home / "templates" / "notify" / "en" / "body.txt.j2"
+    override.parent.mkdir(parents=True)
+    override.write_text("Custom text for {{ recipient_name }}, signed {{ team_name }}.\n")
+    with ws.session() as s, pytest.raises(InputError, match="phone or e-mail"):
+        draft(s, ws, "ivan", "C1", ["vk/maria"], language="en")
 
 
 def test_one_family_one_message_per_address(confirmed: Workspace) -> None:

@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nextofkin.db import Base, UTCDateTime, utcnow
@@ -100,3 +111,39 @@ class CaseDecision(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="decisions")
+
+
+class Identification(Base):
+    """Who a case's body was identified as: one row per identification, current or withdrawn.
+
+    The partial unique index allows at most one ``confirmed`` row per case in the database itself,
+    so no code path can leave a body with two identities. Replacing an identification means
+    withdrawing this one first (a recorded rejection), which keeps the old row as history.
+    Messages to families point at the row they were written for (``outbox.identification_id``).
+    """
+
+    __tablename__ = "case_identifications"
+    __table_args__ = (
+        Index(
+            "uq_case_identifications_current",
+            "case_id",
+            unique=True,
+            sqlite_where=text("state = 'confirmed'"),
+            postgresql_where=text("state = 'confirmed'"),
+        ),
+        CheckConstraint("state IN ('confirmed', 'withdrawn')", name="state"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    account_ref: Mapped[str] = mapped_column(String(400))
+    state: Mapped[str] = mapped_column(String(12))  # confirmed | withdrawn
+    # The decision that completed the confirmation, and the reviewers whose confirmations counted.
+    decision_id: Mapped[int] = mapped_column(ForeignKey("case_decisions.id"))
+    reviewers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    withdrawn_decision_id: Mapped[int | None] = mapped_column(ForeignKey("case_decisions.id"))
+    withdrawn_by: Mapped[str | None] = mapped_column(String(100))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

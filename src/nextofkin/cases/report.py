@@ -217,7 +217,7 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
         trail=trail,
         chain_ok=chain.ok,
         chain_problems=[p.message for p in chain.problems],
-        team_name=workspace.settings.notify.team_name,
+        team_name=workspace.settings.notify.team_name or "Identification team",
     )
 
 

@@ -4,8 +4,15 @@ A confirmation counts only when it comes from a user with the reviewer role. How
 reviewers an identification needs depends on the candidate's calibrated decision: below ``match``
 (``possible`` or ``no match``) it needs two when ``review.second_reviewer_below_match`` is set,
 and always two with ``review.always_two_reviewers``. With ``review.reviewer_differs_from_searcher``
-the user who ran the search cannot confirm its candidates. A rejection withdraws every earlier
+a user who ran any search of the case that listed a candidate cannot confirm that candidate
+(a later search by someone else does not launder it). A rejection withdraws every earlier
 confirmation of that account; confirming it again starts the count afresh.
+
+A body has one identity. When confirmations satisfy the policy, an :class:`Identification` row is
+written; the database allows one ``confirmed`` row per case. While it stands, no other account can
+be confirmed: replacing it takes an explicit rejection first, which withdraws it (recorded and
+audited). Every decision voids the case's unsent messages (a database trigger), and once a message
+may have reached a family no decision is recorded at all.
 """
 
 from __future__ import annotations
@@ -15,11 +22,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import column, func, select, table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
-from nextofkin.cases.records import Case, CaseDecision, CaseSearch
+from nextofkin.cases.records import Case, CaseDecision, CaseSearch, Identification
 from nextofkin.cases.service import CaseState, get_case, transition
+from nextofkin.db import utcnow
 from nextofkin.errors import CaseStateError, InputError, PermissionDenied, PolicyViolation
 from nextofkin.settings import ReviewPolicy
 from nextofkin.users.service import Role, require_role
@@ -27,6 +37,14 @@ from nextofkin.users.service import Role, require_role
 log = logging.getLogger(__name__)
 
 MATCH = "match"
+CONFIRMED = "confirmed"
+WITHDRAWN = "withdrawn"
+# The message the database's trigger raises when a message may already have reached a family.
+_MESSAGE_COMMITTED = "may have reached a family"
+# The outbox belongs to the notify layer above; review only counts the unsent rows that its
+# decision voids (for the audit entry), so it names the two columns it reads instead of importing.
+_OUTBOX = table("outbox", column("case_id"), column("state"))
+_UNSENT = ("draft", "approved", "failed")
 
 
 class Verdict(StrEnum):
@@ -122,19 +140,43 @@ def needed_reviewers(policy: ReviewPolicy, candidate_decision: str) -> int:
     return 1
 
 
-def confirmed_accounts(case: Case, policy: ReviewPolicy) -> list[str]:
-    """Accounts whose confirmations currently satisfy the policy (the identification)."""
-    out: list[str] = []
-    last: dict[str, CaseDecision] = {}
-    for decision in sorted(case.decisions, key=lambda d: d.id):
-        last[decision.account_ref] = decision
-    for ref, decision in last.items():
-        if decision.decision != Verdict.CONFIRM:
-            continue
-        needed = needed_reviewers(policy, decision.candidate_decision or "")
-        if len(counting_confirmations(case, ref)) >= needed:
-            out.append(ref)
-    return out
+def current_identification(session: Session, case: Case) -> Identification | None:
+    """The case's confirmed identification, if any (the database allows at most one)."""
+    return session.scalars(
+        select(Identification).where(
+            Identification.case_id == case.id, Identification.state == CONFIRMED
+        )
+    ).one_or_none()
+
+
+def searchers_of(case: Case, account_ref: str) -> set[str]:
+    """Users who ran a search of the case that listed ``account_ref``."""
+    return {
+        search.run_by
+        for search in case.searches
+        for c in search.candidates or []
+        if f"{c['source']}/{c['account']}" == account_ref
+    }
+
+
+def _unsent_messages(session: Session, case: Case) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(_OUTBOX)
+            .where(_OUTBOX.c.case_id == case.id, _OUTBOX.c.state.in_(_UNSENT))
+        )
+        or 0
+    )
+
+
+def _lock(session: Session, case: Case) -> None:
+    """Serialise decisions and send claims on one case (row lock on PostgreSQL).
+
+    SQLite serialises writers already: a transaction that read before another one's commit
+    cannot write after it (it fails busy), so no decision and claim can interleave there.
+    """
+    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
 
 
 def _all_rejected(case: Case) -> bool:
@@ -196,11 +238,18 @@ def review(
     score = float(cand.get("score", 0.0))
     needed = needed_reviewers(policy, decision_level)
     before = counting_confirmations(case, target.ref)
+    _lock(session, case)
+    current = current_identification(session, case)
     if verdict is Verdict.CONFIRM:
-        if policy.reviewer_differs_from_searcher and target.search.run_by == user.name:
+        if policy.reviewer_differs_from_searcher and user.name in searchers_of(case, target.ref):
             raise PolicyViolation(
-                f"{user.name} ran search {target.search.id}: another reviewer must confirm its "
-                "candidates (settings review.reviewer_differs_from_searcher)"
+                f"{user.name} ran a search of case {number} that listed {target.ref}: another "
+                "reviewer must confirm it (settings review.reviewer_differs_from_searcher)"
+            )
+        if current is not None and current.account_ref != target.ref:
+            raise PolicyViolation(
+                f"case {number} is identified as {current.account_ref}: a body has one identity. "
+                f"Reject {current.account_ref} first (recorded and audited), then confirm another"
             )
         if user.name in before:
             raise PolicyViolation(
@@ -222,9 +271,19 @@ def review(
         candidate_decision=decision_level,
         score=score,
     )
+    voided = _unsent_messages(session, case)
     session.add(decision)
     case.decisions.append(decision)
-    session.flush()
+    try:
+        session.flush()
+    except DBAPIError as exc:
+        if _MESSAGE_COMMITTED in str(exc.orig):
+            raise CaseStateError(
+                f"a message of case {number} is being sent, was sent or may have been sent: no "
+                "further decision; record a correction in the case notes and contact the family "
+                "in person"
+            ) from exc
+        raise
     after = counting_confirmations(case, target.ref)
     audit.record(
         session,
@@ -240,15 +299,14 @@ def review(
             "reason": reason,
             "confirmations": after,
             "needed": needed,
+            "unsent_messages_voided": voided,
         },
         case=number,
     )
-    confirmed = confirmed_accounts(case, policy)
-    if confirmed:
-        if case.identified_ref not in confirmed:
-            case.identified_ref = confirmed[0]
-            first = next(d for d in reversed(case.decisions) if d.account_ref == confirmed[0])
-            case.identified_account_id = first.account_id
+    current = _settle_identification(session, case, current, decision, after, needed)
+    if current is not None:
+        case.identified_ref = current.account_ref
+        case.identified_account_id = current.account_id
         new_state = CaseState.IDENTIFIED
     else:
         case.identified_ref = None
@@ -268,6 +326,56 @@ def review(
         score=score,
         confirmations=after,
         needed=needed,
-        identified=target.ref in confirmed,
+        identified=current is not None and current.account_ref == target.ref,
         state=CaseState(case.state),
     )
+
+
+def _settle_identification(
+    session: Session,
+    case: Case,
+    current: Identification | None,
+    decision: CaseDecision,
+    confirmations: list[str],
+    needed: int,
+) -> Identification | None:
+    """Write or withdraw the identification after ``decision``; returns the current one."""
+    if decision.decision == Verdict.CONFIRM and current is None and len(confirmations) >= needed:
+        current = Identification(
+            case_id=case.id,
+            account_id=decision.account_id,
+            account_ref=decision.account_ref,
+            state=CONFIRMED,
+            decision_id=decision.id,
+            reviewers=list(confirmations),
+        )
+        session.add(current)
+        session.flush()
+        audit.record(
+            session,
+            decision.reviewer,
+            audit.Action.IDENTIFICATION_CONFIRM,
+            f"case:{case.number}",
+            {"account": current.account_ref, "reviewers": confirmations, "decision": decision.id},
+            case=case.number,
+        )
+    elif (
+        decision.decision == Verdict.REJECT
+        and current is not None
+        and current.account_ref == decision.account_ref
+    ):
+        current.state = WITHDRAWN
+        current.withdrawn_decision_id = decision.id
+        current.withdrawn_by = decision.reviewer
+        current.withdrawn_at = utcnow()
+        session.flush()
+        audit.record(
+            session,
+            decision.reviewer,
+            audit.Action.IDENTIFICATION_WITHDRAW,
+            f"case:{case.number}",
+            {"account": current.account_ref, "decision": decision.id, "reason": decision.reason},
+            case=case.number,
+        )
+        current = None
+    return current

@@ -24,6 +24,13 @@ class OutboxMessage(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     recipient_key: Mapped[str] = mapped_column(String(400))
     account_id: Mapped[int | None] = mapped_column(Integer)
+    # What the message was written for: the identification, and the newest review decision of
+    # the case at drafting time. A later decision voids the message; the send claim and a
+    # database trigger both refuse a message whose binding is no longer current.
+    identification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("case_identifications.id"), index=True
+    )
+    decision_id: Mapped[int | None] = mapped_column(Integer)
     recipient_name: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     message_id: Mapped[str] = mapped_column(String(200))

@@ -7,6 +7,12 @@ state says how far that one message got::
       ▲                   ▲  │                            │ └──▶ failed     (nothing was accepted)
       └──── re-draft ─────┘  └◀── temporary failure ──────┘ └──▶ uncertain  (may have been sent)
 
+Every message is bound to the identification it was written for (``identification_id``) and to
+the newest review decision of the case at drafting (``decision_id``). Any later decision voids
+the case's unsent messages (``void``: re-draft to write for the current identification), and the
+approval and the send claim re-check the binding in the same statement that changes the state;
+database triggers refuse the same transitions whatever code runs them.
+
 Delivery guarantee: **at most once** per (case, recipient). The ``sending`` state is committed
 before the SMTP connection opens, and only a row in ``approved`` can be claimed. If the process
 dies during the transaction, or the connection drops after the message body went out, the row is
@@ -30,15 +36,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
-from nextofkin.cases.records import Case
-from nextofkin.cases.review import confirmed_accounts
+from nextofkin.addresses import normalise_email
+from nextofkin.cases.records import Case, CaseDecision, Identification
+from nextofkin.cases.review import CONFIRMED, current_identification
 from nextofkin.cases.service import CaseState, get_case, transition
 from nextofkin.db import utcnow
 from nextofkin.errors import (
+    ConfigError,
     InputError,
     NotFound,
     PermanentDeliveryError,
@@ -91,6 +99,7 @@ class OutboxState(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     UNCERTAIN = "uncertain"
+    VOID = "void"  # written for an identification that is no longer the case's current one
 
 
 # States in which the message may (have) reach(ed) the family: never drafted or sent again.
@@ -261,21 +270,76 @@ def render(workspace: Workspace, language: str, context: dict[str, Any]) -> tupl
     return " ".join(subject.split()), body
 
 
-def _identified(case: Case, workspace: Workspace) -> tuple[str, dict[str, Any]]:
-    """The confirmed account and its candidate record; PolicyViolation if there is none."""
-    confirmed = confirmed_accounts(case, workspace.settings.review)
-    if CaseState(case.state) not in IDENTIFIED_STATES or not confirmed:
+def _identified(session: Session, case: Case) -> tuple[Identification, dict[str, Any]]:
+    """The current identification and its candidate record; PolicyViolation if there is none."""
+    current = current_identification(session, case)
+    if CaseState(case.state) not in IDENTIFIED_STATES or current is None:
         raise PolicyViolation(
             f"case {case.number} has no confirmed identification (state {case.state}): a named "
             "reviewer must confirm a candidate (`nextofkin review`) before any message is drafted "
             "or sent"
         )
-    ref = case.identified_ref if case.identified_ref in confirmed else confirmed[0]
     for search in sorted(case.searches, key=lambda s: -s.id):
         for candidate in search.candidates or []:
-            if f"{candidate['source']}/{candidate['account']}" == ref:
-                return ref, candidate
-    raise PolicyViolation(f"confirmed account {ref} is in no search of case {case.number}")
+            if f"{candidate['source']}/{candidate['account']}" == current.account_ref:
+                return current, candidate
+    raise PolicyViolation(
+        f"confirmed account {current.account_ref} is in no search of case {case.number}"
+    )
+
+
+def _newest_decision(session: Session, case: Case) -> int:
+    return int(
+        session.scalar(select(func.max(CaseDecision.id)).where(CaseDecision.case_id == case.id))
+        or 0
+    )
+
+
+def _bound_to_current(case_id: int) -> ColumnElement[bool]:
+    """SQL: the outbox row was written for the case's current identification, and no decision
+    came after its draft (the same test the database trigger makes)."""
+    return and_(
+        OutboxMessage.identification_id.in_(
+            select(Identification.id).where(
+                Identification.case_id == case_id, Identification.state == CONFIRMED
+            )
+        ),
+        ~exists().where(
+            CaseDecision.case_id == case_id,
+            CaseDecision.id > func.coalesce(OutboxMessage.decision_id, 0),
+        ),
+    )
+
+
+def _check_binding(session: Session, case: Case, row: OutboxMessage) -> None:
+    """PolicyViolation unless ``row`` was written for the case's current identification."""
+    current = current_identification(session, case)
+    if (
+        current is None
+        or row.identification_id != current.id
+        or (row.decision_id or 0) < _newest_decision(session, case)
+    ):
+        raise PolicyViolation(
+            f"the message to {row.recipient_key} was written before the latest review decision "
+            f"of case {case.number}: re-draft it for the current identification"
+        )
+
+
+def _team_check(workspace: Workspace, body: str) -> None:
+    """A letter must say who writes and how to reach them (ConfigError/InputError if not)."""
+    team = workspace.settings.notify
+    contacts = [c for c in (team.team_phone, team.team_email) if c and c.strip()]
+    if not (team.team_name and team.team_name.strip()) or not contacts:
+        raise ConfigError(
+            "a letter to a family needs the team's name and a way to reach it: set "
+            "NEXTOFKIN_NOTIFY__TEAM_NAME and NEXTOFKIN_NOTIFY__TEAM_PHONE or __TEAM_EMAIL"
+        )
+    # A team's own template could leave them out: the rendered text itself must carry them.
+    if team.team_name.strip() not in body or not any(c.strip() in body for c in contacts):
+        raise InputError(
+            "the rendered letter does not contain the team's name and a phone or e-mail to "
+            "reach it: check the notification template"
+        )
 
 
 def _best_probe(case: Case) -> dict[str, Any]:
@@ -314,12 +378,12 @@ def _address(account: Account, channel: Channel) -> str | None:
     contacts = account.contacts or {}
     if channel is Channel.EMAIL:
         email = contacts.get("email")
-        if not isinstance(email, str) or "@" not in email:
+        if not isinstance(email, str) or not email.strip():
             raise InputError(
                 f"account {account.external_id} has no e-mail address in its contacts: use "
                 "--channel manual"
             )
-        return email.strip()
+        return normalise_email(email)
     parts = [f"{k}: {v}" for k, v in sorted(contacts.items()) if v]
     if account.url:
         parts.append(f"profile: {account.url}")
@@ -350,7 +414,9 @@ def draft(
     if not recipients:
         raise InputError("name at least one recipient: --to ACCOUNT")
     case = get_case(session, number)
-    person_ref, person = _identified(case, workspace)
+    identification, person = _identified(session, case)
+    person_ref = identification.account_ref
+    newest_decision = _newest_decision(session, case)
     # The gallery's current record names the person; the search's copy is the fallback.
     person_account = session.get(Account, int(person["account_id"]))
     person_name = (person_account.name if person_account else None) or person.get("name")
@@ -360,7 +426,7 @@ def draft(
     for ref in recipients:
         account, key_ref = resolve_account(session, ref)
         recipient_key = f"account:{key_ref}"
-        if key_ref in confirmed_accounts(case, workspace.settings.review) or key_ref == person_ref:
+        if key_ref == person_ref:
             raise PolicyViolation(f"{key_ref} is the identified person's own account")
         existing = session.scalars(
             select(OutboxMessage).where(
@@ -406,6 +472,7 @@ def draft(
             "has_attachment": row_attach is not Attach.NONE,
         }
         subject, body = render(workspace, row_language, context)
+        _team_check(workspace, body)
         attachment = _make_attachment(workspace, case, row_attach, key)
         row = existing or OutboxMessage(
             case_id=case.id,
@@ -416,6 +483,8 @@ def draft(
             drafted_by=user.name,
         )
         row.account_id = account.id
+        row.identification_id = identification.id
+        row.decision_id = newest_decision
         row.recipient_name = account.name
         row.channel = row_channel.value
         row.address = address
@@ -448,6 +517,8 @@ def draft(
                 "attachment_sha256": row.attachment_sha256,
                 "key": key,
                 "redraft": existing is not None,
+                "identification": identification.id,
+                "decision": newest_decision,
             },
             case=number,
         )
@@ -485,7 +556,7 @@ def kin_recipients(
     with workspace.session() as session:
         require(session, actor, Permission.DRAFT)
         case = get_case(session, number)
-        person_ref, _ = _identified(case, workspace)
+        person_ref = _identified(session, case)[0].account_ref
     source, _, external = person_ref.partition("/")
     if kin_service is None:
         from nextofkin.kin.engine import KinService
@@ -574,8 +645,9 @@ def _outgoing(workspace: Workspace, number: str, row: OutboxMessage) -> Outgoing
         attachment = Attachment(path, f"{row.attach}.jpg")
     if hashlib.sha256(row.body.encode()).hexdigest() != row.body_sha256:
         raise PolicyViolation("message body changed since it was drafted: re-draft")
+    # Checked again before the claim: a bad address must fail here, never leave a row `sending`.
     return OutgoingMessage(
-        to_address=row.address or "",
+        to_address=normalise_email(row.address or ""),
         to_name=row.recipient_name,
         subject=row.subject,
         body=row.body,
@@ -620,8 +692,10 @@ def _write_package(workspace: Workspace, number: str, row: OutboxMessage) -> str
 
 
 def _approve(
-    session: Session, workspace: Workspace, user: str, number: str, row: OutboxMessage
+    session: Session, workspace: Workspace, user: str, case: Case, row: OutboxMessage
 ) -> None:
+    number = case.number
+    _check_binding(session, case, row)
     row.state = OutboxState.APPROVED.value
     row.approved_by = user
     row.approved_at = row.updated_at = utcnow()
@@ -665,7 +739,7 @@ def send(
     with workspace.session() as session:
         user = require(session, actor, Permission.SEND).name
         case = get_case(session, number)
-        _identified(case, workspace)
+        _identified(session, case)
         recover_abandoned(session)
         rows = session.scalars(
             select(OutboxMessage).where(OutboxMessage.case_id == case.id).order_by(OutboxMessage.id)
@@ -684,7 +758,7 @@ def send(
                 continue
             state = OutboxState(row.state)
             if state is OutboxState.DRAFT:
-                _approve(session, workspace, user, number, row)
+                _approve(session, workspace, user, case, row)
                 state = OutboxState.APPROVED
             if state is OutboxState.APPROVED and row.channel == Channel.EMAIL.value:
                 todo.append((row.id, row.recipient_key))
@@ -708,6 +782,11 @@ def _note(row: OutboxMessage) -> str:
         return f"ready to send by hand: {row.package_dir}"
     if state is OutboxState.FAILED:
         return f"failed: {row.last_error}; fix and re-draft, or `notify release`"
+    if state is OutboxState.VOID:
+        return (
+            "NOT sent: written before the latest review decision of the case; re-draft it for "
+            "the current identification"
+        )
     return state.value
 
 
@@ -725,11 +804,14 @@ def _deliver_one(
         with workspace.session() as session:
             row = session.get_one(OutboxMessage, row_id)
             message = _outgoing(workspace, number, row)
+            # Serialise with review decisions on this case (row lock on PostgreSQL).
+            session.execute(select(Case.id).where(Case.id == row.case_id).with_for_update())
             claimed = session.execute(
                 update(OutboxMessage)
                 .where(
                     OutboxMessage.id == row_id,
                     OutboxMessage.state == OutboxState.APPROVED.value,
+                    _bound_to_current(row.case_id),
                 )
                 .values(
                     state=OutboxState.SENDING.value,
@@ -741,7 +823,13 @@ def _deliver_one(
             ).rowcount  # type: ignore[attr-defined]
             if claimed != 1:
                 session.refresh(row)
-                return SendOutcome(row.recipient_key, OutboxState(row.state), False, _note(row))
+                note = _note(row)
+                if OutboxState(row.state) is OutboxState.APPROVED:
+                    note = (
+                        "NOT sent: the identification it was written for is no longer the "
+                        "case's current one; re-draft"
+                    )
+                return SendOutcome(row.recipient_key, OutboxState(row.state), False, note)
             session.refresh(row)
             audit.record(
                 session,
@@ -769,6 +857,10 @@ def _deliver_one(
         except PermanentDeliveryError as exc:
             return _record_failure(workspace, user, number, row_id, exc, OutboxState.FAILED)
         except UncertainDeliveryError as exc:
+            return _record_failure(workspace, user, number, row_id, exc, OutboxState.UNCERTAIN)
+        except Exception as exc:
+            # Anything unforeseen after the claim: the message may have left; never retried.
+            log.exception("unexpected failure delivering to %s", message.to_address)
             return _record_failure(workspace, user, number, row_id, exc, OutboxState.UNCERTAIN)
         return _record_sent(workspace, user, number, row_id, receipt.reply, by_hand=False)
 
@@ -855,7 +947,7 @@ def mark_sent(
     """
     with workspace.session() as session:
         user = require(session, actor, Permission.SEND).name
-        _, row = _row_for(session, number, recipient)
+        case, row = _row_for(session, number, recipient)
         state = OutboxState(row.state)
         manual_ready = state is OutboxState.APPROVED and row.channel == Channel.MANUAL.value
         if state is OutboxState.SENT:
@@ -865,6 +957,8 @@ def mark_sent(
                 f"the message is {state.value}: only an approved manual message or an uncertain "
                 "one can be marked sent"
             )
+        if manual_ready:
+            _check_binding(session, case, row)
         row_id = row.id
     return _record_sent(
         workspace, user, number, row_id, note or "marked sent by hand", by_hand=True
@@ -882,10 +976,11 @@ def release(
         raise InputError("say how you know the message did not arrive: --reason TEXT")
     with workspace.session() as session:
         user = require(session, actor, Permission.SEND).name
-        _, row = _row_for(session, number, recipient)
+        case, row = _row_for(session, number, recipient)
         state = OutboxState(row.state)
         if state not in (OutboxState.UNCERTAIN, OutboxState.FAILED):
             raise PolicyViolation(f"the message is {state.value}: only uncertain or failed ones")
+        _check_binding(session, case, row)
         row.state = OutboxState.APPROVED.value
         row.owner = None
         row.updated_at = utcnow()

@@ -19,6 +19,7 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
@@ -69,8 +70,10 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
     """The MIME message: UTF-8 text, an optional attachment, and a Message-ID from the key."""
     mail = EmailMessage(policy=SMTP_POLICY)
     mail["From"] = sender
-    mail["To"] = (
-        f'"{message.to_name}" <{message.to_address}>' if message.to_name else message.to_address
+    # The standard library quotes the display name and encodes it; a name with quotes, commas
+    # or line breaks can neither break the header nor add a recipient.
+    mail["To"] = Address(
+        display_name=" ".join((message.to_name or "").split()), addr_spec=message.to_address
     )
     mail["Subject"] = message.subject
     mail["Date"] = formatdate(localtime=False, usegmt=True)
