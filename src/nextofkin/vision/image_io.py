@@ -83,6 +83,39 @@ def _truncated_images_refused() -> Iterator[None]:
             ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
+def _why(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _to_rgb8(image: Image.Image) -> RGBImage:
+    """8-bit RGB pixels of ``image``, with deep greyscale scaled rather than clipped.
+
+    Pillow's ``convert("RGB")`` clips 16-bit and 32-bit greyscale values to 255, so a 16-bit
+    scan (common from forensic cameras and X-ray/CT exports) would come out blank white.
+    """
+    if image.mode not in _DEEP_GREY_MODES:
+        return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    values = np.asarray(image).astype(np.float64)
+    if image.mode.startswith("I;16"):
+        grey = values / 257.0  # the full 16-bit range, as the file declares it
+    else:
+        low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+        if image.mode == "F" and low >= 0.0 and high <= 1.0:
+            grey = values * 255.0
+        elif low >= 0.0 and high <= 255.0:
+            grey = values
+        elif low >= 0.0 and high <= 65535.0:
+            grey = values / 257.0
+        else:  # no declared range: stretch what is there
+            grey = (values - low) * (255.0 / max(high - low, 1e-9))
+    grey8 = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(grey8[:, :, None], 3, axis=2))
+
+
+_DEEP_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+
+
 def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> LoadedImage:
     """Decode ``data`` into upright RGB pixels, or raise an ImageError saying why not.
 
@@ -99,8 +132,11 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
         raise ImageTooLarge(f"{name}: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise UnreadableImage(f"{name}: not an image file (unrecognised content)") from exc
-    except OSError as exc:
-        raise UnreadableImage(f"{name}: truncated or corrupt image data ({exc})") from exc
+    except Exception as exc:
+        # Pillow's plugins raise more than OSError on hostile headers (ValueError for a PNG
+        # text chunk over MAX_TEXT_CHUNK, SyntaxError, struct.error ...): each is this file's
+        # problem, never the caller's crash.
+        raise UnreadableImage(f"{name}: truncated or corrupt image data ({_why(exc)})") from exc
     with image:
         fmt = image.format or "unknown"
         if fmt not in ACCEPTED_FORMATS:
@@ -118,10 +154,9 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
             with _truncated_images_refused():
                 image.load()
             upright = ImageOps.exif_transpose(image)
-            rgb = upright.convert("RGB")
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise UnreadableImage(f"{name}: truncated or corrupt image data ({exc})") from exc
-        pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+            pixels = _to_rgb8(upright)
+        except Exception as exc:  # see above: any decoder failure is this file's failure
+            raise UnreadableImage(f"{name}: truncated or corrupt image data ({_why(exc)})") from exc
     return LoadedImage(pixels=pixels, sha256=sha256_of(data), size_bytes=len(data), format=fmt)
 
 

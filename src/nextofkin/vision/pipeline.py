@@ -9,12 +9,12 @@ copy, and reports everything it tried when nothing is found.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
-from nextofkin.errors import NoFaceFound
+from nextofkin.errors import ImageNotAnalysable, ImageTooSmall, NextOfKinError, NoFaceFound
 from nextofkin.settings import VisionSettings
 from nextofkin.vision import quality
 from nextofkin.vision.models import Detector, Embedder, LandmarkModel, ModelRegistry
@@ -45,8 +45,9 @@ def rotate_view(image: RGBImage, angle: int) -> _View:
     matrix[0, 2] += new_w / 2.0 - centre[0]
     matrix[1, 2] += new_h / 2.0 - centre[1]
     if angle % 90 == 0:
-        # Exact quarter turns without interpolation.
-        pixels: RGBImage = np.ascontiguousarray(np.rot90(image, k=(angle // 90) % 4))
+        # Exact quarter turns without interpolation. A copy, not ascontiguousarray: numpy calls a
+        # view with a length-1 axis contiguous whatever its strides, and dlib refuses those.
+        pixels: RGBImage = np.rot90(image, k=(angle // 90) % 4).copy(order="C")
     else:
         pixels = cv2.warpAffine(  # type: ignore[assignment]
             image, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
@@ -147,8 +148,31 @@ class FacePipeline:
             )
         return faces
 
+    def _check_size(self, image: RGBImage) -> None:
+        """Refuse images too narrow or too flat to hold a face (1x1, 40000x1, ...)."""
+        height, width = image.shape[:2]
+        least = self.settings.min_face_px
+        if min(height, width) < least:
+            raise ImageTooSmall(
+                f"image is {width}x{height} px: too small to hold a face "
+                f"(at least {least} px each way)"
+            )
+
     def analyse(self, image: RGBImage, *, keep_chips: bool = False) -> PhotoFaces:
-        """Every face in an upright photo (gallery ingest)."""
+        """Every face in an upright photo (gallery ingest).
+
+        Raises :class:`ImageTooSmall` for degenerate images and :class:`ImageNotAnalysable` when a
+        model fails on this image, so that one photo's failure stays that photo's.
+        """
+        self._check_size(image)
+        try:
+            return self._analyse(image, keep_chips)
+        except (NextOfKinError, MemoryError):
+            raise
+        except Exception as exc:
+            raise _not_analysable(exc) from exc
+
+    def _analyse(self, image: RGBImage, keep_chips: bool) -> PhotoFaces:
         upsample = self._upsample_for(image)
         view = rotate_view(image, 0)
         detections = self.detector.detect(view.pixels, upsample)
@@ -179,13 +203,37 @@ class FacePipeline:
     def analyse_probe(self, image: RGBImage, *, keep_chips: bool = False) -> PhotoFaces:
         """Faces in a post-mortem photo, trying rotations and equalisation until one is found.
 
-        An upright face found with a confident detection ends the search at once. Otherwise every
-        quarter turn is tried and the turn with the most confident face wins: detectors also fire,
-        weakly, on upside-down faces, whose embeddings are poor. In-plane tilts come next, then a
-        contrast-equalised copy for dark photos, then one more upsampling for small faces.
-        Raises :class:`NoFaceFound` listing every attempt when none succeeds.
+        A photo larger than ``probe_max_side`` is downscaled first, so that no detector and no
+        step of the search below ever sees more pixels than detection needs; faces are reported
+        in the original photo's coordinates. An upright face found with a confident detection
+        ends the search at once. Otherwise every quarter turn is tried and the turn with the most
+        confident face wins: detectors also fire, weakly, on upside-down faces, whose embeddings
+        are poor. In-plane tilts come next, then a contrast-equalised copy for dark photos, then
+        one more upsampling for small faces. Raises :class:`NoFaceFound` listing every attempt
+        when none succeeds, :class:`ImageTooSmall` / :class:`ImageNotAnalysable` as
+        :meth:`analyse` does.
         """
+        self._check_size(image)
+        height, width = image.shape[:2]
+        scale = min(1.0, self.settings.probe_max_side / max(height, width))
+        work = image
         tried: list[str] = []
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            # INTER_AREA averages the pixels each output pixel covers: no aliasing, no moire.
+            work = np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+            tried.append(f"downscaled {width}x{height} to {size[0]}x{size[1]} for detection")
+        try:
+            found = self._analyse_probe(work, keep_chips, tried)
+        except (NextOfKinError, MemoryError):
+            raise
+        except Exception as exc:
+            raise _not_analysable(exc) from exc
+        if scale < 1.0:
+            found = _rescaled(found, work, width, height, image.shape[1] / work.shape[1])
+        return found
+
+    def _analyse_probe(self, image: RGBImage, keep_chips: bool, tried: list[str]) -> PhotoFaces:
         settings = self.settings
         height, width = image.shape[:2]
         for label, pixels in (("original", image), ("contrast-equalised", None)):
@@ -233,3 +281,31 @@ class FacePipeline:
             if best:
                 return PhotoFaces(width, height, best, tried)
         raise NoFaceFound("no face found; tried: " + "; ".join(tried), tried=tried)
+
+
+def _not_analysable(exc: Exception) -> ImageNotAnalysable:
+    """A model's failure on one image, as that image's error (never a bare RuntimeError)."""
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return ImageNotAnalysable(
+        f"the face models failed on this image ({type(exc).__name__}: {text})"
+    )
+
+
+def _rescaled(
+    found: PhotoFaces, work: RGBImage, width: int, height: int, factor: float
+) -> PhotoFaces:
+    """``found`` (faces in the downscaled ``work`` copy) in the original photo's coordinates."""
+    faces = [
+        replace(
+            face,
+            box=Box(
+                face.box.left * factor,
+                face.box.top * factor,
+                face.box.right * factor,
+                face.box.bottom * factor,
+            ),
+            landmarks=(face.landmarks * factor).astype(np.float32),
+        )
+        for face in found.faces
+    ]
+    return PhotoFaces(width=width, height=height, faces=faces, tried=found.tried)
