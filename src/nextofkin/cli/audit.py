@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from nextofkin.cli.common import console, err_console, handle_errors, print_json, state
+from nextofkin.cli.common import cells, console, err_console, handle_errors, print_json, state
 from nextofkin.errors import InputError
 
 audit_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
@@ -80,12 +80,14 @@ def show_command(
     for row in rows:
         details = ", ".join(f"{k}={v}" for k, v in row.details.items() if v not in (None, ""))
         table.add_row(
-            str(row.seq),
-            row.at[:19].replace("T", " "),
-            row.actor or "-",
-            row.action,
-            row.subject,
-            details[:300],
+            *cells(
+                row.seq,
+                row.at[:19].replace("T", " "),
+                row.actor or "-",
+                row.action,
+                row.subject,
+                details[:300],
+            )
         )
     console.print(table)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from nextofkin.cli.common import console, handle_errors, print_json, state
+from nextofkin.cli.common import cells, console, handle_errors, lit, print_json, state
 
 case_app = typer.Typer(help="Cases: post-mortem photos, searches, decisions.", no_args_is_help=True)
 
@@ -42,9 +42,9 @@ def open_command(
     if json_out:
         print_json(info.to_dict())
         return
-    console.print(f"opened case [bold]{info.number}[/] with {len(info.photos)} photo(s)")
+    console.print(f"opened case [bold]{lit(info.number)}[/] with {len(info.photos)} photo(s)")
     for photo in info.photos:
-        console.print(f"  {photo.original_name}  sha256 {photo.sha256}")
+        console.print(f"  {lit(photo.original_name)}  sha256 {photo.sha256}")
 
 
 @case_app.command("add-photo")
@@ -60,7 +60,7 @@ def add_photo_command(
     cli = state(ctx)
     with cli.workspace.session() as session:
         added = add_photos(session, cli.workspace, cli.settings.user, number, photos)
-    console.print(f"added {len(added)} photo(s) to case {number}")
+    console.print(f"added {len(added)} photo(s) to case {lit(number)}")
 
 
 @case_app.command("list")
@@ -86,13 +86,15 @@ def list_command(
         table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(
-            r.number,
-            r.state.value,
-            r.found_at or "-",
-            r.place or "-",
-            str(r.photos),
-            str(r.searches),
-            r.identified_ref or "-",
+            *cells(
+                r.number,
+                r.state.value,
+                r.found_at or "-",
+                r.place or "-",
+                r.photos,
+                r.searches,
+                r.identified_ref or "-",
+            )
         )
     console.print(table)
 
@@ -117,34 +119,37 @@ def show_command(
         data["custody"] = [{"stored_path": c.stored_path, "ok": c.ok} for c in custody]
         print_json(data)
         return
-    console.print(f"[bold]case {info.number}[/]  state: [bold]{info.state.value}[/]")
+    console.print(f"[bold]case {lit(info.number)}[/]  state: [bold]{info.state.value}[/]")
     console.print(
-        f"found: {info.found_at or '-'}  place: {info.place or '-'}  opened by {info.opened_by} "
-        f"at {info.opened_at:%Y-%m-%d %H:%M} UTC"
+        f"found: {lit(info.found_at or '-')}  place: {lit(info.place or '-')}  opened by "
+        f"{lit(info.opened_by)} at {info.opened_at:%Y-%m-%d %H:%M} UTC"
     )
     if info.notes:
-        console.print(f"notes: {info.notes}")
+        console.print(f"notes: {lit(info.notes)}")
     if info.identified_ref:
-        console.print(f"[bold green]identified as {info.identified_ref}[/]")
+        console.print(f"[bold green]identified as {lit(info.identified_ref)}[/]")
     for photo, check in zip(info.photos, custody, strict=True):
         mark = "[green]hash ok[/]" if check.ok else "[bold red]HASH MISMATCH[/]"
-        console.print(f"photo {photo.ordinal}: {photo.original_name} ({photo.sha256[:16]}…) {mark}")
+        name = lit(photo.original_name)
+        console.print(f"photo {photo.ordinal}: {name} ({photo.sha256[:16]}…) {mark}")
     for search in info.searches:
         console.print(
-            f"\nsearch {search.id} by {search.run_by} at {search.run_at:%Y-%m-%d %H:%M} UTC "
-            f"({search.model}, gallery of {search.gallery_size or '?'} accounts)"
+            f"\nsearch {search.id} by {lit(search.run_by)} at {search.run_at:%Y-%m-%d %H:%M} UTC "
+            f"({lit(search.model)}, gallery of {search.gallery_size or '?'} accounts)"
         )
         table = Table(show_lines=False)
         for column in ("#", "account", "name", "score", "decision", "what the score means"):
             table.add_column(column, overflow="fold")
         for rank, c in enumerate(search.candidates, start=1):
             table.add_row(
-                str(rank),
-                f"{c['source']}/{c['account']}",
-                c.get("name") or "-",
-                f"{c['score']:.3f}",
-                c["decision"],
-                c.get("meaning", ""),
+                *cells(
+                    rank,
+                    f"{c['source']}/{c['account']}",
+                    c.get("name") or "-",
+                    f"{c['score']:.3f}",
+                    c["decision"],
+                    c.get("meaning", ""),
+                )
             )
         console.print(table)
     if info.decisions:
@@ -152,7 +157,8 @@ def show_command(
         for d in info.decisions:
             console.print(
                 f"  {d.at:%Y-%m-%d %H:%M} {d.reviewer} {d.decision} {d.account_ref}"
-                + (f" — {d.reason}" if d.reason else "")
+                + (f" — {d.reason}" if d.reason else ""),
+                markup=False,
             )
 
 
@@ -174,7 +180,7 @@ def close_command(
         info = close_case(
             session, cli.settings.user, number, reason=reason, unidentified=unidentified
         )
-    console.print(f"case {number} is now {info.state.value}")
+    console.print(f"case {lit(number)} is now {info.state.value}")
 
 
 @case_app.command("report")
@@ -190,7 +196,7 @@ def report_command(
 
     cli = state(ctx)
     path = write_report(cli.workspace, cli.settings.user, number, fmt, out)  # type: ignore[arg-type]
-    console.print(f"report written to {path}")
+    console.print(f"report written to {lit(path)}")
 
 
 def register(app: typer.Typer) -> None:

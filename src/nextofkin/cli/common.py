@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +15,8 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from nextofkin.errors import InputError, NextOfKinError, NoFaceFound
 from nextofkin.settings import Settings
@@ -85,6 +89,41 @@ def install_global_options(app: typer.Typer) -> None:
         ctx.obj = CliState(workspace_path=workspace, user=user)
 
 
+def lit(value: object) -> str:
+    """``value`` as text that rich prints literally: stored and user-given text may hold
+    ``[...]`` that would otherwise be read as markup (a crash, or a terminal hyperlink)."""
+    return escape(str(value))
+
+
+def cells(*values: object) -> list[Text]:
+    """Table cells printed literally (see :func:`lit`)."""
+    return [Text(str(v)) for v in values]
+
+
+def os_user() -> str:
+    """The operating-system account running this command (recorded beside the acting user)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (containers)
+        return f"uid {os.getuid()}"
+
+
+def record_action(cli: CliState, action: str, subject: str, details: dict[str, Any]) -> None:
+    """Audit a workspace-wide action (ingest, reindex, calibrate).
+
+    The acting user, when named, must be an active user; the operating-system account is
+    recorded too, so an entry names who ran it even where no user was given.
+    """
+    from nextofkin import audit
+    from nextofkin.users.service import Permission, require
+
+    actor = cli.settings.user
+    with cli.workspace.session() as session:
+        if actor:
+            actor = require(session, actor, Permission.VIEW).name
+        audit.record(session, actor, action, subject, {**details, "os_user": os_user()})
+
+
 def print_json(data: Any) -> None:
     """Print ``data`` as JSON on stdout (plain, for scripts)."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
@@ -102,13 +141,13 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except NoFaceFound as exc:
-            err_console.print(f"[bold red]No face found:[/] {exc}")
+            err_console.print(f"[bold red]No face found:[/] {lit(exc)}")
             raise typer.Exit(EXIT_NO_FACE) from exc
         except InputError as exc:
-            err_console.print(f"[bold red]Bad input:[/] {exc}")
+            err_console.print(f"[bold red]Bad input:[/] {lit(exc)}")
             raise typer.Exit(EXIT_DOMAIN_ERROR) from exc
         except NextOfKinError as exc:
-            err_console.print(f"[bold red]Error ({type(exc).__name__}):[/] {exc}")
+            err_console.print(f"[bold red]Error ({type(exc).__name__}):[/] {lit(exc)}")
             raise typer.Exit(EXIT_DOMAIN_ERROR) from exc
 
     return wrapper

@@ -7,8 +7,18 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from nextofkin.cli.common import console, handle_errors, print_json, state
+from nextofkin import audit
+from nextofkin.cli.common import (
+    cells,
+    console,
+    handle_errors,
+    lit,
+    print_json,
+    record_action,
+    state,
+)
 
 
 @handle_errors
@@ -28,7 +38,13 @@ def ingest_command(
 
     from nextofkin.gallery.ingest import ingest
 
-    ws = state(ctx).workspace
+    cli = state(ctx)
+    ws = cli.workspace
+    # Audited before it starts, so a run that dies still shows in the log.
+    subject = f"source:{source or root.resolve().name}"
+    record_action(
+        cli, audit.Action.INGEST_START, subject, {"root": str(root.resolve()), "workers": workers}
+    )
     with Progress(
         TextColumn("[bold]ingest[/]"),
         BarColumn(),
@@ -45,11 +61,16 @@ def ingest_command(
             progress.update(task, completed=done, total=total)
 
         report = ingest(ws, root, source_name=source, workers=workers, progress=update)
+    summary = {k: v for k, v in asdict(report).items() if k != "failures"}
+    record_action(
+        cli, audit.Action.INGEST_DONE, f"source:{report.source}",
+        {**summary, "failures": len(report.failures)},
+    )  # fmt: skip
     if json_out:
         print_json(asdict(report))
         return
     console.print(
-        f"source [bold]{report.source}[/] ({report.layout}): "
+        f"source [bold]{lit(report.source)}[/] ({report.layout}): "
         f"{report.accounts_added} new accounts, {report.photos_added} new photos, "
         f"{report.images_processed} images processed, {report.duplicates_linked} duplicates "
         f"linked, {report.faces_added} faces; index holds {report.index_total} faces "
@@ -60,7 +81,7 @@ def ingest_command(
         table.add_column("item", overflow="fold")
         table.add_column("why", overflow="fold")
         for failure in report.failures[:200]:
-            table.add_row(failure.item, failure.message)
+            table.add_row(*cells(failure.item, failure.message))
         console.print(table)
         if len(report.failures) > 200:
             console.print(f"... and {len(report.failures) - 200} more (use --json for all)")
@@ -81,7 +102,7 @@ def render_result(result_dict: dict[str, object]) -> None:
     assert isinstance(probes, list)
     for probe in probes:
         console.print(
-            f"probe [bold]{Path(probe['photo']).name}[/]: face at {probe['box']} "
+            f"probe [bold]{lit(Path(probe['photo']).name)}[/]: face at {probe['box']} "
             f"(rotated {probe['rotation']}°, quality {probe['quality']:.2f}, "
             f"{probe['faces_in_photo']} face(s) in photo)"
         )
@@ -101,7 +122,7 @@ def render_result(result_dict: dict[str, object]) -> None:
             "cosine similarity in brackets"
         )
     for note in calibration.get("notes", []):
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {lit(note)}")
     table = Table(show_lines=True)
     for column in ("#", "account", "score", "decision", "what the score means", "evidence"):
         table.add_column(column, overflow="fold")
@@ -113,13 +134,13 @@ def render_result(result_dict: dict[str, object]) -> None:
             f"{e['photo']} ({e['role']}, {e['similarity']:.3f})" for e in cand["evidence"][:3]
         )
         label = cand["account"] + (f"\n{cand['name']}" if cand.get("name") else "")
+        score = f"{cand['score']:.3f}" + (
+            f"\n({cand['similarity']:.3f})" if kind != "cosine" else ""
+        )
         table.add_row(
-            str(rank),
-            label,
-            f"{cand['score']:.3f}" + (f"\n({cand['similarity']:.3f})" if kind != "cosine" else ""),
-            f"[{colours.get(cand['decision'], '')}]{cand['decision']}[/]",
-            cand["meaning"] + _margin_text(cand.get("margin"), rank),
-            evidence,
+            *cells(rank, label, score),
+            Text(str(cand["decision"]), style=colours.get(cand["decision"], "")),
+            *cells(cand["meaning"] + _margin_text(cand.get("margin"), rank), evidence),
         )
     console.print(table)
     sightings = result_dict.get("sightings") or []
@@ -127,7 +148,8 @@ def render_result(result_dict: dict[str, object]) -> None:
     if sightings:
         console.print(
             "also appears as a companion in photos of: "
-            + ", ".join(f"{s['account']} ({s['similarity']:.3f})" for s in sightings[:10])
+            + ", ".join(f"{s['account']} ({s['similarity']:.3f})" for s in sightings[:10]),
+            markup=False,
         )
 
 
@@ -162,7 +184,7 @@ def identify_command(
         print_json(result)
         return
     verb = "opened" if outcome.opened else "updated"
-    console.print(f"case [bold]{outcome.case_number}[/] ({verb}); search stored and audited")
+    console.print(f"case [bold]{lit(outcome.case_number)}[/] ({verb}); search stored and audited")
     render_result(result)
 
 
@@ -174,9 +196,12 @@ def status_command(
     from nextofkin.gallery.embedder import resolve_embedder
     from nextofkin.gallery.ingest import gallery_counts
     from nextofkin.gallery.maintenance import open_index
+    from nextofkin.users.service import Permission, require
 
-    ws = state(ctx).workspace
+    cli = state(ctx)
+    ws = cli.workspace
     with ws.session() as session:
+        require(session, cli.settings.user, Permission.VIEW)
         counts = gallery_counts(session)
     embedder = resolve_embedder(ws)
     index = open_index(ws)
@@ -195,7 +220,7 @@ def status_command(
         print_json(info)
         return
     for key, value in info.items():
-        console.print(f"{key:>16}: {value}")
+        console.print(f"{key:>16}: {value}", markup=False)
 
 
 def models_command(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from nextofkin.cli.common import console, handle_errors, state
+from nextofkin.cli.common import console, handle_errors, lit, state
 
 DEMO_ADMIN = "demo-admin"
 DEMO_INVESTIGATOR = "demo-investigator"
@@ -74,9 +74,9 @@ def demo_command(
     render_result(result)
     top = result["candidates"][0] if result["candidates"] else None
     if top and top["account"] == person:
-        console.print(f"[bold green]The right account ({person}) is ranked first.[/]")
+        console.print(f"[bold green]The right account ({lit(person)}) is ranked first.[/]")
     else:
-        console.print(f"[bold yellow]{person} is not ranked first.[/]")
+        console.print(f"[bold yellow]{lit(person)} is not ranked first.[/]")
 
 
 def register(app: typer.Typer) -> None:

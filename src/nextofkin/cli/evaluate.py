@@ -15,7 +15,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from nextofkin.cli.common import CliState, console, err_console, handle_errors, print_json, state
+from nextofkin import audit
+from nextofkin.cli.common import (
+    CliState,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    record_action,
+    state,
+)
 from nextofkin.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -301,6 +310,15 @@ def calibrate_command(
             run = _context(st, cache, workers, progress)
             calibration = calibrate_from_protocol(ws, run, protocol_file, half=half)
     data = calibration.to_dict()
+    record_action(
+        st,
+        audit.Action.CALIBRATE,
+        "calibration",
+        {
+            "protocol": str(protocol_file) if protocol_file else None,
+            **{k: v for k, v in data.items() if k != "scores"},
+        },
+    )
     examples = _examples(calibration)
     if json_out:
         data.pop("scores", None)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from nextofkin.cli.common import console, handle_errors, print_json, state
+from nextofkin import audit
+from nextofkin.cli.common import console, handle_errors, print_json, record_action, state
 
 
 @handle_errors
@@ -50,6 +51,7 @@ def reindex_command(
 
         report = reindex(index, session, factory=factory, progress=update)
     index.save()
+    record_action(state(ctx), audit.Action.REINDEX, "index", asdict(report))
     if json_out:
         print_json(asdict(report))
         return

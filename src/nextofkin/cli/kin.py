@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from nextofkin.cli.common import console, handle_errors, print_json, state
+from nextofkin.cli.common import cells, console, handle_errors, lit, print_json, state
 
 
 @handle_errors
@@ -23,19 +23,20 @@ def kin_command(
 
     from nextofkin.kin.engine import KinService
 
-    service = KinService(state(ctx).workspace)
-    result = service.kin(account, source=source, top=top)
+    cli = state(ctx)
+    service = KinService(cli.workspace)
+    result = service.kin_for(cli.settings.user, account, source=source, top=top)
     if json_out:
         data = result.to_dict()
         # The documented shape first; the rest after it.
         print_json({"account": data.pop("account"), "relations": data.pop("relations")} | data)
         return
     console.print(
-        f"[bold]{result.account}[/] ({result.name or 'no name'}, source {result.source}): "
-        f"{result.owner_faces} owner face(s)"
+        f"[bold]{lit(result.account)}[/] ({lit(result.name or 'no name')}, source "
+        f"{lit(result.source)}): {result.owner_faces} owner face(s)"
     )
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {lit(note)}")
     table = Table(show_lines=True)
     for column in ("#", "account", "score", "relation", "reasons", "evidence", "contacts"):
         table.add_column(column)
@@ -46,14 +47,14 @@ def kin_command(
             for e in rel.evidence[:4]
         )
         contacts = "\n".join(f"{k}: {v}" for k, v in rel.contacts.items()) or "-"
-        table.add_row(
-            str(rank), f"{rel.account}\n{rel.name or ''}", f"{rel.score:.3f}", relation,
+        table.add_row(*cells(
+            rank, f"{rel.account}\n{rel.name or ''}", f"{rel.score:.3f}", relation,
             "\n".join(rel.reasons), evidence, contacts,
-        )  # fmt: skip
+        ))  # fmt: skip
     console.print(table)
     for same in result.same_face_accounts:
         console.print(
-            f"[yellow]same face as the person:[/] {same['account']} "
+            f"[yellow]same face as the person:[/] {lit(same['account'])} "
             f"(similarity {same['similarity']})"
         )
 
@@ -82,7 +83,7 @@ def eval_kin_command(
         return
     data = report.to_dict()
     for key, value in data.items():
-        console.print(f"[bold]{key}[/]: {value}")
+        console.print(f"[bold]{key}[/]: {lit(value)}")
 
 
 def register(app: typer.Typer) -> None:

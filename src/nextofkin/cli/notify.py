@@ -11,7 +11,15 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from nextofkin.cli.common import console, err_console, handle_errors, print_json, state
+from nextofkin.cli.common import (
+    cells,
+    console,
+    err_console,
+    handle_errors,
+    lit,
+    print_json,
+    state,
+)
 
 
 class _DefaultDraftGroup(TyperGroup):
@@ -37,8 +45,8 @@ def _print_outcomes(outcomes: list[Any]) -> bool:
     attention = False
     for o in outcomes:
         colour = {"sent": "green", "uncertain": "bold red", "failed": "red"}.get(o.state.value, "")
-        line = f"{o.recipient}: [{colour}]{o.state.value}[/] — {o.note}" if colour else None
-        console.print(line or f"{o.recipient}: {o.state.value} — {o.note}", markup=bool(colour))
+        state_text = f"[{colour}]{o.state.value}[/]" if colour else o.state.value
+        console.print(f"{lit(o.recipient)}: {state_text} — {lit(o.note)}")
         attention |= o.state.value in ("uncertain", "failed")
     return attention
 
@@ -101,7 +109,7 @@ def draft_command(
     else:
         for d in drafts:
             console.print(
-                f"[bold]{d.recipient}[/] ({d.channel} {d.address or '-'}, {d.language}, "
+                f"[bold]{lit(d.recipient)}[/] ({d.channel} {lit(d.address or '-')}, {d.language}, "
                 f"attach {d.attach}): {d.state.value}"
             )
             if not send_now:
@@ -127,7 +135,7 @@ def mark_sent_command(
 
     cli = state(ctx)
     outcome = mark_sent(cli.workspace, cli.settings.user, number, to, note)
-    console.print(f"{outcome.recipient}: recorded as sent")
+    console.print(f"{outcome.recipient}: recorded as sent", markup=False)
 
 
 @notify_app.command("release")
@@ -143,7 +151,9 @@ def release_command(
 
     cli = state(ctx)
     info = release(cli.workspace, cli.settings.user, number, to, reason)
-    console.print(f"{info.recipient}: {info.state.value} (will be sent by the next --send)")
+    console.print(
+        f"{info.recipient}: {info.state.value} (will be sent by the next --send)", markup=False
+    )
 
 
 @notify_app.command("list")
@@ -169,13 +179,15 @@ def list_command(
         table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(
-            r.case_number,
-            r.recipient,
-            r.channel,
-            r.address or "-",
-            r.state.value,
-            str(r.attempts),
-            r.last_error or (f"sent {r.sent_at:%Y-%m-%d %H:%M}" if r.sent_at else ""),
+            *cells(
+                r.case_number,
+                r.recipient,
+                r.channel,
+                r.address or "-",
+                r.state.value,
+                r.attempts,
+                r.last_error or (f"sent {r.sent_at:%Y-%m-%d %H:%M}" if r.sent_at else ""),
+            )
         )
     console.print(table)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nextofkin.cli.common import console, handle_errors, print_json, state
+from nextofkin.cli.common import console, handle_errors, lit, print_json, state
 from nextofkin.errors import InputError
 
 
@@ -40,7 +40,7 @@ def purge_command(
         print_json(asdict(report))
         return
     console.print(
-        f"purged {report.subject}: {report.accounts} account(s), {report.photos} photo(s), "
+        f"purged {lit(report.subject)}: {report.accounts} account(s), {report.photos} photo(s), "
         f"{report.images} image(s), {report.faces} face(s), {report.vectors} vector(s); "
         f"the index now holds {report.index_total} faces"
     )

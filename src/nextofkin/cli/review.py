@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nextofkin.cli.common import console, handle_errors, print_json, state
+from nextofkin.cli.common import console, handle_errors, lit, print_json, state
 from nextofkin.errors import InputError
 
 
@@ -49,13 +49,13 @@ def review_command(
         print_json(asdict(outcome))
         return
     console.print(
-        f"case [bold]{number}[/]: {outcome.reviewer} {outcome.verdict.value}ed "
-        f"{outcome.account_ref} (score {outcome.score:.3f}, {outcome.candidate_decision})"
+        f"case [bold]{lit(number)}[/]: {lit(outcome.reviewer)} {outcome.verdict.value}ed "
+        f"{lit(outcome.account_ref)} (score {outcome.score:.3f}, {outcome.candidate_decision})"
     )
     if outcome.verdict.value == "confirm":
         if outcome.identified:
             console.print(
-                f"[bold green]identified[/]: confirmed by {', '.join(outcome.confirmations)}"
+                f"[bold green]identified[/]: confirmed by {lit(', '.join(outcome.confirmations))}"
             )
         else:
             console.print(

@@ -323,6 +323,34 @@ class KinService:
             person = self.resolve_account(session, account, source)
             return self._kin(session, person, top)
 
+    def kin_for(
+        self,
+        actor: str | None,
+        account: str,
+        *,
+        source: str | None = None,
+        top: int = 10,
+        case: str | None = None,
+    ) -> KinResult:
+        """:meth:`kin` for a named user with the ``view`` permission, audited as ``kin.view``:
+        a person's social graph is shown to someone the log can name."""
+        from nextofkin import audit
+        from nextofkin.users.service import Permission, require
+
+        with self.workspace.session() as session:
+            name = require(session, actor, Permission.VIEW).name
+        result = self.kin(account, source=source, top=top)
+        with self.workspace.session() as session:
+            audit.record(
+                session,
+                name,
+                audit.Action.KIN_VIEW,
+                f"account:{result.source}/{result.account}",
+                {"relations": len(result.relations), "top": top},
+                case=case,
+            )
+        return result
+
     def _kin(self, session: Session, person: Account, top: int) -> KinResult:
         links = self.links(session)
         confidence = self.confidence()
