@@ -123,7 +123,9 @@ def test_unreadable_probe_is_a_clear_error(workspace: Path, tmp_path: Path) -> N
 
 
 def test_status_json(workspace: Path) -> None:
-    result = CliRunner().invoke(build_app(), ["-w", str(workspace), "status", "--json"])
+    result = CliRunner().invoke(
+        build_app(), ["-w", str(workspace), "--user", "inv", "status", "--json"]
+    )
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert info["accounts"] == 5 and info["index_faces"] == info["faces"] >= 9

@@ -90,8 +90,13 @@ def test_sigkill_mid_ingest_then_rerun_is_exact(lfw_dir: Path, tmp_path: Path) -
         check=True,
     )
     assert _snapshot(db) == _snapshot(clean_ws / "nextofkin.db")
+    subprocess.run(_cli(killed_ws, "user", "add", "ada", "--role", "admin"), env=env, check=True)
     status = subprocess.run(
-        _cli(killed_ws, "status", "--json"), capture_output=True, text=True, env=env, check=True
+        _cli(killed_ws, "--user", "ada", "status", "--json"),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     import json
 

@@ -169,7 +169,11 @@ def test_explicit_conflicting_embedder_is_refused_clearly(
             open_index(ws)
     finally:
         ws.close()
-    result = CliRunner().invoke(build_app(), ["-w", str(old_workspace), "status"])
+    added = CliRunner().invoke(
+        build_app(), ["-w", str(old_workspace), "user", "add", "ada", "--role", "admin"]
+    )
+    assert added.exit_code == 0, added.output
+    result = CliRunner().invoke(build_app(), ["-w", str(old_workspace), "--user", "ada", "status"])
     assert result.exit_code == 1
     assert "ModelMismatch" in result.output and PLAIN in result.output
 
@@ -218,12 +222,15 @@ def test_vectors_no_registered_embedder_computes_are_a_mismatch(workspace: Works
 
 
 def test_status_shows_the_workspace_embedder(old_workspace: Path) -> None:
-    result = CliRunner().invoke(build_app(), ["-w", str(old_workspace), "status", "--json"])
+    app, ws = build_app(), ["-w", str(old_workspace)]
+    added = CliRunner().invoke(app, [*ws, "user", "add", "ada", "--role", "admin"])
+    assert added.exit_code == 0, added.output
+    result = CliRunner().invoke(build_app(), [*ws, "--user", "ada", "status", "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert (info["embedder"], info["embedder_source"]) == (PLAIN, "inferred")
     assert info["index_model"] == spec_of(PLAIN).name
-    human = CliRunner().invoke(build_app(), ["-w", str(old_workspace), "status"])
+    human = CliRunner().invoke(build_app(), [*ws, "--user", "ada", "status"])
     assert human.exit_code == 0 and PLAIN in human.output
 
 

@@ -75,8 +75,11 @@ def test_cli_json_shape(ingested: tuple[Workspace, Path]) -> None:
     ws, root = ingested
     account = _with_relatives(root)[0]
     runner = CliRunner()
+    base = ["--workspace", str(ws.home)]
+    added = runner.invoke(build_app(), [*base, "user", "add", "ana", "--role", "admin"])
+    assert added.exit_code == 0, added.output
     result = runner.invoke(
-        build_app(), ["--workspace", str(ws.home), "kin", account, "--top", "3", "--json"]
+        build_app(), [*base, "--user", "ana", "kin", account, "--top", "3", "--json"]
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -86,7 +89,7 @@ def test_cli_json_shape(ingested: tuple[Workspace, Path]) -> None:
     for rel in data["relations"]:
         assert {"account", "score", "relation", "reasons", "evidence"} <= set(rel)
         assert rel["relation"] in {"family", "friend", "unknown"}
-    missing = runner.invoke(build_app(), ["--workspace", str(ws.home), "kin", "nobody"])
+    missing = runner.invoke(build_app(), [*base, "--user", "ana", "kin", "nobody"])
     assert missing.exit_code != 0
 
 

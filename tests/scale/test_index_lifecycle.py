@@ -128,9 +128,14 @@ def test_reindex_command(settings: Settings) -> None:
         check=True,
     )
     assert json.loads(out.stdout)["factory"] == "HNSW8,Flat"
+    subprocess.run([*cli, "user", "add", "ada", "--role", "admin"], env=env, check=True)
     status = json.loads(
         subprocess.run(
-            [*cli, "status", "--json"], capture_output=True, text=True, env=env, check=True
+            [*cli, "--user", "ada", "status", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
         ).stdout
     )
     assert status["index_factory"] == "HNSW8,Flat" and status["index_faces"] == 80
