@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,6 +23,24 @@ MAX_ACCOUNT_ID = 300
 MAX_NAME = 300
 MAX_CITY = 200
 MAX_POSTED_AT = 40
+# Folders that tools and file systems put in a tree; every other folder is an account, whatever
+# its name ("..dotdot" and ".anna" are legal account ids: only a real ".." component escapes).
+SYSTEM_FOLDERS = frozenset(
+    {
+        ".git",
+        ".svn",
+        ".hg",
+        ".Trash",
+        ".Trashes",
+        ".Spotlight-V100",
+        ".fseventsd",
+        ".TemporaryItems",
+        ".thumbnails",
+        "__MACOSX",
+        "@eaDir",
+        "lost+found",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,33 @@ def _clipped(value: Any, limit: int) -> str | None:
     return text[:limit] if text is not None else None
 
 
+def _posted_at(value: Any, item: str, problems: list[ItemProblem]) -> str | None:
+    """``value`` if it is a real ISO date or date-time, else None and a per-item problem.
+
+    The photo itself is still ingested: a wrong date must not cost a face, and an impossible one
+    ("2024-02-30") must not be stored as if it were true.
+    """
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    problem = None
+    if not isinstance(value, str) or len(text) > MAX_POSTED_AT:
+        problem = "is not an ISO date or date-time"
+    else:
+        try:
+            if len(text) == 10:
+                date.fromisoformat(text)
+            else:
+                datetime.fromisoformat(text)
+        except ValueError as exc:
+            problem = f"is not a valid ISO date or date-time ({exc})"
+    if problem is None:
+        return text
+    shown = text if len(text) <= 60 else text[:60] + "..."
+    problems.append(ItemProblem(item, f"posted_at {shown!r} {problem}: stored without a date"))
+    return None
+
+
 def _check_account_id(external_id: str) -> None:
     if len(external_id) > MAX_ACCOUNT_ID:
         raise ManifestError(
@@ -128,8 +174,19 @@ def _account_from(data: dict[str, Any], external_id: str) -> AccountEntry:
     )
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | ItemProblem]]:
+def _inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, symlinks followed, lies inside ``root``."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+
+
+def _jsonl(path: Path, root: Path) -> Iterator[tuple[int, dict[str, Any] | ItemProblem]]:
     name = path.name
+    if not _inside(root, path):
+        yield 0, ItemProblem(name, "ignored: it is a symlink to a file outside the export root")
+        return
     try:
         handle = path.open("rb")
     except OSError as exc:
@@ -157,9 +214,10 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | ItemProblem]]:
 def read_manifest(root: Path) -> Export:
     """Read ``accounts.jsonl`` and ``photos.jsonl`` under ``root``."""
     accounts: dict[str, AccountEntry] = {}
+    first_line: dict[str, int] = {}
     photos: list[PhotoEntry] = []
     problems: list[ItemProblem] = []
-    for number, data in _jsonl(root / "accounts.jsonl"):
+    for number, data in _jsonl(root / "accounts.jsonl", root):
         if isinstance(data, ItemProblem):
             problems.append(data)
             continue
@@ -168,6 +226,18 @@ def read_manifest(root: Path) -> Export:
         if external is None or str(external).strip() == "":
             problems.append(ItemProblem(item, "missing 'account' (the account id)"))
             continue
+        if str(external) in first_line:
+            # The first description wins: a later line silently replacing it would change a
+            # person's name or contacts without anyone noticing.
+            problems.append(
+                ItemProblem(
+                    item,
+                    f"duplicate account id {str(external)!r} (first on line "
+                    f"{first_line[str(external)]}): this line is ignored",
+                )
+            )
+            continue
+        first_line[str(external)] = number
         try:
             entry = _account_from(data, str(external))
             if entry.profile_photo:
@@ -181,7 +251,7 @@ def read_manifest(root: Path) -> Export:
     photos_file = root / "photos.jsonl"
     seen: set[tuple[str, str]] = set()
     if photos_file.exists():
-        for number, data in _jsonl(photos_file):
+        for number, data in _jsonl(photos_file, root):
             if isinstance(data, ItemProblem):
                 problems.append(data)
                 continue
@@ -215,7 +285,7 @@ def read_manifest(root: Path) -> Export:
                     rel_path=rel,
                     kind=kind if kind in ("profile", "post") else "post",
                     caption=_str_or_none(data.get("caption")),
-                    posted_at=_clipped(data.get("posted_at"), MAX_POSTED_AT),
+                    posted_at=_posted_at(data.get("posted_at"), item, problems),
                     tagged=[str(t) for t in tagged] if isinstance(tagged, list) else [],
                 )
             )
@@ -231,11 +301,21 @@ def read_folders(root: Path) -> Export:
     accounts: list[AccountEntry] = []
     photos: list[PhotoEntry] = []
     problems: list[ItemProblem] = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         external = folder.name
+        if external in SYSTEM_FOLDERS:
+            problems.append(ItemProblem(external, "skipped: a system folder, not an account"))
+            continue
         meta_file = folder / "account.json"
         entry = AccountEntry(external_id=external)
-        if meta_file.exists():
+        if meta_file.exists() and not _inside(root, meta_file):
+            problems.append(
+                ItemProblem(
+                    f"{external}/account.json",
+                    "ignored: it is a symlink to a file outside the export root",
+                )
+            )
+        elif meta_file.exists():
             try:
                 data = json.loads(meta_file.read_text(encoding="utf-8"))
                 if not isinstance(data, dict):
