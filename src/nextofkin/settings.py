@@ -219,6 +219,37 @@ class WebSettings(BaseModel):
     )
 
 
+class SearchSettings(BaseModel):
+    """The server's search worker pool: how many searches run at once, and each one's budget.
+
+    Probe photos are analysed (decode, detect, embed) in worker processes, so that one photo
+    that needs too much time or memory is stopped without touching the others' searches.
+    """
+
+    workers: int = Field(
+        default_factory=lambda: min(2, os.cpu_count() or 1),
+        ge=1,
+        description="searches analysed at once (worker processes, each holding the face models, "
+        "~250 MB); more than the cores only makes each one slower",
+    )
+    # Why 60 s: a normal search takes 0.5-2 s and the worst legitimate one (no face anywhere:
+    # every turn, tilt, equalised copy, the upsampled pass and the CNN fallback on a photo
+    # already downscaled to probe_max_side) ~7 s on one idle core; 60 s leaves room for a busy
+    # machine and several photos per search, while a stuck search holds a worker one minute.
+    time_budget_s: float = Field(60.0, gt=0, description="a search's analysis is stopped after")
+    # Why 1536 MB: a 40-megapixel photo (the max_pixels limit) decodes to 120 MB and the search
+    # on its downscaled copy peaks ~0.5 GB; the models are not counted (they are loaded first).
+    memory_budget_mb: int = Field(
+        1536, ge=64, description="address space a search may add to its worker (RLIMIT_AS)"
+    )
+    queue_wait_s: float = Field(
+        30.0, ge=0, description="how long a search waits for a free worker before 'busy' (503)"
+    )
+    start_timeout_s: float = Field(
+        120.0, gt=0, description="how long a new worker may take to load the models"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of nextofkin."""
 
@@ -238,6 +269,7 @@ class Settings(BaseSettings):
     review: ReviewPolicy = Field(default_factory=ReviewPolicy)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
