@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session
 from nextofkin import audit
 from nextofkin.cases.records import Case, CaseDecision, CasePhoto, CaseSearch
 from nextofkin.db import utcnow
+from nextofkin.diskspace import write_atomically
 from nextofkin.errors import CaseStateError, InputError, NoFaceFound, NotFound
 from nextofkin.users.service import Permission, require
 from nextofkin.vision.image_io import decode_image, read_bytes
@@ -236,14 +236,8 @@ def _hash_copy(source: Path, target: Path, max_bytes: int, max_pixels: int) -> t
     """
     data = read_bytes(source, max_bytes)
     decode_image(data, max_pixels=max_pixels, name=source.name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(target)
-    target.chmod(0o400)  # read-only, and owner-only like the whole workspace
+    # A full disk is DiskFull and leaves no .tmp file behind.
+    write_atomically(target, data, mode=0o400)  # read-only, owner-only like the workspace
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     if digest != hashlib.sha256(data).hexdigest():
         raise InputError(f"copy of {source} does not match the original")

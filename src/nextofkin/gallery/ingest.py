@@ -15,15 +15,18 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from nextofkin.errors import ImageError, NextOfKinError
+from nextofkin.diskspace import disk_full, is_disk_full
+from nextofkin.errors import ImageError
 from nextofkin.gallery.formats import Export, read_export
 from nextofkin.gallery.records import (
     Account,
@@ -34,9 +37,13 @@ from nextofkin.gallery.records import (
     PhotoStatus,
     Source,
 )
+from nextofkin.processes import deathsig_safe, die_with_parent, exclusive_lock
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.image_io import decode_image, read_bytes, sha256_of
 from nextofkin.workspace import Workspace
+
+if TYPE_CHECKING:
+    from nextofkin.vision.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +107,15 @@ class IngestReport:
 _PIPELINE = None
 
 
-def _init_worker(vision: VisionSettings) -> None:
-    """Load the models once per worker process, single-threaded (one process per core)."""
+def _init_worker(
+    vision: VisionSettings, parent_pid: int | None = None, deathsig: bool = False
+) -> None:
+    """Load the models once per worker process, single-threaded (one process per core).
+
+    The worker ends with its parent (``parent_pid``), so a killed ingest leaves no workers.
+    """
+    if parent_pid is not None:
+        die_with_parent(parent_pid, deathsig=deathsig)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(vision.threads)
     global _PIPELINE
@@ -111,18 +125,37 @@ def _init_worker(vision: VisionSettings) -> None:
     _PIPELINE = FacePipeline.from_settings(vision, default_registry())
 
 
+def _named(path: str, message: str) -> str:
+    """``message`` prefixed with the file's name unless it already starts with it."""
+    return message if message.startswith(path) else f"{path}: {message}"
+
+
 def process_image(sha: str, path: str, data: bytes, max_pixels: int) -> ImageResult:
-    """Decode, detect, align, assess and embed every face of one file content."""
+    """Decode, detect, align, assess and embed every face of one file content.
+
+    Never raises for a problem of this image: any decode, detect or embed failure (a hostile
+    PNG chunk, a 1-pixel strip, a model error, memory) comes back as the result's ``error``,
+    naming the file, so that one bad photo is that photo's failure and the run goes on.
+    """
     pipeline = _PIPELINE
     if pipeline is None:  # pragma: no cover - the initializer always runs first
         raise RuntimeError("worker not initialised")
     try:
-        loaded = decode_image(data, max_pixels=max_pixels, name=path)
-        found = pipeline.analyse(loaded.pixels)
+        return _process(pipeline, sha, path, data, max_pixels)
     except ImageError as exc:
-        return ImageResult(sha, path, len(data), error=str(exc))
-    except NextOfKinError as exc:
-        return ImageResult(sha, path, len(data), error=f"{type(exc).__name__}: {exc}")
+        return ImageResult(sha, path, len(data), error=_named(path, str(exc)))
+    except Exception as exc:
+        # Anything else (NextOfKinError, MemoryError, a bug in a model binding) is still this
+        # image's failure; its type is kept because the message alone may not say what failed.
+        message = f"{type(exc).__name__}: {exc}"[:500]
+        return ImageResult(sha, path, len(data), error=_named(path, message))
+
+
+def _process(
+    pipeline: FacePipeline, sha: str, path: str, data: bytes, max_pixels: int
+) -> ImageResult:
+    loaded = decode_image(data, max_pixels=max_pixels, name=path)
+    found = pipeline.analyse(loaded.pixels)
     faces = [
         FaceData(
             box=(f.box.left, f.box.top, f.box.right, f.box.bottom),
@@ -301,7 +334,7 @@ class _Executor:
                 max_workers=workers,
                 mp_context=get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(vision,),
+                initargs=(vision, os.getpid(), deathsig_safe()),
             )
         else:
             _init_worker(vision)
@@ -318,12 +351,71 @@ class _Executor:
             self.pool.shutdown(cancel_futures=True)
 
 
+@dataclass
+class _Job:
+    """One new file content sent to a worker, kept until its result is stored."""
+
+    sha: str
+    path: str
+    data: bytes
+    photo_ids: list[int]
+
+
+class _Pool:
+    """The ingest's workers, replaced when one dies, so that a crash costs one image.
+
+    A worker killed mid-image (a segfault in a model binding, the kernel's OOM killer) breaks
+    the whole process pool and fails every image in flight. The pool is then rebuilt and those
+    images are retried one at a time: the one that breaks the pool alone is the culprit and is
+    failed with that reason; the others are ingested.
+    """
+
+    def __init__(self, workers: int, vision: VisionSettings, max_pixels: int) -> None:
+        self.workers, self.vision, self.max_pixels = workers, vision, max_pixels
+        self.executor = _Executor(workers, vision)
+
+    def submit(self, job: _Job) -> Future[ImageResult]:
+        return self.executor.submit(job.sha, job.path, job.data, self.max_pixels)
+
+    def result(self, future: Future[ImageResult], job: _Job) -> ImageResult | None:
+        """The job's result, or None when the pool broke (the caller retries it alone)."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            return None
+        except Exception as exc:  # e.g. a result that cannot be pickled: still this image's
+            message = f"worker failed ({type(exc).__name__}: {exc})"[:500]
+            return ImageResult(job.sha, job.path, len(job.data), error=_named(job.path, message))
+
+    def restart(self) -> None:
+        self.executor.close()
+        self.executor = _Executor(self.workers, self.vision)
+
+    def alone(self, job: _Job) -> ImageResult:
+        """Run ``job`` with nothing else in flight; a pool that breaks now broke on it."""
+        result = self.result(self.submit(job), job)
+        if result is not None:
+            return result
+        log.warning("a worker died while analysing %s; the image is marked failed", job.path)
+        self.restart()
+        message = "the worker process died while analysing this image (crash or out of memory)"
+        return ImageResult(job.sha, job.path, len(job.data), error=_named(job.path, message))
+
+    def close(self) -> None:
+        self.executor.close()
+
+
 def _read_all(items: list[_Pending], max_bytes: int) -> Iterator[tuple[_Pending, bytes | str]]:
     for item in items:
         try:
             yield item, read_bytes(item.path, max_bytes)
         except ImageError as exc:
             yield item, str(exc)
+
+
+def ingest_lock_path(workspace: Workspace) -> Path:
+    """The lock file every ingest of the workspace holds while it runs."""
+    return workspace.home / "locks" / "ingest.lock"
 
 
 def ingest(
@@ -335,7 +427,31 @@ def ingest(
     progress: ProgressFn | None = None,
     commit_every: float = 2.0,
 ) -> IngestReport:
-    """Ingest the export at ``root`` into ``workspace`` (see the module docstring)."""
+    """Ingest the export at ``root`` into ``workspace`` (see the module docstring).
+
+    One ingest runs at a time per workspace: another one raises :class:`Busy` at once (the lock
+    is the kernel's, so a killed ingest never leaves it stale). A full disk raises
+    :class:`DiskFull`; what was committed stays, and the next run resumes.
+    """
+    # Workspace-wide, not per source: two ingests of different sources would also race on
+    # shared image contents (unique SHA-256) and on rewriting the one index.
+    with exclusive_lock(ingest_lock_path(workspace), "an ingest"):
+        try:
+            return _ingest(workspace, root, source_name, workers, progress, commit_every)
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise disk_full(workspace.home, "ingesting") from exc
+            raise
+
+
+def _ingest(
+    workspace: Workspace,
+    root: Path,
+    source_name: str | None,
+    workers: int | None,
+    progress: ProgressFn | None,
+    commit_every: float,
+) -> IngestReport:
     from nextofkin.gallery.embedder import resolve_embedder, workspace_vision
     from nextofkin.gallery.maintenance import refresh_derived
 
@@ -361,25 +477,48 @@ def ingest(
     if progress:
         progress(0, total)
     workers = max(1, workers or settings.workers)
-    executor = _Executor(min(workers, max(1, total)), vision) if pending else None
-    in_flight: dict[Future[ImageResult], list[int]] = {}
-    by_sha: dict[str, Future[ImageResult]] = {}
-    waiting: dict[Future[ImageResult], list[int]] = defaultdict(list)
+    pool = _Pool(min(workers, max(1, total)), vision, vision.max_pixels) if pending else None
+    in_flight: dict[Future[ImageResult], _Job] = {}
+    by_sha: dict[str, _Job] = {}
     session = workspace.sessions()
     last_commit = time.monotonic()
 
-    def finish(future: Future[ImageResult]) -> None:
+    def store(job: _Job, result: ImageResult) -> None:
         nonlocal done
-        result = future.result()
-        ids = in_flight.pop(future) + waiting.pop(future, [])
-        by_sha.pop(result.sha256, None)
+        by_sha.pop(job.sha, None)
         report.faces_added += _store_result(
-            session, result, ids, embedder_spec.name, embedder_spec.alignment, vision.detector
+            session,
+            result,
+            job.photo_ids,
+            embedder_spec.name,
+            embedder_spec.alignment,
+            vision.detector,
         )
         report.images_processed += 1
         done += 1
         if progress:
             progress(done, total)
+
+    def drain(until: int) -> None:
+        assert pool is not None
+        while len(in_flight) > until:
+            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            broken: list[_Job] = []
+            for future in finished:
+                job = in_flight.pop(future)
+                result = pool.result(future, job)
+                if result is None:
+                    broken.append(job)
+                else:
+                    store(job, result)
+            if broken:
+                # Every image in flight failed with the pool: retry each alone to find the
+                # one that kills workers (see _Pool).
+                broken.extend(in_flight.values())
+                in_flight.clear()
+                pool.restart()
+                for job in broken:
+                    store(job, pool.alone(job))
 
     try:
         reader = _read_all(pending, vision.max_bytes)
@@ -407,35 +546,29 @@ def ingest(
                     progress(done, total)
                 continue
             if sha in by_sha:
-                waiting[by_sha[sha]].extend(item.photo_ids)
+                by_sha[sha].photo_ids.extend(item.photo_ids)
                 report.duplicates_linked += 1
                 done += 1
                 if progress:
                     progress(done, total)
                 continue
-            assert executor is not None
-            future = executor.submit(sha, str(item.path), data, vision.max_pixels)
-            in_flight[future] = list(item.photo_ids)
-            by_sha[sha] = future
-            while len(in_flight) >= limit:
-                finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    finish(fut)
+            assert pool is not None
+            job = _Job(sha, str(item.path), data, list(item.photo_ids))
+            in_flight[pool.submit(job)] = job
+            by_sha[sha] = job
+            drain(limit - 1)
             if time.monotonic() - last_commit > commit_every:
                 session.commit()
                 last_commit = time.monotonic()
-        while in_flight:
-            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                finish(fut)
+        drain(0)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
-        if executor is not None:
-            executor.close()
+        if pool is not None:
+            pool.close()
 
     with workspace.session() as session:
         failed = session.execute(

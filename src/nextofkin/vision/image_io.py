@@ -132,6 +132,8 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
         raise ImageTooLarge(f"{name}: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise UnreadableImage(f"{name}: not an image file (unrecognised content)") from exc
+    except MemoryError:
+        raise  # not the file's fault: the caller's memory budget decides what it means
     except Exception as exc:
         # Pillow's plugins raise more than OSError on hostile headers (ValueError for a PNG
         # text chunk over MAX_TEXT_CHUNK, SyntaxError, struct.error ...): each is this file's
@@ -155,6 +157,8 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
                 image.load()
             upright = ImageOps.exif_transpose(image)
             pixels = _to_rgb8(upright)
+        except MemoryError:
+            raise
         except Exception as exc:  # see above: any decoder failure is this file's failure
             raise UnreadableImage(f"{name}: truncated or corrupt image data ({_why(exc)})") from exc
     return LoadedImage(pixels=pixels, sha256=sha256_of(data), size_bytes=len(data), format=fmt)
