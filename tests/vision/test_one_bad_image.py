@@ -7,14 +7,13 @@ blank 6300x6300 photo, a 16-bit greyscale scan.
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data as skdata
 
+from bad_images import ztxt_bomb_png
 from nextofkin.errors import ImageNotAnalysable, ImageTooSmall, NoFaceFound, UnreadableImage
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.image_io import decode_image
@@ -23,22 +22,6 @@ from nextofkin.vision.pipeline import FacePipeline
 from nextofkin.vision.types import Detection, RGBImage
 
 MAX_PIXELS = 40_000_000
-
-
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-
-def ztxt_bomb_png() -> bytes:
-    """A valid 64x64 PNG carrying a zTXt chunk that inflates to 200 MB (~200 KB on disk)."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 64), (200, 100, 50)).save(buffer, "PNG")
-    png = buffer.getvalue()
-    squeezer = zlib.compressobj(9)
-    text = squeezer.compress(b"a" * 200_000_000) + squeezer.flush()
-    header_end = 8 + 25  # signature + IHDR chunk
-    return png[:header_end] + _chunk(b"zTXt", b"Comment\x00\x00" + text) + png[header_end:]
 
 
 def test_png_with_a_huge_text_chunk_is_an_unreadable_image_naming_the_file() -> None:

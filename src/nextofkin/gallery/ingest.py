@@ -500,7 +500,8 @@ def _ingest(
             progress(done, total)
 
     def drain(until: int) -> None:
-        assert pool is not None
+        if pool is None:  # nothing pending: nothing in flight
+            return
         while len(in_flight) > until:
             finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             broken: list[_Job] = []
