@@ -70,6 +70,7 @@ def create_app(
         try:
             yield
         finally:
+            engine.close()
             scratch.close()
             workspace.close()
 

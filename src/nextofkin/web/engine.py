@@ -1,9 +1,12 @@
 """The warm search engine of a running server: models loaded once, the index kept current.
 
-Loaded in the application's lifespan hook (never at import). Searches are serialised by a lock:
-the face models are not safe to call from several threads at once, and on a small machine one
-search at a time is also the fastest. When an ingest or purge (another process) rewrites the index
-files, the next search reopens the index instead of searching a stale one.
+Loaded in the application's lifespan hook (never at import). A search has two halves. The probe
+photos are analysed (decoded, faces found and embedded) in a bounded pool of worker processes,
+each search with a time and a memory budget (:mod:`nextofkin.identify.probe_pool`), so one
+hostile or huge upload is stopped on its own and cannot starve the others. The gallery half
+(fusion, index, scores: fast, bounded by the gallery) is serialised by a lock, which also guards
+the index: when an ingest or purge (another process) rewrites the index files, the next search
+reopens the index instead of searching a stale one.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from nextofkin.errors import ModelError
 from nextofkin.workspace import Workspace
 
 if TYPE_CHECKING:
+    from nextofkin.identify.probe_pool import ProbePool
     from nextofkin.identify.search import SearchResult
     from nextofkin.kin.engine import KinService
 
@@ -54,6 +58,7 @@ class SearchEngine:
         self._stamp: tuple[tuple[str, int, int], ...] = ()
         self._kin: KinService | None = None
         self._kin_stamp: tuple[tuple[str, int, int], ...] = ()
+        self._pool: ProbePool | None = None
 
     @property
     def loaded(self) -> bool:
@@ -70,9 +75,14 @@ class SearchEngine:
         if self._factory is not None:
             self._service = self._factory(self.workspace)
         else:
+            from nextofkin.identify.probe_pool import ProbePool
             from nextofkin.identify.service import IdentifyService
 
-            self._service = IdentifyService(self.workspace)
+            service = IdentifyService(self.workspace)
+            if self._pool is None:
+                self._pool = ProbePool(service.vision, self.workspace.settings.search)
+            service.analyser = self._pool
+            self._service = service
         log.info("search engine ready")
 
     def _refresh_index_locked(self) -> None:
@@ -90,14 +100,33 @@ class SearchEngine:
         self._stamp = stamp
 
     def identify(self, photos: list[Path], top: int = 10) -> SearchResult:
-        """Run one search (serialised), loading the models first if the server has not yet."""
+        """Run one search, loading the engine first if the server has not yet.
+
+        The probe analysis runs in the worker pool, outside the lock, so searches overlap up to
+        the pool's size; one over its budget raises :class:`OverBudget`, a full pool
+        :class:`Busy`. A stand-in identifier (tests) runs whole, under the lock.
+        """
+        from nextofkin.identify.service import IdentifyService
+
         with self._lock:
             if self._service is None:
                 self._load_locked()
-            self._refresh_index_locked()
-            if self._service is None:  # pragma: no cover - _load_locked sets it or raises
+            service = self._service
+            if service is None:  # pragma: no cover - _load_locked sets it or raises
                 raise ModelError("the search engine could not be loaded")
-            return self._service.identify(photos, top=top)
+            if not isinstance(service, IdentifyService):
+                self._refresh_index_locked()
+                return service.identify(photos, top=top)
+        analyses = service.analyser.analyse(photos)
+        with self._lock:
+            self._refresh_index_locked()
+            return service.search(analyses, top=top)
+
+    def close(self) -> None:
+        """Stop the search workers (the server's lifespan hook calls this when it stops)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
