@@ -3,6 +3,7 @@ ingest at the same time, a full disk, a killed ingest's workers."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -73,9 +74,8 @@ def test_one_corrupt_png_does_not_stop_the_ingest(tmp_path: Path, workspace: Wor
 def test_cli_ingest_with_a_corrupt_png_exits_0_and_names_it(tmp_path: Path) -> None:
     root = bad_export(tmp_path / "export")
     ws = tmp_path / "ws"
-    result = CliRunner().invoke(
-        build_app(), ["-w", str(ws), "ingest", str(root), "--json", "-j", "1"]
-    )
+    args = ["-w", str(ws), "ingest", str(root), "--json", "-j", "1"]
+    result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert {f["item"] for f in report["failures"]} == {
@@ -84,6 +84,43 @@ def test_cli_ingest_with_a_corrupt_png_exits_0_and_names_it(tmp_path: Path) -> N
         "boris/2-strip.png",
     }
     assert report["faces_added"] >= 3
+
+    # The same files as probes: a one-line "Bad input" naming the photo, exit 1, no traceback.
+    cli = CliRunner()
+    added = cli.invoke(build_app(), ["-w", str(ws), "user", "add", "boss", "--role", "admin"])
+    assert added.exit_code == 0, added.output
+    for name, expected in (
+        ("anna/1-bomb.png", "Bad input: 1-bomb.png: truncated or corrupt image data"),
+        ("boris/1-dot.png", "Bad input: 1-dot.png: image is 1x1 px: too small to hold a face"),
+        ("boris/2-strip.png", "Bad input: 2-strip.png: image is 40000x1 px: too small"),
+    ):
+        probe = ["-w", str(ws), "--user", "boss", "identify", str(root / name)]
+        result = cli.invoke(build_app(), probe)
+        assert result.exit_code == 1, result.output
+        assert expected in result.output
+        assert "Traceback" not in result.output and result.exception is not None
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_case_photo_on_a_full_disk_is_a_clear_error_and_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = tmp_path / "ws"
+    probe = tmp_path / "body.jpg"
+    _save(probe, skdata.astronaut())
+    cli = CliRunner()
+    added = cli.invoke(build_app(), ["-w", str(ws), "user", "add", "boss", "--role", "admin"])
+    assert added.exit_code == 0, added.output
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    result = cli.invoke(build_app(), ["-w", str(ws), "--user", "boss", "identify", str(probe)])
+    assert result.exit_code == 1, result.output
+    assert "Error (DiskFull): the disk holding" in result.output
+    assert "is full while writing" in result.output and "Traceback" not in result.output
+    assert list((ws / "media").rglob("*.tmp")) == []
 
 
 def test_second_ingest_at_the_same_time_is_told_another_is_running(

@@ -82,6 +82,7 @@ def test_bad_probe_photos_are_named_4xx_errors_and_searches_go_on(
         assert status == 422, body
         error = body["error"]
         assert error["type"] == "ImageTooSmall"  # type: ignore[index]
+        assert f"{name}: image is" in error["message"]  # type: ignore[index]
         assert "too small to hold a face" in error["message"]  # type: ignore[index]
 
     # The huge blank photo that used to hold the server for minutes: downscaled, no face, 422.

@@ -27,7 +27,7 @@ from nextofkin.db import utcnow
 from nextofkin.diskspace import write_atomically
 from nextofkin.errors import CaseStateError, InputError, NoFaceFound, NotFound
 from nextofkin.users.service import Permission, require
-from nextofkin.vision.image_io import decode_image, read_bytes
+from nextofkin.vision.image_io import decode_image, read_bytes, require_face_size
 
 if TYPE_CHECKING:
     from nextofkin.identify.search import SearchResult
@@ -228,14 +228,18 @@ def transition(
     log.info("case %s: %s -> %s", case.number, old.value, new.value)
 
 
-def _hash_copy(source: Path, target: Path, max_bytes: int, max_pixels: int) -> tuple[str, int]:
+def _hash_copy(
+    source: Path, target: Path, max_bytes: int, max_pixels: int, min_side: int = 1
+) -> tuple[str, int]:
     """Copy ``source`` to ``target`` (read-only, fsynced) and return the copy's SHA-256 and size.
 
-    The photo is decoded first so that a case never holds a file nobody can search; the hash is
-    taken of the bytes written, re-read from disk, so the recorded hash is of what was stored.
+    The photo is decoded first so that a case never holds a file nobody can search (corrupt, or
+    too small to hold a face: the error names the user's file); the hash is taken of the bytes
+    written, re-read from disk, so the recorded hash is of what was stored.
     """
     data = read_bytes(source, max_bytes)
-    decode_image(data, max_pixels=max_pixels, name=source.name)
+    loaded = decode_image(data, max_pixels=max_pixels, name=source.name)
+    require_face_size(loaded.width, loaded.height, min_side, name=source.name)
     # A full disk is DiskFull and leaves no .tmp file behind.
     write_atomically(target, data, mode=0o400)  # read-only, owner-only like the workspace
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
@@ -263,7 +267,11 @@ def _add_photos(
         suffix = source.suffix.lower() if re.fullmatch(r"\.\w{1,5}", source.suffix) else ".img"
         rel = Path("cases") / str(case.id) / f"{ordinal:03d}-{digest[:16]}{suffix}"
         stored_hash, size = _hash_copy(
-            source, workspace.media_dir / rel, vision.max_bytes, vision.max_pixels
+            source,
+            workspace.media_dir / rel,
+            vision.max_bytes,
+            vision.max_pixels,
+            vision.min_face_px,
         )
         record = CasePhoto(
             case_id=case.id,

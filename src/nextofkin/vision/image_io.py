@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from nextofkin.errors import ImageTooLarge, UnreadableImage, UnsupportedFormat
+from nextofkin.errors import ImageTooLarge, ImageTooSmall, UnreadableImage, UnsupportedFormat
 from nextofkin.vision.types import RGBImage
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})
@@ -167,3 +167,13 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
 def load_image(path: Path, *, max_pixels: int, max_bytes: int) -> LoadedImage:
     """Read and decode one image file safely (see :func:`decode_image`)."""
     return decode_image(read_bytes(path, max_bytes), max_pixels=max_pixels, name=str(path))
+
+
+def require_face_size(width: int, height: int, least: int, name: str | None = None) -> None:
+    """Refuse an image too narrow or too flat to hold a face (1x1, 40000x1, ...)."""
+    if min(height, width) < least:
+        raise ImageTooSmall(
+            (f"{name}: " if name else "")
+            + f"image is {width}x{height} px: too small to hold a face "
+            f"(at least {least} px each way)"
+        )

@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from nextofkin.errors import ImageNotAnalysable, ImageTooSmall, NextOfKinError, NoFaceFound
+from nextofkin.errors import ImageNotAnalysable, NextOfKinError, NoFaceFound
 from nextofkin.settings import VisionSettings
 from nextofkin.vision import quality
+from nextofkin.vision.image_io import require_face_size
 from nextofkin.vision.models import Detector, Embedder, LandmarkModel, ModelRegistry
 from nextofkin.vision.types import Box, Detection, Face, PhotoFaces, Points, RGBImage
 
@@ -149,14 +150,8 @@ class FacePipeline:
         return faces
 
     def _check_size(self, image: RGBImage) -> None:
-        """Refuse images too narrow or too flat to hold a face (1x1, 40000x1, ...)."""
         height, width = image.shape[:2]
-        least = self.settings.min_face_px
-        if min(height, width) < least:
-            raise ImageTooSmall(
-                f"image is {width}x{height} px: too small to hold a face "
-                f"(at least {least} px each way)"
-            )
+        require_face_size(width, height, self.settings.min_face_px)
 
     def analyse(self, image: RGBImage, *, keep_chips: bool = False) -> PhotoFaces:
         """Every face in an upright photo (gallery ingest).
