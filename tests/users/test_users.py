@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from nextofkin import audit
 from nextofkin.cli import build_app
-from nextofkin.errors import InputError, PermissionDenied
+from nextofkin.errors import InputError, PermissionDenied, PolicyViolation
 from nextofkin.users.service import (
     ROLE_PERMISSIONS,
     Permission,
@@ -16,6 +17,7 @@ from nextofkin.users.service import (
     list_users,
     require,
     set_active,
+    set_role,
     verify_password,
 )
 from nextofkin.workspace import Workspace
@@ -105,3 +107,66 @@ def test_cli_user_add_and_list(workspace: Workspace) -> None:
     assert '"name": "rita"' in out.output and '"has_password": true' in out.output
     with workspace.session() as s:
         assert verify_password(s, "rita", "s3cret-pass")
+
+
+def test_last_admin_cannot_be_deactivated(workspace: Workspace) -> None:
+    with workspace.session() as s:
+        add_user(s, None, "ada", "admin")
+        add_user(s, "ada", "ivan", "investigator")
+    with workspace.session() as s:
+        with pytest.raises(PolicyViolation, match="last active admin"):
+            set_active(s, "ada", "ada", False)
+        with pytest.raises(PolicyViolation, match="last active admin"):
+            set_role(s, "ada", "ada", "reviewer")
+    with workspace.session() as s:
+        add_user(s, "ada", "bea", "admin")
+    with workspace.session() as s:
+        set_active(s, "bea", "ada", False)  # another active admin remains: allowed
+        with pytest.raises(PolicyViolation, match="last active admin"):
+            set_active(s, "bea", "bea", False)
+    with workspace.session() as s:
+        assert {u.name: u.active for u in list_users(s)} == {
+            "ada": False,
+            "bea": True,
+            "ivan": True,
+        }
+
+
+def test_user_activate_brings_a_user_back(workspace: Workspace) -> None:
+    runner = CliRunner()
+    base = ["--workspace", str(workspace.home), "--user", "ada"]
+    app = build_app()
+    assert runner.invoke(app, [*base, "user", "add", "ada", "--role", "admin"]).exit_code == 0
+    assert runner.invoke(app, [*base, "user", "add", "bea", "--role", "admin"]).exit_code == 0
+    out = runner.invoke(app, [*base, "user", "deactivate", "ada"])
+    assert out.exit_code == 0, out.output  # bea is still an active admin
+    out = runner.invoke(
+        app, ["--workspace", str(workspace.home), "--user", "bea", "user", "activate", "ada"]
+    )
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, [*base, "user", "role", "bea", "--role", "reviewer"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, [*base, "user", "deactivate", "ada"])  # now the last admin
+    assert out.exit_code == 1 and "last active admin" in out.output
+    with workspace.session() as s:
+        assert {u.name: (u.role.value, u.active) for u in list_users(s)} == {
+            "ada": ("admin", True),
+            "bea": ("reviewer", True),
+        }
+
+
+def test_deactivation_ends_web_sessions(workspace: Workspace) -> None:
+    from nextofkin.users.records import LoginSession
+    from nextofkin.web import sessions
+
+    with workspace.session() as s:
+        add_user(s, None, "ada", "admin")
+        add_user(s, "ada", "ivan", "investigator")
+        lifetimes = sessions.Lifetimes.of(workspace.settings.web)
+        sessions.create(s, None, lifetimes, user="ivan", data={})
+        sessions.create(s, None, lifetimes, user="ada", data={})
+    with workspace.session() as s:
+        set_active(s, "ada", "ivan", False)
+    with workspace.session() as s:
+        rows = {r.user_name: r.revoked_reason for r in s.scalars(select(LoginSession))}
+        assert rows == {"ivan": "deactivated", "ada": None}

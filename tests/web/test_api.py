@@ -32,6 +32,7 @@ MATRIX: list[tuple[str, str, str, dict[str, Any], frozenset[str]]] = [
     ("GET", "/api/users", "/api/users", {}, ADMIN),
     ("POST", "/api/users", "/api/users", {"json": {"name": "zed", "role": "investigator"}}, ADMIN),
     ("POST", "/api/users/{name}/deactivate", "/api/users/nobody/deactivate", {}, ADMIN),
+    ("POST", "/api/users/{name}/activate", "/api/users/nobody/activate", {}, ADMIN),
     ("POST", "/api/tokens", "/api/tokens", {"json": {"label": "script"}}, ALL),
     ("GET", "/api/tokens", "/api/tokens", {}, ALL),
     ("DELETE", "/api/tokens/{token_id}", "/api/tokens/999", {}, ALL),

@@ -139,9 +139,24 @@ def create_user(body: NewUser, state: StateDep, actor: Admin) -> UserInfo:
     summary="Deactivate a user",
 )
 def deactivate_user(name: str, state: StateDep, actor: Admin) -> UserInfo:
-    """Deactivate a user: their sessions and tokens stop working at once."""
+    """Deactivate a user: their sessions end and their tokens stop working at once.
+
+    The last active admin cannot be deactivated (409 PolicyViolation).
+    """
     with state.db() as session:
         return set_active(session, actor.name, name, False)
+
+
+@router.post(
+    "/users/{name}/activate",
+    response_model=UserInfo,
+    tags=["users"],
+    summary="Reactivate a user",
+)
+def activate_user(name: str, state: StateDep, actor: Admin) -> UserInfo:
+    """Reactivate a deactivated user (admins only; audited)."""
+    with state.db() as session:
+        return set_active(session, actor.name, name, True)
 
 
 class TokenRequest(BaseModel):

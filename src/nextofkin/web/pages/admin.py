@@ -81,6 +81,18 @@ def deactivate(name: str, request: Request, state: StateDep, actor: Admin) -> Re
     return see_other("/users")
 
 
+@router.post("/users/{name}/activate")
+def activate(name: str, request: Request, state: StateDep, actor: Admin) -> Response:
+    """Reactivate a user."""
+    try:
+        with flashing_errors(request), state.db() as session:
+            set_active(session, actor.name, name, True)
+        flash(request, f"Activated {name}.")
+    except FormFailed:
+        pass
+    return see_other("/users")
+
+
 @router.get("/tokens", response_class=HTMLResponse)
 def tokens(request: Request, state: StateDep, actor: ActorDep) -> Response:
     """Your API tokens; a new token is shown once, right after it is made."""
