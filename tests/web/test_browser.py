@@ -91,6 +91,8 @@ def test_review_flow_in_the_browser(gallery: dict[str, Any], tmp_path: Path) -> 
         settings.smtp = SmtpSettings.model_validate(
             {"host": "127.0.0.1", "port": smtp.port, "from": "team@example.org", "timeout": 10}
         )
+        settings.notify.team_name = "Identification team"  # a letter must say who writes
+        settings.notify.team_email = "team@example.org"
         app = create_app(settings, WebConfig(load_models=True))
         with running(app) as url, chromium() as browser:
             context = browser.new_context(viewport={"width": 1366, "height": 820})
