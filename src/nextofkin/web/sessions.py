@@ -237,7 +237,8 @@ class ServerSessions:
             await self.app(scope, receive, send)
             return
         web = getattr(scope["app"].state, "web", None)
-        if web is None:  # not started: no workspace to keep sessions in
+        if web is None or scope.get("path", "").startswith("/static/"):
+            # Not started (no workspace to keep sessions in), or a static file (needs none).
             scope["session"] = SessionData()
             await self.app(scope, receive, send)
             return
