@@ -108,3 +108,24 @@ def test_symlink_out_of_root_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PathEscapesRoot, match="resolves outside"):
         safe_relative(root, "link.jpg")
     assert safe_relative(root, "./a/../b.jpg") == "b.jpg"
+
+
+def test_header_injection_address_is_dropped_at_ingest_and_reported(tmp_path: Path) -> None:
+    injected = "victim@example.org\r\nBcc: spy@evil.example"
+    (tmp_path / "accounts.jsonl").write_text(
+        "\n".join(
+            json.dumps({"account": a, "contacts": {"email": e, "phone": "+380 1"}})
+            for a, e in (("u1", injected), ("u2", "Maria@Example.org"))
+        ),
+        encoding="utf-8",
+    )
+    (tmp_path / "photos.jsonl").write_text("", encoding="utf-8")
+    export = read_export(tmp_path)
+    contacts = {a.external_id: a.contacts for a in export.accounts}
+    assert contacts["u1"] == {"phone": "+380 1"}  # the account stays, without the address
+    assert contacts["u2"]["email"] == "Maria@example.org"  # domain normalised
+    assert any("contacts.email dropped" in p.message for p in export.problems)
+    folder = tmp_path / "folders" / "anna"
+    folder.mkdir(parents=True)
+    (folder / "account.json").write_text(json.dumps({"contacts": {"email": injected}}))
+    assert read_export(tmp_path / "folders").accounts[0].contacts == {}

@@ -13,7 +13,8 @@ from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from nextofkin.errors import ManifestError, PathEscapesRoot
+from nextofkin.addresses import normalise_email
+from nextofkin.errors import InputError, ManifestError, PathEscapesRoot
 from nextofkin.vision.image_io import IMAGE_SUFFIXES
 
 ACCOUNT_FIELDS = ("name", "url", "city", "contacts", "friends", "profile_photo")
@@ -154,7 +155,23 @@ def _check_account_id(external_id: str) -> None:
         )
 
 
-def _account_from(data: dict[str, Any], external_id: str) -> AccountEntry:
+def _contacts(raw: dict[Any, Any], item: str, problems: list[ItemProblem]) -> dict[str, str]:
+    """Contact channels as strings; an e-mail that is not one address is dropped and reported
+    (it would reach a mail header: ``a@b.org\\r\\nBcc: ...`` must never be stored)."""
+    contacts = {str(k): str(v) for k, v in raw.items() if v is not None}
+    email = contacts.get("email")
+    if email is not None:
+        try:
+            contacts["email"] = normalise_email(email)
+        except InputError as exc:
+            del contacts["email"]
+            problems.append(ItemProblem(item, f"contacts.email dropped: {exc}"))
+    return contacts
+
+
+def _account_from(
+    data: dict[str, Any], external_id: str, item: str, problems: list[ItemProblem]
+) -> AccountEntry:
     contacts = data.get("contacts") or {}
     friends = data.get("friends") or []
     if not isinstance(contacts, dict):
@@ -167,7 +184,7 @@ def _account_from(data: dict[str, Any], external_id: str) -> AccountEntry:
         name=_clipped(data.get("name"), MAX_NAME),
         url=_str_or_none(data.get("url")),
         city=_clipped(data.get("city"), MAX_CITY),
-        contacts={str(k): str(v) for k, v in contacts.items() if v is not None},
+        contacts=_contacts(contacts, item, problems),
         friends=[str(f) for f in friends],
         profile_photo=_str_or_none(data.get("profile_photo")),
         extra={k: v for k, v in data.items() if k not in (*ACCOUNT_FIELDS, "account", "id")},
@@ -239,7 +256,7 @@ def read_manifest(root: Path) -> Export:
             continue
         first_line[str(external)] = number
         try:
-            entry = _account_from(data, str(external))
+            entry = _account_from(data, str(external), item, problems)
             if entry.profile_photo:
                 entry = AccountEntry(
                     **{**entry.__dict__, "profile_photo": safe_relative(root, entry.profile_photo)}
@@ -320,7 +337,7 @@ def read_folders(root: Path) -> Export:
                 data = json.loads(meta_file.read_text(encoding="utf-8"))
                 if not isinstance(data, dict):
                     raise ManifestError("account.json is not a JSON object")
-                entry = _account_from(data, external)
+                entry = _account_from(data, external, f"{external}/account.json", problems)
             except (OSError, UnicodeDecodeError, json.JSONDecodeError, ManifestError) as exc:
                 problems.append(ItemProblem(f"{external}/account.json", f"ignored: {exc}"))
         accounts.append(entry)
