@@ -81,7 +81,8 @@ def test_workspace_files_are_owner_only_under_umask_022(
         assert _loose(home) == []
         copy = ws.media_dir / info.photos[0].stored_path
         assert stat.S_IMODE(copy.stat().st_mode) == 0o400
-        with ws.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+        if ws.engine.dialect.name == "sqlite":  # PostgreSQL's files are the server's
+            with ws.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
     finally:
         ws.close()
