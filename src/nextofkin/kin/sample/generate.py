@@ -14,6 +14,7 @@ from typing import Any
 
 from nextofkin.errors import InputError
 from nextofkin.kin.sample.compose import RenderJob, RenderResult, Sprite, render
+from nextofkin.kin.sample.declared import declare_relatives, position_tags
 from nextofkin.kin.sample.population import Population, build_population, load_identities
 from nextofkin.kin.translit import transliterate
 
@@ -122,21 +123,35 @@ def generate(
     results = list(_render_all(jobs, workers, progress))
 
     people = population.people
+    declared = declare_relatives(population, seed)
+    declared_by: dict[str, list[dict[str, str]]] = {}
+    for d in declared:
+        declared_by.setdefault(d.account, []).append({"account": d.relative, "type": d.type})
     accounts_rows = []
     for acc, row in population.accounts.items():
         profile = next(
             (p.path for p in population.photos if p.account == acc and p.kind == "profile"), None
         )
-        accounts_rows.append(row | ({"profile_photo": profile} if profile else {}))
+        extra: dict[str, object] = {"profile_photo": profile} if profile else {}
+        if acc in declared_by:
+            extra["relatives"] = declared_by[acc]
+        accounts_rows.append(row | extra)
     photo_rows = []
     truth_photos = []
+    # Its own stream: the photos, captions and pictures of a seed stay as they were.
+    tag_rng = random.Random(seed * 7919 + 2)
+    people_accounts = {pid: p.account for pid, p in people.items()}
     for plan, result in zip(population.photos, results, strict=True):
         line: dict[str, Any] = {"path": plan.path, "account": plan.account}
         if plan.caption:
             line["caption"] = plan.caption
         line["posted_at"] = plan.posted_at
+        tags_truth: list[dict[str, Any]] = []
         if plan.tagged:
-            line["tagged"] = plan.tagged
+            line["tagged"], tags_truth = position_tags(
+                plan.tagged, result.faces, people_accounts, (result.width, result.height),
+                tag_rng,
+            )  # fmt: skip
         line["kind"] = plan.kind
         photo_rows.append(line)
         truth_photos.append(
@@ -157,6 +172,7 @@ def generate(
                     }
                     for face in result.faces
                 ],
+                "tagged": tags_truth,
             }
         )
     _dump(root / "accounts.jsonl", accounts_rows)
@@ -208,6 +224,10 @@ def generate(
             for a, b in friend_pairs
         ],
         "dangling_friend_ids": population.dangling,
+        "declared_relatives": [
+            {"account": d.account, "relative": d.relative, "type": d.type, "truth": d.truth}
+            for d in declared
+        ],
         "photos": truth_photos,
     }
     (root / TRUTH_FILE).write_text(
