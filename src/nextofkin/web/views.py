@@ -274,13 +274,18 @@ def dashboard(session: Session, actor: str) -> Dashboard:
 
 def next_case(session: Session, actor: str, current: str) -> str | None:
     """The next case waiting for review after ``current`` (oldest first, wrapping around)."""
-    from nextofkin.cases.service import list_cases
+    from nextofkin.cases.records import Case
+    from nextofkin.users.service import Permission, require
 
-    queue = sorted(
-        (r for r in list_cases(session, actor) if r.state.value in WORK_STATES),
-        key=lambda r: (r.opened_at, r.number),
+    # Shown on every case page: only the queue's numbers, not every case with its counts.
+    require(session, actor, Permission.VIEW)
+    numbers = list(
+        session.scalars(
+            select(Case.number)
+            .where(Case.state.in_(WORK_STATES))
+            .order_by(Case.opened_at, Case.number)
+        )
     )
-    numbers = [r.number for r in queue]
     if not numbers:
         return None
     if current in numbers:
