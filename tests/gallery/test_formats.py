@@ -9,6 +9,7 @@ import pytest
 
 from nextofkin.errors import PathEscapesRoot
 from nextofkin.gallery.formats import read_export, safe_relative
+from nextofkin.gallery.tags import Tag
 
 
 def test_folder_layout_with_account_json(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_manifest_layout_reports_each_bad_line(tmp_path: Path) -> None:
         ("u2", "p/u2.jpg", "profile"),
     }
     first = next(p for p in export.photos if p.rel_path == "p/1.jpg")
-    assert first.caption == "с мамой" and first.tagged == ["u2"]
+    assert first.caption == "с мамой" and first.tagged == [Tag("u2")]
     problems = {p.item: p.message for p in export.problems}
     assert set(problems) == {
         "accounts.jsonl:2",

@@ -7,6 +7,7 @@ line it came from, and the rest of the export is still read.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -15,15 +16,28 @@ from typing import Any
 
 from nextofkin.addresses import normalise_email
 from nextofkin.errors import InputError, ManifestError, PathEscapesRoot
+from nextofkin.gallery.tags import Relative, Tag, parse_relatives, parse_tags
 from nextofkin.vision.image_io import IMAGE_SUFFIXES
 
-ACCOUNT_FIELDS = ("name", "url", "city", "contacts", "friends", "profile_photo")
+ACCOUNT_FIELDS = (
+    "name",
+    "url",
+    "city",
+    "contacts",
+    "friends",
+    "profile_photo",
+    "platform",
+    "relatives",
+)
 # The column sizes of gallery/records.py. SQLite ignores VARCHAR lengths but PostgreSQL refuses
 # longer values (and a refused row would abort the whole registration), so they are enforced here.
 MAX_ACCOUNT_ID = 300
 MAX_NAME = 300
 MAX_CITY = 200
 MAX_POSTED_AT = 40
+MAX_PLATFORM = 40
+# A platform name is also the name of the source that holds its accounts ("vk/12345").
+PLATFORM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 # Folders that tools and file systems put in a tree; every other folder is an account, whatever
 # its name ("..dotdot" and ".anna" are legal account ids: only a real ".." component escapes).
 SYSTEM_FOLDERS = frozenset(
@@ -46,28 +60,36 @@ SYSTEM_FOLDERS = frozenset(
 
 @dataclass(frozen=True)
 class AccountEntry:
-    """One account as the export describes it."""
+    """One account as the export describes it.
+
+    ``platform`` set: the account is the platform's user ``external_id`` (its stable user id),
+    one account however many exports reach it; unset: an account of this export only.
+    """
 
     external_id: str
+    platform: str | None = None
     name: str | None = None
     url: str | None = None
     city: str | None = None
     contacts: dict[str, str] = field(default_factory=dict)
     friends: list[str] = field(default_factory=list)
     profile_photo: str | None = None
+    relatives: list[Relative] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PhotoEntry:
-    """One posting of a photo by an account."""
+    """One posting of a photo by an account (``account`` on ``platform``, when it has one)."""
 
     account: str
     rel_path: str
     kind: str = "post"
     caption: str | None = None
     posted_at: str | None = None
-    tagged: list[str] = field(default_factory=list)
+    tagged: list[Tag] = field(default_factory=list)
+    post_url: str | None = None
+    platform: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +102,11 @@ class ItemProblem:
 
 @dataclass
 class Export:
-    """Everything read from one export root."""
+    """Everything read from one export root.
+
+    Photos name their account by ``(platform, account)``: ``platform`` None means an account of
+    this export (folder and manifest layouts without a platform).
+    """
 
     root: Path
     layout: str
@@ -178,9 +204,14 @@ def _account_from(
         raise ManifestError("'contacts' must be an object")
     if not isinstance(friends, list):
         raise ManifestError("'friends' must be a list of account ids")
+    relatives = data.get("relatives") or []
+    if not isinstance(relatives, list):
+        raise ManifestError("'relatives' must be a list of {account, type} objects")
     _check_account_id(external_id)
     return AccountEntry(
         external_id=external_id,
+        platform=check_platform(data.get("platform")),
+        relatives=parse_relatives(relatives),
         name=_clipped(data.get("name"), MAX_NAME),
         url=_str_or_none(data.get("url")),
         city=_clipped(data.get("city"), MAX_CITY),
@@ -189,6 +220,19 @@ def _account_from(
         profile_photo=_str_or_none(data.get("profile_photo")),
         extra={k: v for k, v in data.items() if k not in (*ACCOUNT_FIELDS, "account", "id")},
     )
+
+
+def check_platform(value: Any) -> str | None:
+    """A platform name ("vk", "instagram", ...), or :class:`ManifestError` if it cannot be one."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().lower()
+    if not isinstance(value, str) or not PLATFORM_NAME.fullmatch(text):
+        raise ManifestError(
+            f"platform {str(value)[:60]!r} is not a platform name (lower-case letters, digits, "
+            f"'-' or '_', at most {MAX_PLATFORM} characters)"
+        )
+    return text
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -303,13 +347,19 @@ def read_manifest(root: Path) -> Export:
                     kind=kind if kind in ("profile", "post") else "post",
                     caption=_str_or_none(data.get("caption")),
                     posted_at=_posted_at(data.get("posted_at"), item, problems),
-                    tagged=[str(t) for t in tagged] if isinstance(tagged, list) else [],
+                    tagged=parse_tags(tagged) if isinstance(tagged, list) else [],
+                    post_url=_str_or_none(data.get("post_url")),
+                    platform=accounts[account].platform,
                 )
             )
     for entry in accounts.values():
         if entry.profile_photo and (entry.external_id, entry.profile_photo) not in seen:
             seen.add((entry.external_id, entry.profile_photo))
-            photos.append(PhotoEntry(entry.external_id, entry.profile_photo, kind="profile"))
+            photos.append(
+                PhotoEntry(
+                    entry.external_id, entry.profile_photo, kind="profile", platform=entry.platform
+                )
+            )
     return Export(root, "manifest", list(accounts.values()), photos, problems)
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin.diskspace import disk_full, is_disk_full
 from nextofkin.errors import ImageError
-from nextofkin.gallery.formats import Export, read_export
+from nextofkin.gallery.formats import AccountEntry, Export, read_export
 from nextofkin.gallery.records import (
     Account,
     Face,
@@ -37,6 +37,7 @@ from nextofkin.gallery.records import (
     PhotoStatus,
     Source,
 )
+from nextofkin.gallery.tags import parse_relatives
 from nextofkin.processes import deathsig_safe, die_with_parent, exclusive_lock
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.image_io import decode_image, read_bytes, sha256_of
@@ -190,32 +191,83 @@ def _upsert_source(session: Session, name: str, root: Path, layout: str) -> Sour
     return source
 
 
+def _platform_source(session: Session, platform: str) -> Source:
+    """The source that holds a platform's accounts (named after the platform, e.g. ``vk``).
+
+    An export source already named so is reused: its accounts and the platform's are then the
+    same namespace, which is what a team naming a VK export "vk" meant.
+    """
+    source = session.scalar(select(Source).where(Source.name == platform))
+    if source is None:
+        source = Source(name=platform, root="", layout="platform")
+        session.add(source)
+        session.flush()
+    return source
+
+
+def _merge_platform_account(account: Account, entry: AccountEntry) -> None:
+    """Add what one more export says about a platform account, keeping what others said.
+
+    Tools see different parts of one profile (gallery-dl the posts, a Telegram export the phone
+    number): a later export never blanks a field an earlier one filled.
+    """
+    account.platform = entry.platform
+    account.name = entry.name or account.name
+    account.url = entry.url or account.url
+    account.city = entry.city or account.city
+    account.profile_photo = entry.profile_photo or account.profile_photo
+    account.contacts = {**(account.contacts or {}), **entry.contacts}
+    account.friends = list(dict.fromkeys([*(account.friends or []), *entry.friends]))
+    relatives = parse_relatives(
+        [*(account.relatives or []), *(r.to_json() for r in entry.relatives)]
+    )
+    account.relatives = [r.to_json() for r in relatives]
+    account.extra = {**(account.extra or {}), **entry.extra}
+
+
 def register_export(session: Session, source: Source, export: Export) -> tuple[int, int]:
-    """Create the accounts and pending photo postings that are new; returns (accounts, photos)."""
-    accounts = {
-        a.external_id: a
-        for a in session.scalars(select(Account).where(Account.source_id == source.id))
-    }
+    """Create the accounts and pending photo postings that are new; returns (accounts, photos).
+
+    Accounts with a platform go to that platform's source (one account per platform user id,
+    whichever export reached it); their photos stay in ``source``, whose root they are under.
+    """
+    sources: dict[str | None, int] = {None: source.id}
+    for name in sorted({a.platform for a in export.accounts if a.platform}):
+        sources[name] = _platform_source(session, name).id
+    accounts: dict[tuple[str | None, str], Account] = {}
+    for platform, source_id in sources.items():
+        for a in session.scalars(select(Account).where(Account.source_id == source_id)):
+            accounts[(platform, a.external_id)] = a
     added_accounts = 0
     for entry in export.accounts:
-        account = accounts.get(entry.external_id)
+        key = (entry.platform, entry.external_id)
+        account = accounts.get(key)
         if account is None:
-            account = Account(source_id=source.id, external_id=entry.external_id)
+            account = Account(source_id=sources[entry.platform], external_id=entry.external_id)
             session.add(account)
-            accounts[entry.external_id] = account
+            accounts[key] = account
             added_accounts += 1
+        if entry.platform is not None:
+            _merge_platform_account(account, entry)
+            continue
         account.name, account.url, account.city = entry.name, entry.url, entry.city
         account.contacts, account.friends = dict(entry.contacts), list(entry.friends)
         account.extra, account.profile_photo = dict(entry.extra), entry.profile_photo
+        account.relatives = [r.to_json() for r in entry.relatives]
     session.flush()
+    # (account, path) is unique over all sources: a platform account's posting read again
+    # through a second export of the same tool layout is the same posting.
+    own = select(Account.id).where(Account.source_id.in_(list(sources.values())))
     existing: set[tuple[int, str]] = set(
         session.execute(
-            select(Photo.account_id, Photo.rel_path).where(Photo.source_id == source.id)
+            select(Photo.account_id, Photo.rel_path).where(
+                (Photo.source_id == source.id) | Photo.account_id.in_(own)
+            )
         ).all()
     )
     added_photos = 0
     for photo in export.photos:
-        account = accounts[photo.account]
+        account = accounts[(photo.platform, photo.account)]
         if (account.id, photo.rel_path) in existing:
             continue
         existing.add((account.id, photo.rel_path))
@@ -227,7 +279,8 @@ def register_export(session: Session, source: Source, export: Export) -> tuple[i
                 kind=photo.kind,
                 caption=photo.caption,
                 posted_at=photo.posted_at,
-                tagged=list(photo.tagged),
+                tagged=[tag.to_json() for tag in photo.tagged],
+                post_url=photo.post_url,
                 status=PhotoStatus.PENDING,
             )
         )

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -60,19 +61,33 @@ class Source(Base):
 
 
 class Account(Base):
-    """A social-media profile in a source."""
+    """A social-media profile in a source.
+
+    An account with a ``platform`` lives in the source named after that platform and is unique
+    by (platform, external id): the same VK user read through two tools is one account
+    (docs/FORMATS.md, "Platform accounts"). Its photos keep the source of the export they came
+    from.
+    """
 
     __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("source_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id"),
+        Index("uq_accounts_platform_external_id", "platform", "external_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
     external_id: Mapped[str] = mapped_column(String(300))
+    platform: Mapped[str | None] = mapped_column(String(40))
     name: Mapped[str | None] = mapped_column(String(300))
     url: Mapped[str | None] = mapped_column(Text)
     city: Mapped[str | None] = mapped_column(String(200))
     contacts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     friends: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{"account": "<external id on the same platform>", "type": "<VK relative type|partner>"}]
+    relatives: Mapped[list[dict[str, str]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     profile_photo: Mapped[str | None] = mapped_column(Text)
     roles_dirty: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -117,7 +132,10 @@ class Photo(Base):
     kind: Mapped[str] = mapped_column(String(20), default="post")
     caption: Mapped[str | None] = mapped_column(Text)
     posted_at: Mapped[str | None] = mapped_column(String(40))
-    tagged: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Items: an account id (str), {"account", "x", "y"} (0..1) or {"account", "box"} (pixels);
+    # read them with gallery.tags.parse_tags.
+    tagged: Mapped[list[str | dict[str, Any]]] = mapped_column(JSON, default=list)
+    post_url: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10), default=PhotoStatus.PENDING)
     error: Mapped[str | None] = mapped_column(Text)
     image_id: Mapped[int | None] = mapped_column(

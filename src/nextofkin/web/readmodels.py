@@ -23,6 +23,7 @@ from nextofkin.gallery.records import (
     Photo,
     Source,
 )
+from nextofkin.gallery.tags import tagged_accounts
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,7 @@ def _photo_infos(session: Session, photos: list[Photo], account_id: int) -> list
                 kind=p.kind,
                 caption=p.caption,
                 posted_at=p.posted_at,
-                tagged=list(p.tagged or []),
+                tagged=tagged_accounts(p.tagged),
                 status=p.status,
                 error=p.error,
                 width=image.width if image else None,
