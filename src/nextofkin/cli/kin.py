@@ -65,6 +65,9 @@ def eval_kin_command(
     root: Path = typer.Argument(..., help="A sample gallery (with truth.json), already ingested."),
     source: str | None = typer.Option(None, "--source", help="Source name (default: ROOT name)."),
     limit: int | None = typer.Option(None, "--limit", help="Evaluate only this many accounts."),
+    ignore_declared: bool = typer.Option(
+        False, "--ignore-declared", help="Ignore declared relatives and tag positions."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Score the kin engine against a sample gallery's ground truth."""
@@ -73,7 +76,7 @@ def eval_kin_command(
     from nextofkin.kin.engine import KinService
     from nextofkin.kin.evaluate import evaluate
 
-    service = KinService(state(ctx).workspace)
+    service = KinService(state(ctx).workspace, declared=not ignore_declared)
     with Progress(console=console, disable=json_out, transient=True) as bar:
         task = bar.add_task("kin", total=limit)
         report = evaluate(service, root, source, limit=limit,

@@ -6,6 +6,9 @@ For one account (the person's), it gathers every other account linked to it by
   whose *owner* they are; and the person's own (owner) face found gallery-wide in *other*
   accounts' photos, not only among friends;
 - explicit links, both directions: friend lists and tags;
+- what the sources declare: relatives on a profile (VK ``relatives``, ``relation_partner``),
+  with their type, and tags with a position, which pin the tagged account to one face of a
+  joint photo (the companion is that account, whatever face search would have said);
 - cues: kinship and friendship words in the captions of the photos that show both (inflected,
   ru/uk/en), a shared surname stem allowing for gendered forms and maiden names, the same city,
   how many distinct photos show both and over how many years;
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,14 +38,25 @@ from nextofkin.gallery.records import (
     Face,
     FaceRole,
     FaceRoleRecord,
+    Image,
     Photo,
     PhotoStatus,
     Source,
 )
+from nextofkin.gallery.tags import Tag, parse_relatives, parse_tags
 from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.search import Hit, attribute_hits
 from nextofkin.kin.cues import FAMILY, caption_cues, inverse
-from nextofkin.kin.scoring import DEFAULT_WEIGHTS, PairEvidence, Weights, judge
+from nextofkin.kin.declared import FaceBox, face_under, kinship_of
+from nextofkin.kin.scoring import (
+    DEFAULT_WEIGHTS,
+    PERSON,
+    RELATIVE,
+    Declaration,
+    PairEvidence,
+    Weights,
+    judge,
+)
 from nextofkin.kin.surnames import city_key, handle_surname_keys, surname_keys
 from nextofkin.workspace import Workspace
 
@@ -57,6 +72,9 @@ MIN_MARGIN = 0.03
 SURE_ENOUGH = 0.9
 MAX_COMPANION_QUERIES = 80
 NEIGHBOURS = 64
+# A face a positioned tag points at is the tagged account's: the poster said so. Not certain
+# (people mis-tap), so not 1, but above every gate.
+TAG_CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -127,6 +145,7 @@ class EvidencePhoto:
     caption: str | None
     posted_at: str | None
     similarity: float | None
+    tag: str | None = None  # "point" or "box" when a positioned tag pins the face
 
 
 @dataclass
@@ -144,6 +163,7 @@ class KinRelation:
     kinship: str | None
     reasons: list[str]
     evidence: list[EvidencePhoto]
+    declared: list[Declaration] = field(default_factory=list)
 
 
 @dataclass
@@ -168,6 +188,7 @@ class KinResult:
 @dataclass
 class _AccountInfo:
     source_id: int
+    platform: str | None
     external_id: str
     name: str | None
     city: str | None
@@ -182,47 +203,78 @@ class _Links:
 
     accounts: dict[int, _AccountInfo]
     by_external: dict[tuple[int, str], int]
+    by_platform: dict[tuple[str, str], int]
     listed_by: dict[int, set[int]]
+    # account -> (related account, declared type): on its own profile, and on others' profiles
+    declares: dict[int, list[tuple[int, str]]]
+    declared_by: dict[int, list[tuple[int, str]]]
     tagged_in: dict[int, list[tuple[int, int]]]  # account -> (photo id, poster account id)
     surname_counts: Counter[str]
     owner_accounts: np.ndarray  # account id of each row of owner_vectors
     owner_vectors: np.ndarray  # every owner face of the gallery, unit rows
 
 
+def _resolve(links: _Links, info: _AccountInfo, ext: str) -> int | None:
+    """The account an id written in ``info``'s export names: same source, else same platform."""
+    found = links.by_external.get((info.source_id, ext))
+    if found is None and info.platform:
+        found = links.by_platform.get((info.platform, ext))
+    return found
+
+
 def _load_links(session: Session, model: str) -> _Links:
     accounts: dict[int, _AccountInfo] = {}
     by_external: dict[tuple[int, str], int] = {}
-    for acc_id, source_id, ext, name, city, friends in session.execute(
+    by_platform: dict[tuple[str, str], int] = {}
+    relatives: dict[int, list[tuple[str, str]]] = {}
+    for acc_id, source_id, platform, ext, name, city, friends, declared in session.execute(
         select(
-            Account.id, Account.source_id, Account.external_id, Account.name, Account.city,
-            Account.friends,
+            Account.id, Account.source_id, Account.platform, Account.external_id, Account.name,
+            Account.city, Account.friends, Account.relatives,
         )
     ):  # fmt: skip
         info = _AccountInfo(
-            source_id, ext, name, city, frozenset(friends or ()), surname_keys(name),
+            source_id, platform, ext, name, city, frozenset(friends or ()), surname_keys(name),
             city_key(city),
         )  # fmt: skip
         accounts[acc_id] = info
         by_external[(source_id, ext)] = acc_id
-    listed_by: dict[int, set[int]] = defaultdict(set)
-    surname_counts: Counter[str] = Counter()
+        if platform:
+            by_platform.setdefault((platform, ext), acc_id)
+        if declared:
+            relatives[acc_id] = [(r.account, r.type) for r in parse_relatives(declared)]
+    links = _Links(
+        accounts, by_external, by_platform, defaultdict(set), defaultdict(list),
+        defaultdict(list), defaultdict(list), Counter(), np.zeros(0, np.int64),
+        np.zeros((0, 1), np.float32),
+    )  # fmt: skip
+    listed_by, surname_counts = links.listed_by, links.surname_counts
     for acc_id, info in accounts.items():
         surname_counts.update(info.surnames)
         for friend in info.friends:
             other = by_external.get((info.source_id, friend))
             if other is not None and other != acc_id:
                 listed_by[other].add(acc_id)
+    for acc_id, listed in relatives.items():
+        for ext, kind in listed:
+            other = _resolve(links, accounts[acc_id], ext)
+            if other is not None and other != acc_id:
+                links.declares[acc_id].append((other, kind))
+                links.declared_by[other].append((acc_id, kind))
     # Handles often carry the surname a nickname hides ("Tema B." is abondarenko78).
     for info in accounts.values():
         info.surnames = info.surnames | handle_surname_keys(info.external_id, surname_counts)
-    tagged_in: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for photo_id, poster, source_id, tagged in session.execute(
-        select(Photo.id, Photo.account_id, Photo.source_id, Photo.tagged).where(
+    tagged_in = links.tagged_in
+    for photo_id, poster, tagged in session.execute(
+        select(Photo.id, Photo.account_id, Photo.tagged).where(
             func.json_array_length(Photo.tagged) > 0
         )
     ):
-        for ext in tagged or ():
-            other = by_external.get((source_id, ext))
+        poster_info = accounts.get(poster)
+        if poster_info is None:
+            continue
+        for tag in parse_tags(tagged):
+            other = _resolve(links, poster_info, tag.account)
             if other is not None and other != poster:
                 tagged_in[other].append((photo_id, poster))
     # Companions are resolved against owner faces only: a matrix far smaller than the index.
@@ -231,15 +283,10 @@ def _load_links(session: Session, model: str) -> _Links:
         .join(Face, Face.id == FaceRoleRecord.face_id)
         .where(FaceRoleRecord.role == FaceRole.OWNER.value, Face.model == model)
     ).all()
-    owner_accounts = np.array([r[0] for r in owner_rows], dtype=np.int64)
-    owner_vectors = (
-        np.stack([r[1] for r in owner_rows]).astype(np.float32)
-        if owner_rows
-        else np.zeros((0, 1), np.float32)
-    )
-    return _Links(
-        accounts, by_external, listed_by, tagged_in, surname_counts, owner_accounts, owner_vectors
-    )
+    links.owner_accounts = np.array([r[0] for r in owner_rows], dtype=np.int64)
+    if owner_rows:
+        links.owner_vectors = np.stack([r[1] for r in owner_rows]).astype(np.float32)
+    return links
 
 
 @dataclass
@@ -250,7 +297,19 @@ class _PhotoRow:
     rel_path: str
     caption: str | None
     posted_at: str | None
-    tagged: list[str]
+    tagged: list[Tag]
+
+
+def _positioned(photo: _PhotoRow) -> bool:
+    return any(t.point is not None or t.box is not None for t in photo.tagged)
+
+
+def _similarity_to_owner(links: _Links, account: int, vector: np.ndarray) -> float | None:
+    """The best similarity of a face to ``account``'s owner faces (None: it has none)."""
+    rows = links.owner_vectors[links.owner_accounts == account]
+    if not len(rows):
+        return None
+    return float((rows @ np.asarray(vector, np.float32)).max())
 
 
 class KinService:
@@ -261,7 +320,11 @@ class KinService:
         workspace: Workspace,
         index: VectorIndex | None = None,
         weights: Weights = DEFAULT_WEIGHTS,
+        *,
+        declared: bool = True,
     ) -> None:
+        """``declared=False`` ignores declared relatives and tag positions (tags still count
+        as plain tags): the engine as it was before sources declared them, for comparison."""
         if index is None:
             from nextofkin.gallery.maintenance import open_index
 
@@ -269,6 +332,7 @@ class KinService:
         self.workspace = workspace
         self.index = index
         self.weights = weights
+        self.declared = declared
         self._links: _Links | None = None
         self._confidence: FaceConfidence | None = None
 
@@ -357,19 +421,31 @@ class KinService:
         me = person.id
         mine = links.accounts[me]
 
+        declared_kin: set[int] = set()
+        if self.declared:
+            declared_kin = {a for a, _ in links.declares.get(me, ())} | {
+                a for a, _ in links.declared_by.get(me, ())
+            }
+
         def kin(other: int) -> bool:
             # A kinship word in a photo with several people is given whole to the one who shares
-            # the person's surname stem ("with my wife" beside a friend and the wife).
+            # the person's surname stem ("with my wife" beside a friend and the wife), or whom
+            # a profile declares a relative.
             info = links.accounts.get(other)
-            return info is not None and bool(mine.surnames & info.surnames)
+            return other in declared_kin or (
+                info is not None and bool(mine.surnames & info.surnames)
+            )
 
         photos = self._photos(session, [Photo.account_id == me])
         by_image = {p.image_id: p for p in photos if p.image_id is not None}
         face_rows = session.execute(
-            select(Face.id, Face.image_id, Face.embedding, Face.quality, FaceRoleRecord.role)
+            select(
+                Face.id, Face.image_id, Face.embedding, Face.quality, FaceRoleRecord.role,
+                Face.left, Face.top, Face.right, Face.bottom,
+            )
             .join(FaceRoleRecord, FaceRoleRecord.face_id == Face.id)
             .where(FaceRoleRecord.account_id == me)
-        ).all()
+        ).all()  # fmt: skip
         owners = sorted(
             (r for r in face_rows if r.role == FaceRole.OWNER.value), key=lambda r: -r.quality
         )
@@ -399,8 +475,23 @@ class KinService:
             scores, ids = self.index.search(queries, k)
             hits = attribute_hits(session, ids, scores)
 
+        # Positioned tags in the person's photos pin faces to the tagged accounts.
+        pinned: dict[int, tuple[int, str]] = {}  # face id -> (account, "point" or "box")
+        if self.declared:
+            faces_of: dict[int, list[FaceBox]] = defaultdict(list)
+            for r in face_rows:
+                faces_of[r.image_id].append(FaceBox(r.id, r.left, r.top, r.right, r.bottom))
+            with_positions = {
+                p.image_id: p for p in photos if p.image_id in faces_of and _positioned(p)
+            }
+            sizes = self._image_sizes(session, [i for i in with_positions if i is not None])
+            for image, positioned in with_positions.items():
+                if image is not None:
+                    pinned |= self._pins(links, mine, positioned, faces_of[image], sizes.get(image))
+
         # 1. Companions in the person's photos, resolved to the accounts whose owner they are:
-        # the account whose owner face is nearest (the person's own account left out).
+        # the account whose owner face is nearest (the person's own account left out), unless a
+        # positioned tag says whose face it is.
         resolved: list[tuple[int, float] | None] = [None] * len(companions)
         if companions:
             vectors = np.stack([r.embedding for r in companions]).astype(np.float32)
@@ -408,16 +499,26 @@ class KinService:
                 if near is not None and confident(confidence, near):
                     resolved[i] = (near[0], near[1])
         for row, match in zip(companions, resolved, strict=True):
-            if match is None:
+            pin = pinned.get(row.id)
+            form: str | None = None
+            if pin is not None and pin[0] != me:
+                other, form = pin
+                to_owner = _similarity_to_owner(links, other, row.embedding)
+                sim = to_owner if to_owner is not None else 0.0
+                sure = max(TAG_CONFIDENCE, confidence(sim) if to_owner is not None else 0.0)
+            elif match is None:
                 continue
-            other, sim = match
-            sure = confidence(sim)
-            if sure < MIN_CONFIDENCE:
-                continue
+            else:
+                other, sim = match
+                sure = confidence(sim)
+                if sure < MIN_CONFIDENCE:
+                    continue
             photo = by_image.get(row.image_id)
             if photo is None:
                 continue
             e = evidence[other]
+            if form is not None:
+                e.pinned_images.add(row.image_id)
             if row.image_id in e.companion_images:
                 e.companion_images[row.image_id] = max(e.companion_images[row.image_id], sure)
                 continue
@@ -428,7 +529,7 @@ class KinService:
             )
             if photo.posted_at:
                 e.dates.append(photo.posted_at)
-            photos_of[other].append(self._evidence(links, photo, "companion", sim))
+            photos_of[other].append(self._evidence(links, photo, "companion", sim, form))
 
         # 2. The person's own face in other accounts' photos (gallery-wide, through the index).
         appear_faces: dict[int, dict[int, float]] = defaultdict(dict)  # account -> face -> sim
@@ -502,7 +603,20 @@ class KinService:
                         e.dates.append(photo.posted_at)
                     photos_of[other].append(self._evidence(links, photo, "appears", sim))
 
-        # 3. Explicit links, both directions.
+        # 2b. The person tagged with a position in other accounts' photos: the face under the
+        # tag is the person's, whether or not face search found it.
+        tag_photo_ids = [pid for pid, _ in links.tagged_in.get(me, ())]
+        tag_photos = self._photos(session, [Photo.id.in_(tag_photo_ids)]) if tag_photo_ids else []
+        if self.declared:
+            self._tagged_appearances(session, links, me, tag_photos, evidence, photos_of, kin)
+
+        # 3. Explicit links, both directions; relatives declared on profiles.
+        for other, kind in links.declares.get(me, ()) if self.declared else ():
+            kinship = kinship_of(kind, declared_by_person=True)
+            evidence[other].declared.append(Declaration(PERSON, kind, kinship))
+        for other, kind in links.declared_by.get(me, ()) if self.declared else ():
+            kinship = kinship_of(kind, declared_by_person=False)
+            evidence[other].declared.append(Declaration(RELATIVE, kind, kinship))
         for ext in mine.friends:
             friend = links.by_external.get((mine.source_id, ext))
             if friend is not None and friend != me:
@@ -510,19 +624,17 @@ class KinService:
         for lister in links.listed_by.get(me, ()):
             evidence[lister].lists_person = True
         for photo in photos:
-            for ext in photo.tagged:
-                tagged = links.by_external.get((mine.source_id, ext))
+            for tag in photo.tagged:
+                tagged = _resolve(links, mine, tag.account)
                 if tagged is not None and tagged != me:
                     evidence[tagged].tags_by_person += 1
                     if photo.image_id not in evidence[tagged].companion_images:
                         photos_of[tagged].append(self._evidence(links, photo, "tag", None))
-        tag_photo_ids = [pid for pid, _ in links.tagged_in.get(me, ())]
-        if tag_photo_ids:
-            for photo in self._photos(session, [Photo.id.in_(tag_photo_ids)]):
-                e = evidence[photo.account_id]
-                e.tags_person += 1
-                if photo.image_id not in e.appears_images:
-                    photos_of[photo.account_id].append(self._evidence(links, photo, "tag", None))
+        for photo in tag_photos:
+            e = evidence[photo.account_id]
+            e.tags_person += 1
+            if photo.image_id not in e.appears_images:
+                photos_of[photo.account_id].append(self._evidence(links, photo, "tag", None))
 
         # 4. Surname stems and cities, then the judgement.
         n_accounts = max(2, len(links.accounts))
@@ -556,6 +668,7 @@ class KinService:
                     evidence=sorted(
                         photos_of.get(other, []), key=lambda p: (p.posted_at or "", p.photo_id)
                     )[:12],
+                    declared=list(e.declared),
                 )
             )
         relations.sort(key=lambda r: (-r.score, r.account))
@@ -620,13 +733,105 @@ class KinService:
             ).where(*where)
         ).all()  # fmt: skip
         return [
-            _PhotoRow(r[0], r[1], r[2], r[3], r[4], r[5], list(r[6] or ()))
+            _PhotoRow(r[0], r[1], r[2], r[3], r[4], r[5], parse_tags(r[6]))
             for r in rows
             if r[7] == PhotoStatus.DONE
         ]
 
     @staticmethod
-    def _evidence(links: _Links, photo: _PhotoRow, why: str, sim: float | None) -> EvidencePhoto:
+    def _image_sizes(session: Session, image_ids: list[int]) -> dict[int, tuple[int, int]]:
+        if not image_ids:
+            return {}
+        rows = session.execute(
+            select(Image.id, Image.width, Image.height).where(Image.id.in_(image_ids))
+        ).all()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    @staticmethod
+    def _pins(
+        links: _Links,
+        poster: _AccountInfo,
+        photo: _PhotoRow,
+        faces: list[FaceBox],
+        size: tuple[int, int] | None,
+    ) -> dict[int, tuple[int, str]]:
+        """Face id -> (tagged account, "point" or "box") for the positioned tags of a photo."""
+        out: dict[int, tuple[int, str]] = {}
+        width, height = size or (0, 0)
+        for tag in photo.tagged:
+            if tag.point is None and tag.box is None:
+                continue
+            account = _resolve(links, poster, tag.account)
+            face = face_under(tag, faces, width, height) if account is not None else None
+            if account is not None and face is not None and face not in out:
+                out[face] = (account, "point" if tag.point is not None else "box")
+        return out
+
+    def _tagged_appearances(
+        self,
+        session: Session,
+        links: _Links,
+        me: int,
+        tag_photos: list[_PhotoRow],
+        evidence: dict[int, PairEvidence],
+        photos_of: dict[int, list[EvidencePhoto]],
+        kin: Callable[[int], bool],
+    ) -> None:
+        """Other accounts' photos whose positioned tag of the person points at a face."""
+        positioned = [p for p in tag_photos if p.image_id is not None and _positioned(p)]
+        if not positioned:
+            return
+        image_ids = sorted({p.image_id for p in positioned if p.image_id is not None})
+        faces_of: dict[int, list[FaceBox]] = defaultdict(list)
+        for r in session.execute(
+            select(Face.id, Face.image_id, Face.left, Face.top, Face.right, Face.bottom).where(
+                Face.image_id.in_(image_ids)
+            )
+        ):
+            faces_of[r[1]].append(FaceBox(r[0], r[2], r[3], r[4], r[5]))
+        owner_faces = set(
+            session.execute(
+                select(FaceRoleRecord.account_id, FaceRoleRecord.face_id).where(
+                    FaceRoleRecord.face_id.in_([f.face_id for fs in faces_of.values() for f in fs]),
+                    FaceRoleRecord.role == FaceRole.OWNER.value,
+                )
+            ).tuples()
+        )
+        sizes = self._image_sizes(session, image_ids)
+        for photo in positioned:
+            image = photo.image_id
+            poster = links.accounts.get(photo.account_id)
+            if image is None or poster is None:
+                continue
+            faces = faces_of.get(image, [])
+            pins = self._pins(links, poster, photo, faces, sizes.get(image))
+            face = next((f for f, (acc, _) in pins.items() if acc == me), None)
+            # A tag of the person on the poster's own face is a mis-tap (or a shared account).
+            if face is None or (photo.account_id, face) in owner_faces:
+                continue
+            form = pins[face][1]
+            other = photo.account_id
+            e = evidence[other]
+            e.pinned_images.add(image)
+            if image in e.appears_images:
+                e.appears_images[image] = max(e.appears_images[image], TAG_CONFIDENCE)
+                for shown in photos_of[other]:
+                    if shown.photo_id == photo.photo_id:
+                        shown.tag = form
+                continue
+            e.appears_images[image] = TAG_CONFIDENCE
+            share = 1.0 / max(1, len(faces) - 1)
+            self._cues(
+                e, photo.caption, share, invert=True, kin_share=share if not kin(other) else 1.0
+            )
+            if photo.posted_at:
+                e.dates.append(photo.posted_at)
+            photos_of[other].append(self._evidence(links, photo, "appears", None, form))
+
+    @staticmethod
+    def _evidence(
+        links: _Links, photo: _PhotoRow, why: str, sim: float | None, tag: str | None = None
+    ) -> EvidencePhoto:
         poster = links.accounts.get(photo.account_id)
         return EvidencePhoto(
             photo_id=photo.photo_id,
@@ -636,6 +841,7 @@ class KinService:
             caption=photo.caption,
             posted_at=photo.posted_at,
             similarity=None if sim is None else round(sim, 4),
+            tag=tag,
         )
 
     @staticmethod

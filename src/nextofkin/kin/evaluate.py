@@ -76,6 +76,9 @@ def load_truth(root: Path) -> Truth:
         "photos": len(data["photos"]),
         "faces": sum(len(p["faces"]) for p in data["photos"]),
         "relations": dict(Counter(r["type"] for r in data["relations"])),
+        # What the sources declare (galleries made before issue 13 have none).
+        "declared_relatives": dict(Counter(d["truth"] for d in data.get("declared_relatives", ()))),
+        "tags": dict(Counter(t["form"] for p in data["photos"] for t in p.get("tagged", ()))),
     }
     return Truth(
         owner_of=dict(data["accounts"]),
@@ -113,6 +116,7 @@ class KinEvaluation:
     merged_into_owner: dict[str, dict[str, float]]
     sibling_search_merges: dict[str, float]
     latency_ms: dict[str, float]
+    declared_links_used: bool = True  # False: declared relatives and tag positions ignored
     failures: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -306,5 +310,6 @@ def evaluate(
             "p95": round(latencies[int(len(latencies) * 0.95)], 1) if latencies else 0.0,
             "max": round(latencies[-1], 1) if latencies else 0.0,
         },
+        declared_links_used=service.declared,
         failures=failures[:20],
     )

@@ -33,17 +33,34 @@ class Weights:
     city: float = 0.6
     span: float = 0.6  # joint photos over many years: families stay, friendships come and go
     span_years: float = 6.0
+    # A relative declared on a profile (VK relatives, relation_partner): one side, both sides.
+    declared: float = 3.0
+    declared_both: float = 4.0
+    declared_kin: float = 3.0  # its type outweighs kinship words when they disagree
 
     @property
     def total(self) -> float:
         """The largest raw score possible."""
         return (
             self.faces + self.link_mutual + self.tags + self.kin_words + self.friend_words
-            + self.surname + self.city + self.span
+            + self.surname + self.city + self.span + self.declared_both
         )  # fmt: skip
 
 
 DEFAULT_WEIGHTS = Weights()
+
+PERSON = "person"  # declared on the person's profile
+RELATIVE = "relative"  # declared on the related account's profile
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A relative declared by a source: on whose profile, the type as declared, and what it
+    makes the related account to the person (``kinship``, the engine's vocabulary)."""
+
+    by: str  # PERSON or RELATIVE
+    type: str  # as the source says: child, sibling, parent, grandparent, grandchild, partner
+    kinship: str
 
 
 @dataclass
@@ -64,6 +81,8 @@ class PairEvidence:
     surname_stem: str | None = None
     same_city: bool = False
     dates: list[str] = field(default_factory=list)  # posted_at of the photos showing both
+    declared: list[Declaration] = field(default_factory=list)
+    pinned_images: set[int] = field(default_factory=set)  # joint images a positioned tag pins
 
     @property
     def joint_images(self) -> set[int]:
@@ -118,6 +137,8 @@ def judge(e: PairEvidence, w: Weights = DEFAULT_WEIGHTS) -> Judgement:
     friend_term = _saturate(e.friend_words)
     span = e.span_years()
     span_term = min(1.0, span / w.span_years) if n_joint >= 2 else 0.0
+    sides = {d.by for d in e.declared}
+    declared_term = w.declared_both if len(sides) == 2 else (w.declared if sides else 0.0)
     raw = (
         w.faces * face_term
         + link_term
@@ -127,10 +148,18 @@ def judge(e: PairEvidence, w: Weights = DEFAULT_WEIGHTS) -> Judgement:
         + w.surname * e.surname
         + w.city * e.same_city
         + w.span * span_term
+        + declared_term
     )
     score = raw / w.total
 
     reasons: list[str] = []
+    kin_terms = dict(e.kin_terms)
+    for d in e.declared:
+        kin_terms[d.kinship] = kin_terms.get(d.kinship, 0.0) + w.declared_kin
+        if d.by == PERSON:
+            reasons.append(f"declared on the person's profile as their {d.type}")
+        else:
+            reasons.append(f"declares the person as their {d.type} on their profile")
     if e.companion_images:
         reasons.append(f"appears with the person in {len(e.companion_images)} of their photos")
     if e.appears_images:
@@ -143,7 +172,9 @@ def judge(e: PairEvidence, w: Weights = DEFAULT_WEIGHTS) -> Judgement:
         reasons.append("lists the person as a friend")
     if tags:
         reasons.append(f"tagged {tags} time(s)")
-    ranked_terms = sorted(e.kin_terms.items(), key=lambda kv: (-kv[1], kv[0]))
+    if e.pinned_images:
+        reasons.append(f"a tag points at their face in {len(e.pinned_images)} joint photo(s)")
+    ranked_terms = sorted(kin_terms.items(), key=lambda kv: (-kv[1], kv[0]))
     kinship = ranked_terms[0][0] if ranked_terms else None
     if e.family_words > 0:
         words = ", ".join(t for t, _ in ranked_terms[:3]) or "family"
@@ -158,8 +189,13 @@ def judge(e: PairEvidence, w: Weights = DEFAULT_WEIGHTS) -> Judgement:
         reasons.append(f"{n_joint} joint photos over {span:.0f} years")
 
     strong_kin = e.family_words >= 0.6
-    linked = n_joint >= 1 or mutual or tags > 0
-    if strong_kin or (e.surname > 0 and linked) or (e.family_words > 0 and n_joint >= 2):
+    linked = n_joint >= 1 or mutual or tags > 0 or bool(e.declared)
+    if (
+        e.declared
+        or strong_kin
+        or (e.surname > 0 and linked)
+        or (e.family_words > 0 and n_joint >= 2)
+    ):
         relation = FAMILY
     elif n_joint >= 1 or mutual or e.friend_words > 0:
         relation = FRIEND
