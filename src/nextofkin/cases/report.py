@@ -124,6 +124,7 @@ def _kin_rows(workspace: Workspace, info: CaseInfo) -> list[dict[str, Any]]:
             "evidence": "; ".join(
                 f"{e.photo} ({e.why}"
                 + (f", {e.similarity:.3f}" if e.similarity is not None else "")
+                + (f", tag ({e.tag})" if e.tag else "")
                 + ")"
                 for e in r.evidence[:3]
             ),

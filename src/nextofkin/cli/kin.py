@@ -43,7 +43,8 @@ def kin_command(
     for rank, rel in enumerate(result.relations, 1):
         relation = rel.relation + (f" ({rel.kinship})" if rel.kinship else "")
         evidence = "\n".join(
-            f"{e.photo} [{e.why}]" + (f" “{e.caption}”" if e.caption else "")
+            f"{e.photo} [{e.why}{', tag ' + e.tag if e.tag else ''}]"
+            + (f" “{e.caption}”" if e.caption else "")
             for e in rel.evidence[:4]
         )
         contacts = "\n".join(f"{k}: {v}" for k, v in rel.contacts.items()) or "-"
