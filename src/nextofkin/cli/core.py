@@ -24,9 +24,15 @@ from nextofkin.cli.common import (
 @handle_errors
 def ingest_command(
     ctx: typer.Context,
-    root: Path = typer.Argument(..., help="Gallery export root (folder or manifest layout)."),
+    root: Path = typer.Argument(..., help="Gallery export root (see docs/FORMATS.md)."),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
     source: str | None = typer.Option(None, "--source", help="Source name (default: ROOT name)."),
+    layout: str = typer.Option(
+        "auto",
+        "--format",
+        help="Export layout: auto (detected), folders, manifest, telegram, gallery-dl, "
+        "instaloader or vk-api.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Ingest a gallery export: accounts, photos, faces and the vector index.
@@ -60,7 +66,9 @@ def ingest_command(
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report = ingest(ws, root, source_name=source, workers=workers, progress=update)
+        report = ingest(
+            ws, root, source_name=source, workers=workers, progress=update, layout=layout
+        )
     summary = {k: v for k, v in asdict(report).items() if k != "failures"}
     record_action(
         cli, audit.Action.INGEST_DONE, f"source:{report.source}",

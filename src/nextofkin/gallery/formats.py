@@ -411,10 +411,11 @@ def read_folders(root: Path) -> Export:
     return Export(root, "folders", accounts, photos, problems)
 
 
-def read_export(root: Path) -> Export:
-    """Read a gallery export in whichever layout it uses."""
+def read_export(root: Path, layout: str = "auto") -> Export:
+    """Read a gallery export in ``layout`` (``auto``: detected from what is on disk)."""
     if not root.is_dir():
         raise ManifestError(f"{root} is not a directory")
-    if (root / "accounts.jsonl").exists() or (root / "photos.jsonl").exists():
-        return read_manifest(root)
-    return read_folders(root)
+    # Imported here: the importers build on this module's records.
+    from nextofkin.gallery.importers.detect import read_any
+
+    return read_any(root, layout)

@@ -479,8 +479,11 @@ def ingest(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     commit_every: float = 2.0,
+    layout: str = "auto",
 ) -> IngestReport:
     """Ingest the export at ``root`` into ``workspace`` (see the module docstring).
+
+    ``layout`` is one of :data:`nextofkin.gallery.importers.detect.FORMATS` (``auto``: detected).
 
     One ingest runs at a time per workspace: another one raises :class:`Busy` at once (the lock
     is the kernel's, so a killed ingest never leaves it stale). A full disk raises
@@ -490,7 +493,7 @@ def ingest(
     # shared image contents (unique SHA-256) and on rewriting the one index.
     with exclusive_lock(ingest_lock_path(workspace), "an ingest"):
         try:
-            return _ingest(workspace, root, source_name, workers, progress, commit_every)
+            return _ingest(workspace, root, source_name, workers, progress, commit_every, layout)
         except Exception as exc:
             if is_disk_full(exc):
                 raise disk_full(workspace.home, "ingesting") from exc
@@ -504,6 +507,7 @@ def _ingest(
     workers: int | None,
     progress: ProgressFn | None,
     commit_every: float,
+    layout: str = "auto",
 ) -> IngestReport:
     from nextofkin.gallery.embedder import resolve_embedder, workspace_vision
     from nextofkin.gallery.maintenance import refresh_derived
@@ -514,7 +518,7 @@ def _ingest(
     embedder = resolve_embedder(workspace)
     vision = workspace_vision(workspace, embedder)
     root = root.expanduser().resolve()
-    export = read_export(root)
+    export = read_export(root, layout)
     name = source_name or root.name
     report = IngestReport(source=name, layout=export.layout)
     embedder_spec = embedder.spec
