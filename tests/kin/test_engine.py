@@ -12,9 +12,11 @@ from typer.testing import CliRunner
 from nextofkin.cli import build_app
 from nextofkin.errors import NotFound
 from nextofkin.gallery.ingest import ingest
+from nextofkin.kin.declared import kinship_of
 from nextofkin.kin.engine import KinService
 from nextofkin.kin.evaluate import evaluate, load_truth
 from nextofkin.kin.sample.generate import generate
+from nextofkin.kin.scoring import PERSON, RELATIVE, Declaration
 from nextofkin.settings import Settings
 from nextofkin.workspace import Workspace
 
@@ -102,3 +104,53 @@ def test_evaluation_reports_figures(ingested: tuple[Workspace, Path]) -> None:
     assert report.face_detection_recall > 0.9
     assert report.owner_resolution_accuracy > 0.8
     assert "sibling_pairs" in report.sibling_search_merges
+
+
+def test_declared_relatives_show_with_their_type_and_can_be_ignored(
+    ingested: tuple[Workspace, Path],
+) -> None:
+    ws, root = ingested
+    truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))
+    accounts = set(truth["accounts"])
+    declared = [
+        d for d in truth["declared_relatives"] if d["relative"] in accounts and d["truth"] != "none"
+    ]
+    assert declared, "the fixture gallery declares no relative: choose another seed"
+    service = KinService(ws)
+    for d in declared:
+        relations = {r.account: r for r in service.kin(d["account"], top=50).relations}
+        shown = relations[d["relative"]]
+        assert Declaration(PERSON, d["type"], kinship_of(d["type"], declared_by_person=True)) in (
+            shown.declared
+        )
+        assert shown.relation == "family"
+        assert any("declared on the person's profile" in r for r in shown.reasons)
+        # Seen from the relative, the same declaration is on the other side.
+        back = {r.account: r for r in service.kin(d["relative"], top=50).relations}
+        assert any(x.by == RELATIVE for x in back[d["account"]].declared)
+    plain = KinService(ws, declared=False)
+    for d in declared:
+        assert all(not r.declared for r in plain.kin(d["account"], top=50).relations)
+
+
+def test_positioned_tag_attributes_the_face_to_the_tagged_account(
+    ingested: tuple[Workspace, Path],
+) -> None:
+    ws, root = ingested
+    truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))
+    service = KinService(ws)
+    positioned = [
+        (photo, tag)
+        for photo in truth["photos"]
+        for tag in photo["tagged"]
+        if tag["form"] != "plain" and tag["person"] is not None
+    ]
+    assert positioned, "the fixture gallery has no positioned tag: choose another seed"
+    pinned = 0
+    for photo, tag in positioned:
+        relations = {r.account: r for r in service.kin(photo["account"], top=50).relations}
+        shown = relations.get(tag["account"])
+        assert shown is not None, "a tagged account is always a candidate"
+        pinned += any(e.photo == photo["path"] and e.tag == tag["form"] for e in shown.evidence)
+    # The tagged face must be detected and not be taken for the poster's own face.
+    assert pinned >= 0.75 * len(positioned)

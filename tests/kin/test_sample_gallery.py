@@ -11,6 +11,8 @@ from PIL import Image
 
 from nextofkin.errors import InputError
 from nextofkin.gallery.formats import read_export
+from nextofkin.gallery.tags import parse_tags
+from nextofkin.kin.declared import FaceBox, face_under
 from nextofkin.kin.sample.generate import generate
 
 pytestmark = pytest.mark.lfw
@@ -99,3 +101,46 @@ def test_hog_finds_the_composited_faces(gallery: Path) -> None:
             found += any(r.left() <= cx <= r.right() and r.top() <= cy <= r.bottom() for r in rects)
     assert total >= 4
     assert found >= 0.9 * total
+
+
+def test_declared_relatives_are_true_relatives_but_for_the_noise_truth_names(
+    gallery: Path,
+) -> None:
+    truth = json.loads((gallery / "truth.json").read_text(encoding="utf-8"))
+    rows = [json.loads(line) for line in (gallery / "accounts.jsonl").read_text().splitlines()]
+    in_manifest = {
+        (row["account"], rel["account"], rel["type"])
+        for row in rows
+        for rel in row.get("relatives", ())
+    }
+    declared = truth["declared_relatives"]
+    assert declared, "a gallery without declared relatives tests nothing"
+    assert in_manifest == {(d["account"], d["relative"], d["type"]) for d in declared}
+    related = {
+        frozenset((r["a_account"], r["b_account"]))
+        for r in truth["relations"]
+        if r["type"] not in ("friend", "in_law")
+    }
+    for d in declared:
+        assert (frozenset((d["account"], d["relative"])) in related) == (
+            d["truth"] not in ("friend", "none")
+        )
+
+
+def test_positioned_tags_point_at_the_tagged_persons_face(gallery: Path) -> None:
+    truth = json.loads((gallery / "truth.json").read_text(encoding="utf-8"))
+    lines = [json.loads(line) for line in (gallery / "photos.jsonl").read_text().splitlines()]
+    manifest = {line["path"]: parse_tags(line.get("tagged")) for line in lines}
+    checked = 0
+    for photo in truth["photos"]:
+        faces = [FaceBox(i, *face["box"]) for i, face in enumerate(photo["faces"])]
+        for tag, told in zip(manifest[photo["path"]], photo["tagged"], strict=True):
+            assert tag.account == told["account"]
+            if told["form"] == "plain":
+                assert tag.point is None and tag.box is None
+                continue
+            found = face_under(tag, faces, photo["width"], photo["height"])
+            assert found is not None
+            assert photo["faces"][found]["person"] == told["person"]
+            checked += 1
+    assert checked, "a gallery without positioned tags tests nothing"
