@@ -1,0 +1,233 @@
+"""The same sample gallery in each export layout: identify's accounts and kin's first relatives.
+
+Writes one sample gallery (``nextofkin sample-gallery``: declared relatives and positioned tags
+included) in the native manifest layout, ingests it into a workspace of its own, and measures
+
+- identify: for each probe (a face-set photo of an account holder that the gallery does not use),
+  the first candidate account, and whether it is the holder's;
+- kin: for each account with a relative that has an account, the first candidate, and whether it
+  is a true relative, with the declared links used and ignored (``KinService(declared=False)``).
+
+Each further layout (``--formats``) is written from the same gallery, ingested into its own
+workspace, and compared with the native one: the share of probes whose first account is the same
+account, the share of accounts whose first relative is the same account, and the difference of
+the first-candidate figure in points (the goal: within 1 point).
+
+    python benchmarks/bench_formats_kin.py --faces ../shared/datasets/lfw/images \\
+        --out /tmp/bench_formats_kin --seed 3 --accounts 150 --density 0.5 -j 2 [--probes 60]
+
+Prints a table and writes ``OUT/formats_kin.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+log = logging.getLogger("bench_formats_kin")
+
+# Layout name -> writer (gallery root, truth, destination) returning external id -> sample id.
+Writer = Callable[[Path, dict[str, Any], Path], dict[str, str]]
+WRITERS: dict[str, Writer] = {}
+
+
+@dataclass
+class LayoutFigures:
+    """What one layout gave."""
+
+    layout: str
+    ingest_seconds: float
+    accounts: int
+    photos_done: int
+    faces: int
+    identify_first: dict[str, str | None] = field(default_factory=dict)  # probe -> account
+    identify_top1: float = 0.0
+    kin_first: dict[str, str | None] = field(default_factory=dict)  # account -> first relative
+    kin_top1_relative: float = 0.0
+    kin_top1_relative_without_declared: float = 0.0
+    kin_first_family_label: float = 0.0
+
+
+def _probes(truth: dict[str, Any], faces: Path, limit: int) -> dict[str, Path]:
+    """For up to ``limit`` account holders, a photo of their identity the gallery does not use."""
+    used = {f["source"] for p in truth["photos"] for f in p["faces"]}
+    out: dict[str, Path] = {}
+    for account, pid in sorted(truth["accounts"].items()):
+        identity = truth["people"][pid]["identity"]
+        spare = sorted(
+            p for p in (faces / identity).iterdir() if str(p) not in used and p.suffix == ".jpg"
+        )
+        if spare:
+            out[account] = spare[0]
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _relatives(truth: dict[str, Any]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for r in truth["relations"]:
+        a, b = r["a_account"], r["b_account"]
+        if r["type"] != "friend" and a and b:
+            out.setdefault(a, set()).add(b)
+            out.setdefault(b, set()).add(a)
+    return out
+
+
+def measure(
+    layout: str,
+    root: Path,
+    home: Path,
+    truth: dict[str, Any],
+    probes: dict[str, Path],
+    to_sample: dict[str, str] | None,
+    workers: int,
+) -> LayoutFigures:
+    """Ingest ``root`` into a new workspace at ``home`` and measure identify and kin there."""
+    from sqlalchemy import func, select
+
+    from nextofkin.gallery.ingest import ingest
+    from nextofkin.gallery.records import Account, Face, Photo, PhotoStatus
+    from nextofkin.identify.service import IdentifyService
+    from nextofkin.kin.engine import KinService
+    from nextofkin.settings import Settings
+    from nextofkin.workspace import Workspace
+
+    ws = Workspace.open(Settings.load(home))
+    try:
+        started = time.perf_counter()
+        ingest(ws, root, workers=workers)
+        seconds = time.perf_counter() - started
+        with ws.session() as session:
+            ids = dict(session.execute(select(Account.external_id, Account.id)).tuples().all())
+            photos_done = session.scalar(
+                select(func.count(Photo.id)).where(Photo.status == PhotoStatus.DONE)
+            )
+            n_faces = session.scalar(select(func.count(Face.id)))
+        sample_of = to_sample or {ext: ext for ext in ids}
+        external_of = {sample: ext for ext, sample in sample_of.items()}
+        figures = LayoutFigures(layout, round(seconds, 1), len(ids), photos_done or 0, n_faces or 0)
+
+        identify = IdentifyService(ws)
+        right = 0
+        for account, probe in probes.items():
+            result = identify.identify([probe], top=1)
+            first = result.candidates[0].account if result.candidates else None
+            mapped = sample_of.get(first) if first is not None else None
+            figures.identify_first[account] = mapped
+            right += mapped == account
+        figures.identify_top1 = round(right / max(1, len(probes)), 4)
+
+        relatives = _relatives(truth)
+        for declared in (True, False):
+            service = KinService(ws, declared=declared)
+            hits = family = evaluated = 0
+            for account in sorted(relatives):
+                ext = external_of.get(account)
+                if ext is None or ext not in ids:
+                    continue
+                evaluated += 1
+                found = service.kin(ext, top=1)
+                top = found.relations[0] if found.relations else None
+                first = sample_of.get(top.account) if top is not None else None
+                hits += first in relatives[account]
+                family += top is not None and top.relation == "family"
+                if declared:
+                    figures.kin_first[account] = first
+            share = round(hits / max(1, evaluated), 4)
+            if declared:
+                figures.kin_top1_relative = share
+                figures.kin_first_family_label = round(family / max(1, evaluated), 4)
+            else:
+                figures.kin_top1_relative_without_declared = share
+        return figures
+    finally:
+        ws.close()
+
+
+def agreement(native: LayoutFigures, other: LayoutFigures) -> dict[str, float]:
+    """How far ``other`` is from the native layout."""
+    probes = native.identify_first
+    same_identify = sum(other.identify_first.get(p) == a for p, a in probes.items())
+    firsts = native.kin_first
+    same_kin = sum(other.kin_first.get(a) == f for a, f in firsts.items())
+    return {
+        "identify_same_first_account": round(same_identify / max(1, len(probes)), 4),
+        "kin_same_first_relative": round(same_kin / max(1, len(firsts)), 4),
+        "identify_top1_points": round(100 * (other.identify_top1 - native.identify_top1), 2),
+        "kin_top1_relative_points": round(
+            100 * (other.kin_top1_relative - native.kin_top1_relative), 2
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=Path, default=REPO.parent / "shared/datasets/lfw/images")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--accounts", type=int, default=150)
+    parser.add_argument("--density", type=float, default=0.5)
+    parser.add_argument("--probes", type=int, default=60)
+    parser.add_argument("--jobs", "-j", type=int, default=2)
+    parser.add_argument(
+        "--formats", default="all", help="comma-separated layouts besides native, or 'all'/'none'"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    from nextofkin.kin.sample.generate import TRUTH_FILE, generate
+
+    gallery = args.out / "gallery"
+    if not (gallery / TRUTH_FILE).exists():
+        generate(
+            args.faces, gallery, args.seed, args.accounts, workers=args.jobs, density=args.density
+        )
+    truth = json.loads((gallery / TRUTH_FILE).read_text(encoding="utf-8"))
+    probes = _probes(truth, args.faces, args.probes)
+    results: dict[str, Any] = {"seed": args.seed, "accounts": args.accounts, "probes": len(probes)}
+    native = measure("native", gallery, args.out / "ws-native", truth, probes, None, args.jobs)
+    results["native"] = asdict(native)
+    wanted = (
+        list(WRITERS)
+        if args.formats == "all"
+        else []
+        if args.formats == "none"
+        else args.formats.split(",")
+    )
+    rows = [native]
+    for layout in wanted:
+        root = args.out / layout
+        mapping = WRITERS[layout](gallery, truth, root)
+        figures = measure(
+            layout, root, args.out / f"ws-{layout}", truth, probes, mapping, args.jobs
+        )
+        results[layout] = asdict(figures) | {"against_native": agreement(native, figures)}
+        rows.append(figures)
+    (args.out / "formats_kin.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    print(f"seed {args.seed}, {args.accounts} accounts, {len(probes)} probes")
+    print("layout | ingest s | photos | faces | identify top-1 | kin top-1 relative "
+          "(declared / ignored) | same first account / relative as native")  # fmt: skip
+    for row in rows:
+        vs = results[row.layout].get("against_native", {})
+        print(
+            f"{row.layout} | {row.ingest_seconds} | {row.photos_done} | {row.faces} | "
+            f"{row.identify_top1:.1%} | {row.kin_top1_relative:.1%} / "
+            f"{row.kin_top1_relative_without_declared:.1%} | "
+            + (
+                f"{vs['identify_same_first_account']:.1%} / {vs['kin_same_first_relative']:.1%}"
+                if vs
+                else "-"
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
