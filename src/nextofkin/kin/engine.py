@@ -227,16 +227,20 @@ def _load_links(session: Session, model: str) -> _Links:
     by_external: dict[tuple[int, str], int] = {}
     by_platform: dict[tuple[str, str], int] = {}
     relatives: dict[int, list[tuple[str, str]]] = {}
-    for acc_id, source_id, platform, ext, name, city, friends, declared in session.execute(
+    handles: dict[int, str] = {}
+    for acc_id, source_id, platform, ext, name, city, friends, declared, extra in session.execute(
         select(
             Account.id, Account.source_id, Account.platform, Account.external_id, Account.name,
-            Account.city, Account.friends, Account.relatives,
+            Account.city, Account.friends, Account.relatives, Account.extra,
         )
     ):  # fmt: skip
         info = _AccountInfo(
             source_id, platform, ext, name, city, frozenset(friends or ()), surname_keys(name),
             city_key(city),
         )  # fmt: skip
+        # Platform accounts are numeric user ids; the handle people chose is an attribute.
+        username = extra.get("username") if isinstance(extra, dict) else None
+        handles[acc_id] = f"{ext} {username}" if isinstance(username, str) else ext
         accounts[acc_id] = info
         by_external[(source_id, ext)] = acc_id
         if platform:
@@ -262,8 +266,8 @@ def _load_links(session: Session, model: str) -> _Links:
                 links.declares[acc_id].append((other, kind))
                 links.declared_by[other].append((acc_id, kind))
     # Handles often carry the surname a nickname hides ("Tema B." is abondarenko78).
-    for info in accounts.values():
-        info.surnames = info.surnames | handle_surname_keys(info.external_id, surname_counts)
+    for acc_id, info in accounts.items():
+        info.surnames = info.surnames | handle_surname_keys(handles[acc_id], surname_counts)
     tagged_in = links.tagged_in
     for photo_id, poster, tagged in session.execute(
         select(Photo.id, Photo.account_id, Photo.tagged).where(
