@@ -33,17 +33,26 @@ def _register(workspace: Workspace, root: Path) -> None:
 def test_manifest_reads_platform_relatives_post_url_and_positioned_tags(tmp_path: Path) -> None:
     root = _manifest(
         tmp_path / "m",
-        [{"account": "101", "platform": "vk", "relatives": [{"account": "102", "type": "sibling"}]}],
+        [
+            {
+                "account": "101",
+                "platform": "vk",
+                "relatives": [{"account": "102", "type": "sibling"}],
+            }
+        ],
         [
             {
                 "account": "101",
                 "path": "a.jpg",
                 "post_url": "https://vk.com/photo101_5",
-                "tagged": ["103", {"account": "102", "x": 0.25, "y": 0.5},
-                           {"account": "104", "box": [10, 20, 60, 90]}],
+                "tagged": [
+                    "103",
+                    {"account": "102", "x": 0.25, "y": 0.5},
+                    {"account": "104", "box": [10, 20, 60, 90]},
+                ],
             }
         ],
-    )  # fmt: skip
+    )
     export = read_export(root)
     (account,) = export.accounts
     assert account.platform == "vk"
@@ -63,14 +72,26 @@ def test_same_platform_user_in_two_exports_is_one_account(
     first = _manifest(
         tmp_path / "gallery-dl",
         [{"account": "5001", "platform": "vk", "name": "Ivan Petrenko"}],
-        [{"account": "5001", "path": "vk/5001/a.jpg", "tagged": [{"account": "5002", "x": 0.1, "y": 0.2}]}],
-    )  # fmt: skip
+        [
+            {
+                "account": "5001",
+                "path": "vk/5001/a.jpg",
+                "tagged": [{"account": "5002", "x": 0.1, "y": 0.2}],
+            }
+        ],
+    )
     second = _manifest(
         tmp_path / "vk-api",
-        [{"account": "5001", "platform": "vk", "contacts": {"phone": "+380 1"},
-          "relatives": [{"account": "5002", "type": "parent"}]}],
+        [
+            {
+                "account": "5001",
+                "platform": "vk",
+                "contacts": {"phone": "+380 1"},
+                "relatives": [{"account": "5002", "type": "parent"}],
+            }
+        ],
         [{"account": "5001", "path": "photos/b.jpg"}],
-    )  # fmt: skip
+    )
     _register(workspace, first)
     _register(workspace, second)
     with workspace.session() as session:

@@ -514,11 +514,12 @@ def _ingest(
 
     started = time.monotonic()
     settings = workspace.settings
+    root = root.expanduser().resolve()
+    # Read first: a root in no known layout is refused before any model is loaded.
+    export = read_export(root, layout)
     # Resolved before anything is embedded: new faces must be vectors of the workspace's model.
     embedder = resolve_embedder(workspace)
     vision = workspace_vision(workspace, embedder)
-    root = root.expanduser().resolve()
-    export = read_export(root, layout)
     name = source_name or root.name
     report = IngestReport(source=name, layout=export.layout)
     embedder_spec = embedder.spec

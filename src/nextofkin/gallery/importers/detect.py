@@ -56,7 +56,8 @@ def _found(root: Path) -> str:
     if files:
         parts.append(f"{len(files)} other file(s) ({', '.join(files[:5])})")
     if folders:
-        parts.append(f"{len(folders)} folder(s) without photos or account.json ({', '.join(folders[:5])})")
+        shown = ", ".join(folders[:5])
+        parts.append(f"{len(folders)} folder(s) without photos or account.json ({shown})")
     return "; ".join(parts) or "an empty folder"
 
 
