@@ -22,13 +22,19 @@ Prints a table and writes ``OUT/formats_kin.json``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from nextofkin.gallery.tags import parse_tags
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,7 +42,103 @@ log = logging.getLogger("bench_formats_kin")
 
 # Layout name -> writer (gallery root, truth, destination) returning external id -> sample id.
 Writer = Callable[[Path, dict[str, Any], Path], dict[str, str]]
-WRITERS: dict[str, Writer] = {}
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _link(src: Path, dst: Path) -> None:
+    """The same bytes at ``dst`` (a hard link where the file system allows)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _timestamp(iso: str | None) -> int | None:
+    return int(datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp()) if iso else None
+
+
+def _numeric_ids(accounts: list[dict[str, Any]]) -> dict[str, str]:
+    """Sample account -> a platform's numeric user id (``id123`` handles keep their number)."""
+    out: dict[str, str] = {}
+    for row in accounts:
+        account = row["account"]
+        if account.startswith("id") and account[2:].isdigit():
+            out[account] = account[2:]
+        else:
+            digest = hashlib.sha256(account.encode()).hexdigest()
+            out[account] = str(10**9 + int(digest[:12], 16) % 10**9)
+    return out
+
+
+def write_vk_api(gallery: Path, truth: dict[str, Any], out: Path) -> dict[str, str]:
+    """The gallery as the VK API returns it (the layout of importers/vk_api.py): users.get with
+    relatives and relation_partner, friends.get, photos.getAll, photos.getTags boxes in percent."""
+    accounts = _jsonl(gallery / "accounts.jsonl")
+    photos = _jsonl(gallery / "photos.jsonl")
+    vk = _numeric_ids(accounts)
+    sizes = {p["path"]: (p["width"], p["height"]) for p in truth["photos"]}
+    users = []
+    for row in accounts:
+        first, _, last = (row.get("name") or "").partition(" ")
+        user: dict[str, Any] = {"id": int(vk[row["account"]]), "first_name": first,
+                                "last_name": last, "domain": row["account"]}  # fmt: skip
+        if row.get("city"):
+            user["city"] = {"id": 1, "title": row["city"]}
+        if row["contacts"].get("phone"):
+            user["mobile_phone"] = row["contacts"]["phone"]
+        relatives = []
+        for rel in row.get("relatives", ()):
+            other = int(vk.get(rel["account"], rel["account"].removeprefix("id")))
+            if rel["type"] == "partner":
+                user["relation"], user["relation_partner"] = 4, {"id": other}
+            else:
+                relatives.append({"id": other, "type": rel["type"]})
+        if relatives:
+            user["relatives"] = relatives
+        users.append(user)
+        friends = [int(vk.get(f, f.removeprefix("id"))) for f in row.get("friends", ())]
+        _dump(out / "friends" / f"{vk[row['account']]}.json",
+              {"response": {"count": len(friends), "items": friends}})  # fmt: skip
+    _dump(out / "users.json", {"response": users})
+    by_owner: dict[str, list[dict[str, Any]]] = {}
+    for number, photo in enumerate(photos, start=1):
+        owner = vk[photo["account"]]
+        key = f"{owner}_{number}"
+        _link(gallery / photo["path"], out / "images" / f"{key}.jpg")
+        item = {"id": number, "owner_id": int(owner), "album_id": -6 if photo.get("kind") ==
+                "profile" else 1, "date": _timestamp(photo.get("posted_at")),
+                "text": photo.get("caption", "")}  # fmt: skip
+        by_owner.setdefault(owner, []).append(item)
+        width, height = sizes[photo["path"]]
+        tags: list[dict[str, Any]] = []
+        for tag in parse_tags(photo.get("tagged")):
+            entry: dict[str, Any] = {"user_id": int(vk.get(tag.account, "0")), "id": len(tags) + 1}
+            if tag.point is not None:  # VK knows rectangles only: a small one around the point
+                x, y = 100 * tag.point[0], 100 * tag.point[1]
+                entry |= {"x": max(0, x - 3), "y": max(0, y - 3), "x2": min(100, x + 3),
+                          "y2": min(100, y + 3)}  # fmt: skip
+            elif tag.box is not None:
+                left, top, right, bottom = tag.box
+                entry |= {"x": 100 * left / width, "y": 100 * top / height,
+                          "x2": 100 * right / width, "y2": 100 * bottom / height}  # fmt: skip
+            tags.append(entry)
+        if tags:
+            _dump(out / "tags" / f"{key}.json", {"response": tags})
+    for owner, items in by_owner.items():
+        _dump(out / "photos" / f"{owner}.json", {"response": {"count": len(items), "items": items}})
+    return {number: account for account, number in vk.items()}
+
+
+def _dump(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+WRITERS: dict[str, Writer] = {"vk-api": write_vk_api}
 
 
 @dataclass
