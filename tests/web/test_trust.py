@@ -24,6 +24,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from web_helpers import PASSWORDS, Team, csrf_of
 
+from gallery_rows import add_posted_face
 from nextofkin import audit
 from nextofkin.db import utcnow
 from nextofkin.gallery.records import Account, Face, Image, Photo
@@ -354,49 +355,10 @@ def _picture(path: Path, colour: tuple[int, int, int]) -> bytes:
 
 def _add_face(ws: Workspace, path: Path, face_id: int | None, external: str) -> int:
     """An image file with one face row, posted by account ``vk/external``."""
-    data = path.read_bytes()
     with ws.session() as s:
         account = s.scalars(select(Account).where(Account.external_id == external)).one()
-        image = Image(
-            sha256=hashlib.sha256(data).hexdigest(),
-            path=str(path),
-            width=120,
-            height=120,
-            size_bytes=len(data),
-            detector="hog",
-            tried=[],
-        )
-        s.add(image)
-        s.flush()
-        s.add(
-            Photo(
-                source_id=account.source_id,
-                account_id=account.id,
-                rel_path=path.name,
-                status="done",
-                image_id=image.id,
-            )
-        )
-        face = Face(
-            image_id=image.id,
-            ordinal=0,
-            left=10.0,
-            top=10.0,
-            right=110.0,
-            bottom=110.0,
-            landmarks=[],
-            detection_score=1.0,
-            quality=1.0,
-            rotation=0,
-            model="test",
-            alignment="test",
-            embedding=np.zeros(128, dtype=np.float32),
-        )
-        if face_id is not None:
-            face.id = face_id  # what SQLite's id reuse after a purge does
-        s.add(face)
-        s.flush()
-        return face.id
+        vector = np.zeros(128, dtype=np.float32)
+        return add_posted_face(s, account, path, vector, face_id=face_id, owner_role=False).face
 
 
 def _mean_colour(data: bytes) -> tuple[int, ...]:
