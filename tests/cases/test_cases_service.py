@@ -158,3 +158,36 @@ def test_identify_with_new_case_number_and_no_face(ws: Workspace, tmp_path: Path
         assert info.state is CaseState.OPEN and len(info.photos) == 1
         failed = [e for e in audit.entries(s, case="K9") if e.action == "search"]
     assert failed and failed[0].details["error"] == "no face found"
+
+
+def test_photos_are_decoded_before_the_case_takes_the_write_lock(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding a large upload takes seconds: no other user's write may wait for it."""
+    import sqlite3
+
+    import nextofkin.cases.service as service
+
+    if ws.engine.dialect.name != "sqlite":
+        pytest.skip("the write lock that queues other users is SQLite's")
+    real_decode = service.decode_image
+    lock_free: list[bool] = []
+
+    def decode_and_probe(*args: object, **kwargs: object) -> object:
+        other = sqlite3.connect(ws.home / "nextofkin.db", timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails at once if a writer holds the lock
+            other.rollback()
+            lock_free.append(True)
+        except sqlite3.OperationalError:
+            lock_free.append(False)
+        finally:
+            other.close()
+        return real_decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "decode_image", decode_and_probe)
+    with ws.session() as s:
+        open_case(s, ws, "ivan", "C-LOCK", [photo(tmp_path / "a.jpg")])
+    with ws.session() as s:
+        service.add_photos(s, ws, "ivan", "C-LOCK", [photo(tmp_path / "b.jpg", seed=2)])
+    assert lock_free == [True, True], "a photo was decoded while the case held the write lock"

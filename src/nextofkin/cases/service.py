@@ -228,51 +228,68 @@ def transition(
     log.info("case %s: %s -> %s", case.number, old.value, new.value)
 
 
-def _hash_copy(
-    source: Path, target: Path, max_bytes: int, max_pixels: int, min_side: int = 1
-) -> tuple[str, int]:
-    """Copy ``source`` to ``target`` (read-only, fsynced) and return the copy's SHA-256 and size.
+@dataclass(frozen=True)
+class _CheckedPhoto:
+    """A probe photo read and decoded, ready to be stored."""
 
-    The photo is decoded first so that a case never holds a file nobody can search (corrupt, or
-    too small to hold a face: the error names the user's file); the hash is taken of the bytes
-    written, re-read from disk, so the recorded hash is of what was stored.
+    source: Path
+    data: bytes
+    digest: str
+
+
+def _check_photos(workspace: Workspace, photos: Sequence[Path]) -> list[_CheckedPhoto]:
+    """Read and decode every photo before the case is written to.
+
+    A case never holds a file nobody can search (corrupt, or too small to hold a face: the error
+    names the user's file). Decoding a large photo takes seconds, and it happens here, before
+    the first write of the transaction, so that no database write lock is held meanwhile and
+    other users' page views and decisions do not queue behind one upload.
     """
-    data = read_bytes(source, max_bytes)
-    loaded = decode_image(data, max_pixels=max_pixels, name=source.name)
-    require_face_size(loaded.width, loaded.height, min_side, name=source.name)
-    # A full disk is DiskFull and leaves no .tmp file behind.
-    write_atomically(target, data, mode=0o400)  # read-only, owner-only like the workspace
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    if digest != hashlib.sha256(data).hexdigest():
-        raise InputError(f"copy of {source} does not match the original")
-    return digest, len(data)
-
-
-def _add_photos(
-    session: Session, workspace: Workspace, case: Case, actor: str, photos: Sequence[Path]
-) -> list[CasePhoto]:
-    """Copy new photos into the case; a photo already in the case (same hash) is not added twice."""
     vision = workspace.settings.vision
-    existing = {p.sha256: p for p in case.photos}
-    ordinal = max((p.ordinal for p in case.photos), default=0)
-    added: list[CasePhoto] = []
+    checked: list[_CheckedPhoto] = []
     for photo in photos:
         source = Path(photo)
         if not source.is_file():
             raise InputError(f"probe photo {source} does not exist")
-        digest = hashlib.sha256(read_bytes(source, vision.max_bytes)).hexdigest()
-        if digest in existing:
+        data = read_bytes(source, vision.max_bytes)
+        loaded = decode_image(data, max_pixels=vision.max_pixels, name=source.name)
+        require_face_size(loaded.width, loaded.height, vision.min_face_px, name=source.name)
+        checked.append(_CheckedPhoto(source, data, hashlib.sha256(data).hexdigest()))
+    return checked
+
+
+def _store_copy(photo: _CheckedPhoto, target: Path) -> tuple[str, int]:
+    """Write ``photo`` to ``target`` (read-only, fsynced); its SHA-256 (re-read) and size.
+
+    The hash is taken of the bytes re-read from disk, so the recorded hash is of what was stored.
+    """
+    # A full disk is DiskFull and leaves no .tmp file behind.
+    write_atomically(target, photo.data, mode=0o400)  # read-only, owner-only like the workspace
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    if digest != photo.digest:
+        raise InputError(f"copy of {photo.source} does not match the original")
+    return digest, len(photo.data)
+
+
+def _add_photos(
+    session: Session,
+    workspace: Workspace,
+    case: Case,
+    actor: str,
+    photos: Sequence[_CheckedPhoto],
+) -> list[CasePhoto]:
+    """Copy new photos into the case; a photo already in the case (same hash) is not added twice."""
+    existing = {p.sha256: p for p in case.photos}
+    ordinal = max((p.ordinal for p in case.photos), default=0)
+    added: list[CasePhoto] = []
+    for photo in photos:
+        source = photo.source
+        if photo.digest in existing:
             continue
         ordinal += 1
         suffix = source.suffix.lower() if re.fullmatch(r"\.\w{1,5}", source.suffix) else ".img"
-        rel = Path("cases") / str(case.id) / f"{ordinal:03d}-{digest[:16]}{suffix}"
-        stored_hash, size = _hash_copy(
-            source,
-            workspace.media_dir / rel,
-            vision.max_bytes,
-            vision.max_pixels,
-            vision.min_face_px,
-        )
+        rel = Path("cases") / str(case.id) / f"{ordinal:03d}-{photo.digest[:16]}{suffix}"
+        stored_hash, size = _store_copy(photo, workspace.media_dir / rel)
         record = CasePhoto(
             case_id=case.id,
             ordinal=ordinal,
@@ -325,6 +342,7 @@ def open_case(
         raise InputError("a case needs at least one photo (--photo PHOTO)")
     if session.scalars(select(Case.id).where(Case.number == number)).first() is not None:
         raise InputError(f"case {number} already exists")
+    checked = _check_photos(workspace, photos)
     case = Case(
         number=number,
         state=CaseState.OPEN.value,
@@ -343,7 +361,7 @@ def open_case(
         {"found_at": case.found_at, "place": place, "notes": notes},
         case=number,
     )
-    _add_photos(session, workspace, case, user.name, photos)
+    _add_photos(session, workspace, case, user.name, checked)
     return case_info(session, number)
 
 
@@ -355,7 +373,8 @@ def add_photos(
     case = get_case(session, number)
     if CaseState(case.state) not in AFTER_SEARCH:
         raise CaseStateError(f"case {number} is {case.state}: photos can no longer be added")
-    return [_photo_info(p) for p in _add_photos(session, workspace, case, user.name, photos)]
+    checked = _check_photos(workspace, photos)
+    return [_photo_info(p) for p in _add_photos(session, workspace, case, user.name, checked)]
 
 
 def _photo_info(photo: CasePhoto) -> PhotoInfo:
@@ -638,10 +657,11 @@ def identify_for_case(
             info = case_info(session, number)
             paths = photo_paths(workspace, info)
         else:
-            added = _add_photos(session, workspace, existing, user.name, photos) if photos else []
+            checked = _check_photos(workspace, photos)
+            added = _add_photos(session, workspace, existing, user.name, checked)
             info = case_info(session, existing.number)
             if photos:
-                wanted = {hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in photos}
+                wanted = {c.digest for c in checked}
                 paths = [
                     workspace.media_dir / p.stored_path for p in info.photos if p.sha256 in wanted
                 ]
