@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from nextofkin.gallery.formats import read_export
 from nextofkin.gallery.ingest import _upsert_source, register_export
 from nextofkin.gallery.records import Account, Photo, Source
 from nextofkin.gallery.tags import Relative, Tag, parse_tags, tagged_accounts
-from nextofkin.workspace import Workspace
+from nextofkin.workspace import MIGRATIONS, Workspace, make_engine, migrate
 
 
 def _manifest(
@@ -115,3 +118,29 @@ def test_old_string_tag_lists_stay_readable() -> None:
     assert tagged_accounts(stored) == ["u2", "u3", "u4"]
     # Malformed items (a newer writer, a hand-edited row) are skipped, never fatal.
     assert parse_tags([None, 3.5, {"x": 1}, {"account": "u5", "x": "a"}]) == [Tag("u5")]
+
+
+def test_upgrade_to_0013_keeps_old_rows_readable(tmp_path: Path) -> None:
+    """A workspace made before 0013: its accounts get no platform and no relatives, its string
+    tag lists stay as they were and still read."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0011_identifications")
+        for statement in (
+            "INSERT INTO sources (id, name, root, layout, created_at) "
+            "VALUES (1, 'old', '/x', 'folders', '2026-01-01 00:00:00')",
+            "INSERT INTO accounts (id, source_id, external_id, contacts, friends, extra, "
+            "roles_dirty) VALUES (1, 1, 'a', '{}', '[]', '{}', 0)",
+            "INSERT INTO photos (id, source_id, account_id, rel_path, kind, tagged, status) "
+            "VALUES (1, 1, 1, 'a/1.jpg', 'post', '[\"b\"]', 'pending')",
+        ):
+            connection.exec_driver_sql(statement)
+    migrate(engine)
+    with Session(engine) as session:
+        account = session.get_one(Account, 1)
+        assert (account.platform, account.relatives) == (None, [])
+        photo = session.get_one(Photo, 1)
+        assert photo.post_url is None and tagged_accounts(photo.tagged) == ["b"]
