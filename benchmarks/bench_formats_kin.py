@@ -209,7 +209,7 @@ def measure(
         ingest(ws, root, workers=workers)
         seconds = time.perf_counter() - started
         with ws.session() as session:
-            ids = dict(session.execute(select(Account.external_id, Account.id)).tuples().all())
+            ids = {r[0]: r[1] for r in session.execute(select(Account.external_id, Account.id))}
             photos_done = session.scalar(
                 select(func.count(Photo.id)).where(Photo.status == PhotoStatus.DONE)
             )

@@ -793,14 +793,15 @@ class KinService:
             )
         ):
             faces_of[r[1]].append(FaceBox(r[0], r[2], r[3], r[4], r[5]))
-        owner_faces = set(
-            session.execute(
+        owner_faces = {
+            (r[0], r[1])
+            for r in session.execute(
                 select(FaceRoleRecord.account_id, FaceRoleRecord.face_id).where(
                     FaceRoleRecord.face_id.in_([f.face_id for fs in faces_of.values() for f in fs]),
                     FaceRoleRecord.role == FaceRole.OWNER.value,
                 )
-            ).tuples()
-        )
+            )
+        }
         sizes = self._image_sizes(session, image_ids)
         for photo in positioned:
             image = photo.image_id
