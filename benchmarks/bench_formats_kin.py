@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import logging
+import lzma
 import os
 import shutil
 import time
@@ -34,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nextofkin.gallery.tags import parse_tags
+from nextofkin.gallery.tags import Tag, parse_tags
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,7 +139,139 @@ def _dump(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
 
-WRITERS: dict[str, Writer] = {"vk-api": write_vk_api}
+def _point(tag: Tag, width: int, height: int) -> tuple[float, float] | None:
+    """A tag's position as a point in 0..1 (a box's centre), for tools that know points only."""
+    if tag.point is not None:
+        return tag.point
+    if tag.box is not None:
+        left, top, right, bottom = tag.box
+        return (left + right) / 2 / width, (top + bottom) / 2 / height
+    return None
+
+
+def _utc_stem(iso: str | None, taken: set[str]) -> str:
+    """instaloader's ``{date_utc}_UTC`` name, made unique as it does for same-second posts."""
+    moment = datetime.fromisoformat(iso or "2020-01-01T00:00:00")
+    stem = moment.strftime("%Y-%m-%d_%H-%M-%S") + "_UTC"
+    while stem in taken:
+        moment = moment.replace(second=(moment.second + 1) % 60)
+        stem = moment.strftime("%Y-%m-%d_%H-%M-%S") + "_UTC"
+    taken.add(stem)
+    return stem
+
+
+def write_instaloader(gallery: Path, truth: dict[str, Any], out: Path) -> dict[str, str]:
+    """Profile folders as instaloader writes them (importers/instaloader.py): ``id``, the
+    profile's ``<username>_<id>.json.xz``, posts ``<date>_UTC.jpg`` with ``.json.xz`` nodes
+    (tagged users with x, y), ``<date>_UTC_profile_pic.jpg``. Instagram has no friend lists,
+    relatives, city or contacts: those are lost."""
+    accounts = _jsonl(gallery / "accounts.jsonl")
+    ig = _numeric_ids(accounts)
+    sizes = {p["path"]: (p["width"], p["height"]) for p in truth["photos"]}
+    meta = {"version": "4.13", "node_type": "Post"}
+    for row in accounts:
+        folder = out / row["account"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "id").write_text(ig[row["account"]] + "\n", encoding="utf-8")
+        profile = {
+            "id": ig[row["account"]],
+            "username": row["account"],
+            "full_name": row.get("name"),
+        }
+        _xz(folder / f"{row['account']}_{ig[row['account']]}.json.xz",
+            {"node": profile, "instaloader": meta | {"node_type": "Profile"}})  # fmt: skip
+    taken: dict[str, set[str]] = {}
+    for photo in _jsonl(gallery / "photos.jsonl"):
+        account = photo["account"]
+        folder = out / account
+        stem = _utc_stem(photo.get("posted_at"), taken.setdefault(account, set()))
+        if photo.get("kind") == "profile":
+            _link(gallery / photo["path"], folder / f"{stem}_profile_pic.jpg")
+            continue
+        _link(gallery / photo["path"], folder / f"{stem}.jpg")
+        width, height = sizes[photo["path"]]
+        edges = []
+        for tag in parse_tags(photo.get("tagged")):
+            user = {"id": ig.get(tag.account), "username": tag.account}
+            point = _point(tag, width, height)
+            edge = {"user": user} | ({"x": point[0], "y": point[1]} if point else {})
+            edges.append({"node": edge})
+        node: dict[str, Any] = {
+            "owner": {"id": ig[account], "username": account},
+            "shortcode": hashlib.sha256(photo["path"].encode()).hexdigest()[:11],
+            "taken_at_timestamp": _timestamp(photo.get("posted_at")),
+            "edge_media_to_caption": {"edges": [{"node": {"text": photo.get("caption", "")}}]},
+            "edge_media_to_tagged_user": {"edges": edges},
+        }
+        _xz(folder / f"{stem}.json.xz", {"node": node, "instaloader": meta})
+    return {number: account for account, number in ig.items()}
+
+
+def write_telegram(gallery: Path, truth: dict[str, Any], out: Path) -> dict[str, str]:
+    """One Telegram Desktop group chat export (importers/telegram.py): every account a sender,
+    each photo a message with its caption, each tag a ``mention_name`` entity. Telegram has no
+    friend lists, relatives, profile photos, tag positions or city: those are lost."""
+    accounts = _jsonl(gallery / "accounts.jsonl")
+    tg = _numeric_ids(accounts)
+    names = {row["account"]: row.get("name") or row["account"] for row in accounts}
+    messages = []
+    photos = sorted(_jsonl(gallery / "photos.jsonl"), key=lambda p: p.get("posted_at") or "")
+    for number, photo in enumerate(photos, start=1):
+        moment = datetime.fromisoformat(photo.get("posted_at") or "2020-01-01T00:00:00")
+        name = f"photos/photo_{number}@{moment.strftime('%d-%m-%Y_%H-%M-%S')}.jpg"
+        _link(gallery / photo["path"], out / name)
+        entities: list[dict[str, Any]] = []
+        if photo.get("caption"):
+            entities.append({"type": "plain", "text": photo["caption"] + " "})
+        for tag in parse_tags(photo.get("tagged")):
+            if tag.account in tg:
+                entities.append({"type": "mention_name", "text": names[tag.account],
+                                 "user_id": int(tg[tag.account])})  # fmt: skip
+        messages.append({
+            "id": number, "type": "message", "date": moment.strftime("%Y-%m-%dT%H:%M:%S"),
+            "date_unixtime": str(_timestamp(photo.get("posted_at"))),
+            "from": names[photo["account"]], "from_id": f"user{tg[photo['account']]}",
+            "photo": name, "width": 1, "height": 1,
+            "text": [e if e["type"] != "plain" else e["text"] for e in entities] or "",
+            "text_entities": entities,
+        })  # fmt: skip
+    chat = {"name": "Family and friends", "type": "private_group", "id": 1}
+    _dump(out / "result.json", chat | {"messages": messages})
+    return {number: account for account, number in tg.items()}
+
+
+def write_gallery_dl_vk(gallery: Path, truth: dict[str, Any], out: Path) -> dict[str, str]:
+    """gallery-dl's vk extractor with --write-metadata (importers/gallery_dl.py):
+    ``gallery-dl/vk/<user>/<file>.jpg`` and ``<file>.jpg.json`` with ``user`` (id, name, nick),
+    ``id``, ``date``, ``description``. It writes no tags, friends, relatives or city."""
+    accounts = _jsonl(gallery / "accounts.jsonl")
+    vk = _numeric_ids(accounts)
+    names = {row["account"]: row.get("name") for row in accounts}
+    for number, photo in enumerate(_jsonl(gallery / "photos.jsonl"), start=1):
+        account = photo["account"]
+        file = out / "gallery-dl" / "vk" / account / f"{vk[account]}_{number}.jpg"
+        _link(gallery / photo["path"], file)
+        meta = {
+            "category": "vk", "subcategory": "photos", "id": number,
+            "user": {"id": int(vk[account]), "name": account, "nick": names[account],
+                     "group": False},
+            "date": (photo.get("posted_at") or "2020-01-01T00:00:00").replace("T", " "),
+            "description": photo.get("caption", ""), "filename": file.stem, "extension": "jpg",
+        }  # fmt: skip
+        _dump(file.with_name(file.name + ".json"), meta)
+    return {number: account for account, number in vk.items()}
+
+
+def _xz(path: Path, data: Any) -> None:
+    path.write_bytes(lzma.compress(json.dumps(data, ensure_ascii=False).encode("utf-8")))
+
+
+WRITERS: dict[str, Writer] = {
+    "vk-api": write_vk_api,
+    "instaloader": write_instaloader,
+    "telegram": write_telegram,
+    "gallery-dl-vk": write_gallery_dl_vk,
+}
 
 
 @dataclass
