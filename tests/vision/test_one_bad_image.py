@@ -131,3 +131,18 @@ def test_a_model_failure_on_one_image_is_that_images_error() -> None:
         pipeline.analyse(image)
     with pytest.raises(ImageNotAnalysable, match="RuntimeError: The stride"):
         pipeline.analyse_probe(image)
+
+
+def test_the_bomb_png_is_refused_even_after_weasyprint_relaxed_pillow() -> None:
+    """WeasyPrint turns Pillow's LOAD_TRUNCATED_IMAGES on at import, which makes Pillow drop
+    an oversized text chunk silently: the verdict on a file must not depend on import order."""
+    from PIL import ImageFile
+
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with pytest.raises(UnreadableImage, match=r"MAX_TEXT_CHUNK|Too Large"):
+            decode_image(ztxt_bomb_png(), max_pixels=10_000_000, name="bomb.png")
+        assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored for the other library
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous

@@ -125,7 +125,9 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
     if not data:
         raise UnreadableImage(f"{name}: zero-byte file")
     try:
-        with warnings.catch_warnings():
+        # Opening parses PNG text chunks, where the same global decides whether an oversized
+        # (bomb) chunk is refused or silently dropped: refused, whatever was imported before.
+        with warnings.catch_warnings(), _truncated_images_refused():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
