@@ -33,10 +33,12 @@ def add_posted_face(
     alignment: str = "test",
     face_id: int | None = None,
     owner_role: bool = True,
+    source_id: int | None = None,
 ) -> PostedFace:
     """``path`` (an existing file) posted by ``account``, with one face embedding ``vector``.
 
-    ``face_id`` forces the face's id (what SQLite's id reuse after a purge used to do).
+    ``face_id`` forces the face's id (what SQLite's id reuse after a purge used to do);
+    ``source_id`` is the export the photo came through (default: the account's source).
     """
     data = path.read_bytes()
     image = Image(
@@ -51,7 +53,7 @@ def add_posted_face(
     session.add(image)
     session.flush()
     photo = Photo(
-        source_id=account.source_id,
+        source_id=source_id if source_id is not None else account.source_id,
         account_id=account.id,
         rel_path=path.name,
         status="done",

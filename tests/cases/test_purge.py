@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cases.casework import FakeIdentify, add_team, candidate, photo
 from nextofkin import audit
-from nextofkin.cases.purge import purge_account
+from nextofkin.cases.purge import purge_account, purge_source
 from nextofkin.cases.report import write_report
 from nextofkin.cases.service import identify_for_case
 from nextofkin.cli import build_app
@@ -269,3 +269,56 @@ def test_purge_leaves_no_copy_in_index_generations_reports_or_wal(
     # The case report can be written again, without the purged face.
     write_report(ws, "ivan", "K-1")
     assert describe_traces(ws.home, vectors, [digest], [content]) == []
+
+
+def test_purging_an_export_removes_its_photos_of_platform_accounts(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """vk/5001 came through two exports, vk/5003 through one: purging that export removes its
+    photos and faces of both, vk/5003 entirely, and keeps what the other export brought."""
+    from gallery_rows import add_posted_face
+
+    spec = embedder_spec(ws)
+    rng = np.random.default_rng(5)
+    posted: dict[str, tuple[int, np.ndarray, str]] = {}
+    with ws.session() as s:
+        vk, dl, api = (
+            Source(name=n, root=f"/x/{n}", layout="manifest") for n in ("vk", "dl", "api")
+        )
+        s.add_all([vk, dl, api])
+        s.flush()
+        people = {
+            e: Account(source_id=vk.id, external_id=e, platform="vk") for e in ("5001", "5003")
+        }
+        s.add_all(people.values())
+        s.flush()
+        for key, external, export in (("a", "5001", dl), ("b", "5001", api), ("c", "5003", dl)):
+            picture = photo(tmp_path / f"{key}.jpg", seed=ord(key))
+            vector = rng.normal(size=spec.dim).astype(np.float32)
+            vector /= np.linalg.norm(vector)
+            ids = add_posted_face(
+                s,
+                people[external],
+                picture,
+                vector,
+                model=spec.name,
+                alignment=spec.alignment,
+                source_id=export.id,
+            )
+            digest = hashlib.sha256(picture.read_bytes()).hexdigest()
+            posted[key] = (ids.face, vector, digest)
+    index = FaissIndex.create(ws.index_dir, spec)
+    index.add(
+        np.array([f for f, _, _ in posted.values()]), np.stack([v for _, v, _ in posted.values()])
+    )
+    index.save()
+
+    report = purge_source(ws, "ada", "dl")
+
+    assert report.faces == 2
+    with ws.session() as s:
+        assert [a.external_id for a in s.scalars(select(Account))] == ["5001"]
+        assert s.scalars(select(Face.id)).all() == [posted["b"][0]]
+    assert set(open_index(ws).ids().tolist()) == {posted["b"][0]}
+    gone = [posted[k] for k in ("a", "c")]
+    assert describe_traces(ws.home, [v for _, v, _ in gone], [d for _, _, d in gone]) == []

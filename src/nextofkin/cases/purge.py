@@ -31,7 +31,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
@@ -60,21 +60,22 @@ def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def _remove_rows(session: Session, account_ids: list[int]) -> tuple[int, int, list[int]]:
-    """Delete the accounts' data; returns (photos, images, face ids) removed."""
-    photo_rows = session.execute(
-        select(Photo.id, Photo.image_id).where(Photo.account_id.in_(account_ids))
-    ).all()
+def _remove_rows(
+    session: Session, account_ids: list[int], source_id: int | None = None
+) -> tuple[int, int, list[int]]:
+    """Delete the accounts' data, and with ``source_id`` every photo posted through that export
+    (a platform account keeps the photos other exports brought); returns (photos, images,
+    face ids) removed."""
+    going: ColumnElement[bool] = Photo.account_id.in_(account_ids)
+    if source_id is not None:
+        going = or_(going, Photo.source_id == source_id)
+    photo_rows = session.execute(select(Photo.id, Photo.image_id).where(going)).all()
     photo_ids = [p for p, _ in photo_rows]
     image_ids = sorted({i for _, i in photo_rows if i is not None})
     shared: set[int] = set()
     for part in _chunks(image_ids):
         shared |= set(
-            session.scalars(
-                select(Photo.image_id).where(
-                    Photo.image_id.in_(part), Photo.account_id.not_in(account_ids)
-                )
-            )
+            session.scalars(select(Photo.image_id).where(Photo.image_id.in_(part), not_(going)))
         )
     exclusive = [i for i in image_ids if i not in shared]
     face_ids: set[int] = set()
@@ -239,9 +240,26 @@ def purge_source(workspace: Workspace, actor: str | None, name: str) -> PurgeRep
         accounts = session.execute(
             select(Account.id, Account.external_id).where(Account.source_id == source.id)
         ).all()
-        account_ids = [a for a, _ in accounts]
+        # Platform accounts (vk/123) live in the platform's source while their photos keep the
+        # export they came through: those known only through this export go with it.
+        elsewhere = (
+            select(Photo.id)
+            .where(Photo.account_id == Account.id, Photo.source_id != source.id)
+            .exists()
+        )
+        only_here = session.execute(
+            select(Account.id, Source.name, Account.external_id)
+            .join(Source, Source.id == Account.source_id)
+            .where(
+                Account.source_id != source.id,
+                Account.id.in_(select(Photo.account_id).where(Photo.source_id == source.id)),
+                ~elsewhere,
+            )
+        ).all()
+        account_ids = [a for a, _ in accounts] + [a for a, _, _ in only_here]
         refs = [f"{name}/{external}" for _, external in accounts]
-        photos, images, faces = _remove_rows(session, account_ids)
+        refs += [f"{platform}/{external}" for _, platform, external in only_here]
+        photos, images, faces = _remove_rows(session, account_ids, source.id)
         leftover = session.scalar(select(func.count(Photo.id)).where(Photo.source_id == source.id))
         session.execute(delete(Source).where(Source.id == source.id))
         audit.record(
