@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin import audit
 from nextofkin.errors import NextOfKinError, NotFound
+from nextofkin.gallery.accounts import resolve_account
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Photo, Source
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
@@ -211,8 +212,6 @@ def _scrub(
 
 def purge_account(workspace: Workspace, actor: str | None, ref: str) -> PurgeReport:
     """Purge one account (``source/account``, a unique account id, or ``#<db id>``); admins only."""
-    from nextofkin.notify.service import resolve_account
-
     with workspace.session() as session:
         user = require(session, actor, Permission.PURGE)
         account, key = resolve_account(session, ref)

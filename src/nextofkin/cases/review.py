@@ -31,6 +31,7 @@ from nextofkin.cases.records import Case, CaseDecision, CaseSearch, Identificati
 from nextofkin.cases.service import CaseState, get_case, transition
 from nextofkin.db import utcnow
 from nextofkin.errors import CaseStateError, InputError, PermissionDenied, PolicyViolation
+from nextofkin.gallery.accounts import parse_account_ref
 from nextofkin.settings import ReviewPolicy
 from nextofkin.users.service import Role, require_role
 
@@ -88,23 +89,23 @@ class ReviewOutcome:
     state: CaseState
 
 
-def ref_matches(text: str, account_id: int, source: str, external_id: str) -> bool:
-    """Whether ``text`` names this account: ``source/id``, the account id, or ``#<db id>``."""
-    text = text.strip()
-    return text in {f"{source}/{external_id}", external_id, f"#{account_id}"}
-
-
 def find_candidate(case: Case, text: str) -> CandidateRef:
     """The candidate ``text`` names, from the newest search that lists it.
 
     Raises :class:`InputError` when no search of the case lists the account (a reviewer confirms
     evidence, never an arbitrary account) or when the name is ambiguous across sources.
     """
+    # The one account grammar, matched against what the searches returned rather than the
+    # gallery: a reviewer decides on a candidate, never on an arbitrary account.
+    wanted = parse_account_ref(text)
     found: dict[str, CandidateRef] = {}
     for search in sorted(case.searches, key=lambda s: s.id):
         for candidate in search.candidates or []:
-            if ref_matches(
-                text, int(candidate["account_id"]), candidate["source"], candidate["account"]
+            if wanted.matches(
+                int(candidate["account_id"]),
+                candidate["source"],
+                candidate["account"],
+                candidate.get("platform"),
             ):
                 ref = CandidateRef(search, candidate)
                 found[ref.ref] = ref  # later searches replace earlier ones

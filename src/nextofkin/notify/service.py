@@ -54,7 +54,8 @@ from nextofkin.errors import (
     TemporaryDeliveryError,
     UncertainDeliveryError,
 )
-from nextofkin.gallery.records import Account, Source
+from nextofkin.gallery.accounts import resolve_account
+from nextofkin.gallery.records import Account
 from nextofkin.notify.records import OutboxMessage
 from nextofkin.notify.smtp import Attachment, DeliveryReceipt, OutgoingMessage, SmtpChannel
 from nextofkin.users.service import Permission, require
@@ -188,36 +189,6 @@ def _info(case_number: str, row: OutboxMessage) -> MessageInfo:
         sent_at=row.sent_at,
         sent_by=row.sent_by,
     )
-
-
-def resolve_account(session: Session, ref: str) -> tuple[Account, str]:
-    """The gallery account ``ref`` names and its key ``source/account``.
-
-    ``ref`` is ``source/account``, an account id unique across sources, or ``#<database id>``.
-    """
-    ref = ref.strip()
-    if ref.startswith("#") and ref[1:].isdigit():
-        account = session.get(Account, int(ref[1:]))
-        if account is None:
-            raise NotFound(f"no account {ref}")
-    else:
-        source_name, _, external = ref.partition("/")
-        rows: Sequence[Account] = []
-        if external:
-            rows = session.scalars(
-                select(Account)
-                .join(Source, Source.id == Account.source_id)
-                .where(Source.name == source_name, Account.external_id == external)
-            ).all()
-        if not rows:
-            rows = session.scalars(select(Account).where(Account.external_id == ref)).all()
-        if not rows:
-            raise NotFound(f"no account {ref!r} in the gallery")
-        if len(rows) > 1:
-            raise InputError(f"account {ref!r} exists in several sources: write SOURCE/{ref}")
-        account = rows[0]
-    source = session.get_one(Source, account.source_id)
-    return account, f"{source.name}/{account.external_id}"
 
 
 def _human_date(value: str | None, language: str) -> str | None:

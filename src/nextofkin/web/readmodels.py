@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from nextofkin.errors import NotFound
+from nextofkin.gallery.accounts import resolve_account
 from nextofkin.gallery.records import (
     Account,
     Face,
@@ -272,18 +273,8 @@ def account_detail(session: Session, account_id: int) -> AccountDetail:
 
 
 def find_account(session: Session, ref: str) -> int:
-    """The database id of the account ``source/external-id`` (or ``#id``), else NotFound."""
-    if ref.startswith("#") and ref[1:].isdigit():
-        return int(ref[1:])
-    source, _, external = ref.partition("/")
-    found = session.scalar(
-        select(Account.id)
-        .join(Source, Source.id == Account.source_id)
-        .where(Source.name == source, Account.external_id == external)
-    )
-    if found is None:
-        raise NotFound(f"no account {ref!r}")
-    return int(found)
+    """The database id of the account ``ref`` names (the one account grammar), else NotFound."""
+    return resolve_account(session, ref)[0].id
 
 
 def photo_detail(session: Session, photo_id: int) -> PhotoInfo:

@@ -9,6 +9,8 @@ from nextofkin import audit
 from nextofkin.cases import service as cases
 from nextofkin.cases.purge import PurgeReport, purge_account, purge_source
 from nextofkin.errors import InputError
+from nextofkin.gallery.accounts import GRAMMAR as ACCOUNT_GRAMMAR
+from nextofkin.gallery.accounts import parse_account_ref, resolve_account
 from nextofkin.kin.engine import KinResult
 from nextofkin.web import media
 from nextofkin.web.deps import Purger, StateDep, Viewer, WebState
@@ -18,11 +20,10 @@ router = APIRouter()
 
 
 def kin_for(state: WebState, actor: Actor, ref: str, top: int, case: str | None) -> KinResult:
-    """Run the kin engine for ``source/account`` and audit that the result was shown."""
-    source, _, external = ref.partition("/")
-    if not external:
-        source, external = "", ref
-    result = state.engine.kin().kin(external, source=source or None, top=top)
+    """Run the kin engine for the account ``ref`` names and audit that the result was shown."""
+    with state.db() as session:
+        person = resolve_account(session, ref)
+    result = state.engine.kin().kin(person.account.external_id, source=person.source, top=top)
     with state.db() as session:
         audit.record(
             session,
@@ -41,11 +42,14 @@ def person_of(state: WebState, number: str, account: str | None) -> str:
     """
     with state.db() as session:
         info = cases.case_info(session, number)
-    refs = [f"{c['source']}/{c['account']}" for s in info.searches for c in s.candidates]
     if account:
-        if account not in refs:
-            raise InputError(f"{account!r} is not a candidate of case {number}")
-        return account
+        wanted = parse_account_ref(account)
+        for search in reversed(info.searches):
+            for c in search.candidates:
+                found = (int(c["account_id"]), c["source"], c["account"], c.get("platform"))
+                if wanted.matches(*found):
+                    return f"{c['source']}/{c['account']}"
+        raise InputError(f"{account!r} is not a candidate of case {number}")
     if info.identified_ref:
         return info.identified_ref
     newest = info.searches[-1].candidates if info.searches else []
@@ -58,7 +62,7 @@ def person_of(state: WebState, number: str, account: str | None) -> str:
 def kin(
     state: StateDep,
     actor: Viewer,
-    account: str = Query(max_length=400, description="source/account (or a unique account id)"),
+    account: str = Query(max_length=400, description=f"The person: {ACCOUNT_GRAMMAR}"),
     top: int = Query(10, ge=1, le=100),
 ) -> KinResult:
     """Accounts related to ``account``, best first, with reasons and evidence photos."""
