@@ -13,7 +13,9 @@ from nextofkin.cli.common import cells, console, handle_errors, lit, print_json,
 @handle_errors
 def kin_command(
     ctx: typer.Context,
-    account: str = typer.Argument(..., help="The person's account id (as in the export)."),
+    account: str = typer.Argument(
+        ..., help="The person's account: platform-or-source/account, a unique id, or #<id>."
+    ),
     top: int = typer.Option(10, "--top", "-k", min=1, help="How many related accounts."),
     source: str | None = typer.Option(None, "--source", help="Source holding the account."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -21,11 +23,19 @@ def kin_command(
     """Rank the accounts related to ACCOUNT (relatives first), with reasons and evidence photos."""
     from rich.table import Table
 
+    from nextofkin.gallery.accounts import resolve_account
     from nextofkin.kin.engine import KinService
+    from nextofkin.users.service import Permission, require
 
     cli = state(ctx)
+    with cli.workspace.session() as session:
+        # Who asks is checked before the gallery is: a stranger learns nothing of its accounts.
+        require(session, cli.settings.user, Permission.VIEW)
+        person = resolve_account(session, f"{source}/{account}" if source else account)
     service = KinService(cli.workspace)
-    result = service.kin_for(cli.settings.user, account, source=source, top=top)
+    result = service.kin_for(
+        cli.settings.user, person.account.external_id, source=person.source, top=top
+    )
     if json_out:
         data = result.to_dict()
         # The documented shape first; the rest after it.
