@@ -47,7 +47,9 @@ def demo_command(
         f"({len(gallery.held_out)} people have a photo held out)"
     )
     console.rule("[bold]2. ingest")
-    ingest_command(ctx, root=gallery.root, workers=workers, source="demo", json_out=False)
+    ingest_command(
+        ctx, root=gallery.root, workers=workers, source="demo", json_out=False, layout="auto"
+    )
     console.rule("[bold]3. identify a post-mortem-like photo")
     person = random.Random(seed).choice(sorted(gallery.held_out))
     probe = post_mortem_probe(gallery.held_out[person], ws.home / "demo-probe" / "probe.jpg")
