@@ -85,14 +85,17 @@ def test_cli_ingest_with_a_corrupt_png_exits_0_and_names_it(tmp_path: Path) -> N
     }
     assert report["faces_added"] >= 3
 
-    # The same files as probes: a one-line "Bad input" naming the photo, exit 1, no traceback.
+    # The same files as probes: a one-line "Error (Kind)" naming the photo, exit 1, no traceback.
     cli = CliRunner()
     added = cli.invoke(build_app(), ["-w", str(ws), "user", "add", "boss", "--role", "admin"])
     assert added.exit_code == 0, added.output
     for name, expected in (
-        ("anna/1-bomb.png", "Bad input: 1-bomb.png: truncated or corrupt image data"),
-        ("boris/1-dot.png", "Bad input: 1-dot.png: image is 1x1 px: too small to hold a face"),
-        ("boris/2-strip.png", "Bad input: 2-strip.png: image is 40000x1 px: too small"),
+        ("anna/1-bomb.png", "Error (UnreadableImage): 1-bomb.png: truncated or corrupt image data"),
+        (
+            "boris/1-dot.png",
+            "Error (ImageTooSmall): 1-dot.png: image is 1x1 px: too small to hold a face",
+        ),
+        ("boris/2-strip.png", "Error (ImageTooSmall): 2-strip.png: image is 40000x1 px: too small"),
     ):
         probe = ["-w", str(ws), "--user", "boss", "identify", str(root / name)]
         result = cli.invoke(build_app(), probe)

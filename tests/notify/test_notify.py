@@ -272,6 +272,15 @@ def test_manual_channel_package_and_mark_sent(confirmed: Workspace) -> None:
         assert case_info(s, "C1").state is CaseState.NOTIFIED
 
 
+def test_manual_send_prints_where_the_package_is(confirmed: Workspace) -> None:
+    ws = confirmed
+    with ws.session() as s:
+        draft(s, ws, "ivan", "C1", ["vk/petro"], channel="manual", language="en")
+    [out] = send(ws, "rita", "C1")
+    folder = Path(out.note.removeprefix("ready to send by hand: "))
+    assert folder.is_absolute() and (folder / "message.txt").is_file()
+
+
 def test_kin_recipients_pick_reachable_relatives(confirmed: Workspace) -> None:
     from nextofkin.kin.engine import KinRelation, KinResult
     from nextofkin.notify.service import kin_recipients

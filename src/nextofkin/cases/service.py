@@ -623,6 +623,23 @@ class CaseSearchOutcome:
     result: SearchResult
 
 
+def _in_user_names(exc: InputError, workspace: Workspace, info: CaseInfo) -> InputError:
+    """``exc`` with the case's stored copies named as the user named the photos.
+
+    The search runs on the workspace copies (``001-<hash>.jpg``); a person knows ``body1-a.jpg``.
+    """
+    names = {(workspace.media_dir / p.stored_path).name: p.original_name for p in info.photos}
+
+    def renamed(text: str) -> str:
+        for stored, original in names.items():
+            text = text.replace(stored, original)
+        return text
+
+    if isinstance(exc, NoFaceFound):
+        return NoFaceFound(renamed(str(exc)), tried=[renamed(t) for t in exc.tried])
+    return type(exc)(renamed(str(exc)))
+
+
 def identify_for_case(
     workspace: Workspace,
     actor: str | None,
@@ -674,7 +691,10 @@ def identify_for_case(
 
         service = IdentifyService(workspace)
     try:
-        result: SearchResult = service.identify(paths, top=top)
+        try:
+            result: SearchResult = service.identify(paths, top=top)
+        except InputError as exc:
+            raise _in_user_names(exc, workspace, info) from exc
     except NoFaceFound as exc:
         with workspace.session() as session:
             audit.record(

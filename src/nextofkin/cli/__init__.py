@@ -6,6 +6,7 @@ Every module here registers its commands through ``register(app)``; none does wo
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import typer
 
@@ -40,9 +41,25 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     install_global_options(app)
+    _flags_take_no_value()
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)
     return app
+
+
+def _flags_take_no_value() -> None:
+    """Show no type for flags in help: Typer labels each ``<bool>``, as if it took a value."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption.display_type_rich, "_nextofkin", False):
+        return
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._nextofkin = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
 
 def main() -> None:

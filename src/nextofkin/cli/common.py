@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from nextofkin.errors import InputError, NextOfKinError, NoFaceFound
+from nextofkin.errors import NextOfKinError, NoFaceFound
 from nextofkin.settings import Settings
 from nextofkin.workspace import Workspace
 
@@ -134,20 +134,21 @@ EXIT_NO_FACE = 3
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn nextofkin errors into a one-line message and a non-zero exit code."""
+    """Turn nextofkin errors into one line, ``Error (Kind): message``, and a non-zero exit code.
+
+    One style for every error, so a script greps one prefix and a person reads the kind first.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except NoFaceFound as exc:
-            err_console.print(f"[bold red]No face found:[/] {lit(exc)}")
-            raise typer.Exit(EXIT_NO_FACE) from exc
-        except InputError as exc:
-            err_console.print(f"[bold red]Bad input:[/] {lit(exc)}")
-            raise typer.Exit(EXIT_DOMAIN_ERROR) from exc
         except NextOfKinError as exc:
             err_console.print(f"[bold red]Error ({type(exc).__name__}):[/] {lit(exc)}")
+            if isinstance(exc, NoFaceFound):
+                for attempt in exc.tried:
+                    err_console.print(f"  tried {attempt}", markup=False, highlight=False)
+                raise typer.Exit(EXIT_NO_FACE) from exc
             raise typer.Exit(EXIT_DOMAIN_ERROR) from exc
 
     return wrapper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -222,13 +223,31 @@ def status_command(
         "index_faces": len(index),
         "index_model": index.description.model,
         "index_factory": index.description.factory,
-        "calibrated": index.description.calibration is not None,
+        **_calibration_state(index.description.calibration),
     }
     if json_out:
         print_json(info)
         return
     for key, value in info.items():
         console.print(f"{key:>16}: {value}", markup=False)
+
+
+def _calibration_state(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """Whether thresholds were measured on this gallery, in the words identify uses."""
+    from nextofkin.identify.calibration import Calibration
+
+    if stored is None:
+        return {"calibrated": False, "calibration": "none yet: run `nextofkin calibrate`"}
+    calibration = Calibration.from_dict(stored)
+    if calibration.method.endswith("(fallback)"):
+        # The same fallback identify reports in every result: saying "calibrated" here too
+        # would tell a new user the scores mean more than they do.
+        return {"calibrated": False, "calibration": "; ".join(calibration.notes)}
+    return {
+        "calibrated": True,
+        "calibration": f"measured on {calibration.samples} impostor scores "
+        f"of {calibration.accounts} accounts",
+    }
 
 
 def models_command(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:

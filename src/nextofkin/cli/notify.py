@@ -20,6 +20,7 @@ from nextofkin.cli.common import (
     print_json,
     state,
 )
+from nextofkin.errors import InputError
 
 
 class _DefaultDraftGroup(TyperGroup):
@@ -33,7 +34,8 @@ class _DefaultDraftGroup(TyperGroup):
 
 notify_app = typer.Typer(
     cls=_DefaultDraftGroup,
-    help="Messages to families: NUMBER --to ACCOUNT [--send], mark-sent, release, list.",
+    help="Messages to families: draft NUMBER --to ACCOUNT [--kin N] [--send], mark-sent, "
+    "release, list.",
     no_args_is_help=True,
 )
 
@@ -92,6 +94,12 @@ def draft_command(
                 )
             if pick.ref not in to:
                 to.append(pick.ref)
+        if not to:
+            raise InputError(
+                f"kin found no relative of the identified person of case {number} that "
+                f"{channel or 'email'} can reach: name a recipient with --to ACCOUNT "
+                "(`nextofkin kin ACCOUNT` shows who appears with the person)"
+            )
     with ws.session() as session:
         drafts = draft(
             session,

@@ -734,14 +734,14 @@ def send(
             if state is OutboxState.APPROVED and row.channel == Channel.EMAIL.value:
                 todo.append((row.id, row.recipient_key))
             else:
-                outcomes.append(SendOutcome(row.recipient_key, state, False, _note(row)))
+                outcomes.append(SendOutcome(row.recipient_key, state, False, _note(row, workspace)))
     channel = transport or SmtpChannel(workspace.settings.smtp)
     for row_id, _ in todo:
         outcomes.append(_deliver_one(workspace, user, number, row_id, channel, sleep))
     return outcomes
 
 
-def _note(row: OutboxMessage) -> str:
+def _note(row: OutboxMessage, workspace: Workspace) -> str:
     state = OutboxState(row.state)
     if state is OutboxState.SENT:
         return f"already sent {row.sent_at:%Y-%m-%d %H:%M} UTC by {row.sent_by}: nothing sent"
@@ -750,7 +750,9 @@ def _note(row: OutboxMessage) -> str:
     if state is OutboxState.UNCERTAIN:
         return f"NOT re-sent: delivery uncertain ({row.last_error}); a person must check"
     if state is OutboxState.APPROVED and row.channel == Channel.MANUAL.value:
-        return f"ready to send by hand: {row.package_dir}"
+        # The full path: the stored one is relative to the workspace's media folder, which is
+        # not where a person's shell is.
+        return f"ready to send by hand: {workspace.media_dir / str(row.package_dir)}"
     if state is OutboxState.FAILED:
         return f"failed: {row.last_error}; fix and re-draft, or `notify release`"
     if state is OutboxState.VOID:
@@ -794,7 +796,7 @@ def _deliver_one(
             ).rowcount  # type: ignore[attr-defined]
             if claimed != 1:
                 session.refresh(row)
-                note = _note(row)
+                note = _note(row, workspace)
                 if OutboxState(row.state) is OutboxState.APPROVED:
                     note = (
                         "NOT sent: the identification it was written for is no longer the "
@@ -864,7 +866,7 @@ def _record_failure(
             {"recipient": row.recipient_key, "attempt": row.attempts, "error": str(exc)},
             case=number,
         )
-        return SendOutcome(row.recipient_key, OutboxState(row.state), False, _note(row))
+        return SendOutcome(row.recipient_key, OutboxState(row.state), False, _note(row, workspace))
 
 
 def _record_sent(

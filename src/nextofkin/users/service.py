@@ -162,6 +162,18 @@ def add_user(
         if role is not Role.ADMIN:
             raise PermissionDenied("the first user must be an admin (--role admin)")
         creator = actor if actor == name else None
+    elif not actor:
+        # A workspace someone else set up (the demo's, a colleague's) already has its admins:
+        # say who may add users and the exact command, not only that nobody was named.
+        admins = session.scalars(
+            select(User.name).where(User.role == Role.ADMIN.value, User.active).order_by(User.id)
+        ).all()
+        example = admins[0] if admins else "ADMIN"
+        raise PermissionDenied(
+            f"no acting user: this workspace has users already, and only an admin adds more "
+            f"(admins: {', '.join(admins) or 'none active'}). Run as one: "
+            f"NEXTOFKIN_USER={example} nextofkin user add {name} --role {role.value}"
+        )
     else:
         creator = require(session, actor, Permission.MANAGE_USERS).name
     if session.scalars(select(User).where(User.name == name)).one_or_none() is not None:

@@ -275,7 +275,14 @@ class FacePipeline:
                     best = faces
             if best:
                 return PhotoFaces(width, height, best, tried)
-        raise NoFaceFound("no face found; tried: " + "; ".join(tried), tried=tried)
+        # One short line: the attempts themselves travel in ``tried`` (listed line by line by the
+        # CLI, as a list by the API), not in a message nobody can read on one line.
+        second = ", a second detector" if self.fallback_detector is not None else ""
+        raise NoFaceFound(
+            f"no face found after {len(tried)} attempts (tried: every quarter turn, tilts, "
+            f"contrast equalisation, more upsampling{second})",
+            tried=tried,
+        )
 
 
 def _not_analysable(exc: Exception) -> ImageNotAnalysable:
