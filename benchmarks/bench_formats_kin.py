@@ -271,27 +271,38 @@ def _xz(path: Path, data: Any) -> None:
 
 # What each tool's export carries beyond photos, captions, dates, names and handles.
 CARRIES: dict[str, frozenset[str]] = {
-    "vk-api": frozenset({"friends", "relatives", "city", "phone", "tags", "positions", "profile"}),
-    "instaloader": frozenset({"tags", "positions", "profile"}),
-    "telegram": frozenset({"tags"}),
-    "gallery-dl-vk": frozenset(),
+    "vk-api": frozenset(
+        {"handle", "friends", "relatives", "city", "phone", "tags", "positions", "profile"}
+    ),
+    "instaloader": frozenset({"handle", "tags", "positions", "profile"}),
+    "telegram": frozenset({"tags"}),  # a chat export names senders, not their @handles
+    "gallery-dl-vk": frozenset({"handle"}),
 }
 
 
-def write_native_subset(gallery: Path, out: Path, carries: frozenset[str]) -> None:
+def write_native_subset(gallery: Path, out: Path, carries: frozenset[str]) -> dict[str, str] | None:
     """The native manifest with only what a tool carries: what the tool's export can at best
-    give, so that the importer's own losses show apart from the tool's."""
+    give, so that the importer's own losses show apart from the tool's. Without handles, account
+    ids are numbers (returned: id -> sample account)."""
+    rows = _jsonl(gallery / "accounts.jsonl")
+    numbers = _numeric_ids(rows) if "handle" not in carries else {}
+
+    def ref(account: str) -> str:
+        return numbers.get(account, account)
+
     sizes = {
         p["path"]: (p["width"], p["height"])
         for p in json.loads((gallery / "truth.json").read_text(encoding="utf-8"))["photos"]
     }
     accounts: list[dict[str, Any]] = []
-    for row in _jsonl(gallery / "accounts.jsonl"):
-        kept: dict[str, Any] = {k: row[k] for k in ("account", "name", "url") if k in row}
+    for row in rows:
+        kept: dict[str, Any] = {"account": ref(row["account"]), "name": row.get("name")}
+        if "handle" in carries:
+            kept["url"] = row.get("url")
         if "friends" in carries:
-            kept["friends"] = row.get("friends", [])
+            kept["friends"] = [ref(f) for f in row.get("friends", [])]
         if "relatives" in carries and row.get("relatives"):
-            kept["relatives"] = row["relatives"]
+            kept["relatives"] = [r | {"account": ref(r["account"])} for r in row["relatives"]]
         if "city" in carries and row.get("city"):
             kept["city"] = row["city"]
         if "phone" in carries and row["contacts"].get("phone"):
@@ -303,20 +314,22 @@ def write_native_subset(gallery: Path, out: Path, carries: frozenset[str]) -> No
     for photo in _jsonl(gallery / "photos.jsonl"):
         _link(gallery / photo["path"], out / photo["path"])
         line: dict[str, Any] = {
-            k: photo[k] for k in ("path", "account", "caption", "posted_at") if k in photo
-        }
+            k: photo[k] for k in ("path", "caption", "posted_at") if k in photo
+        } | {"account": ref(photo["account"])}
         line["kind"] = photo.get("kind", "post") if "profile" in carries else "post"
         if "tags" in carries:
             tags: list[Any] = []
             for tag in parse_tags(photo.get("tagged")):
                 point = _point(tag, *sizes[photo["path"]]) if "positions" in carries else None
-                tags.append({"account": tag.account, "x": point[0], "y": point[1]} if point
-                            else tag.account)  # fmt: skip
+                account = ref(tag.account)
+                tags.append({"account": account, "x": point[0], "y": point[1]} if point
+                            else account)  # fmt: skip
             if tags:
                 line["tagged"] = tags
         photos.append(line)
     _dump_jsonl(out / "accounts.jsonl", accounts)
     _dump_jsonl(out / "photos.jsonl", photos)
+    return {number: account for account, number in numbers.items()} or None
 
 
 def _dump_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -508,11 +521,13 @@ def main() -> None:
         )
         # The native layout with only what this tool carries: the importer's own losses.
         subset_root = args.out / f"native-as-{layout}"
+        ids_file = args.out / f"native-as-{layout}.ids.json"
         if not subset_root.exists():
-            write_native_subset(gallery, subset_root, CARRIES[layout])
+            numbers = write_native_subset(gallery, subset_root, CARRIES[layout])
+            ids_file.write_text(json.dumps(numbers), encoding="utf-8")
         subset = measure(
             f"native-as-{layout}", subset_root, args.out / f"ws-native-as-{layout}", truth,
-            probes, None, args.jobs,
+            probes, json.loads(ids_file.read_text(encoding="utf-8")), args.jobs,
         )  # fmt: skip
         results[subset.layout] = asdict(subset)
         results[layout] = asdict(figures) | {
