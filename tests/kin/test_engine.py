@@ -104,6 +104,9 @@ def test_evaluation_reports_figures(ingested: tuple[Workspace, Path]) -> None:
     assert report.face_detection_recall > 0.9
     assert report.owner_resolution_accuracy > 0.8
     assert "sibling_pairs" in report.sibling_search_merges
+    groups = report.top1_relative_by_declared
+    assert sum(g["accounts"] for g in groups.values()) == report.accounts_with_relatives
+    assert groups["relative"]["accounts"] >= 1  # the fixture declares a true relative
 
 
 def test_declared_relatives_show_with_their_type_and_can_be_ignored(

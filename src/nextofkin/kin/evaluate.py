@@ -41,6 +41,7 @@ class Truth:
     person_relation: dict[tuple[str, str], str]  # (person, person) -> type, both orders
     photos: list[dict[str, Any]]
     params: dict[str, Any]
+    declared: dict[str, set[str]] = field(default_factory=dict)  # either profile, both ways
 
 
 def load_truth(root: Path) -> Truth:
@@ -68,6 +69,10 @@ def load_truth(root: Path) -> Truth:
         else:
             relatives[a][b] = kind if kind != "parent" else "parent/child"
             relatives[b][a] = kind if kind != "parent" else "parent/child"
+    declared: dict[str, set[str]] = defaultdict(set)
+    for d in data.get("declared_relatives", ()):
+        declared[d["account"]].add(d["relative"])
+        declared[d["relative"]].add(d["account"])
     people = data["people"]
     params = {
         "seed": data["seed"],
@@ -88,6 +93,7 @@ def load_truth(root: Path) -> Truth:
         person_relation=person_relation,
         photos=data["photos"],
         params=params,
+        declared=dict(declared),
     )
 
 
@@ -101,6 +107,9 @@ class KinEvaluation:
     accounts_with_relatives: int
     top1_relative: float
     top1_relative_or_friend: float
+    # First candidate a true relative, by what the profiles declare: a true relative on either
+    # profile, only noise (a friend as a sibling, an unknown id), nothing.
+    top1_relative_by_declared: dict[str, dict[str, float]]
     top1_labelled_family: float
     top1_family_label_correct: float
     precision_at_3: float
@@ -230,6 +239,7 @@ def evaluate(
     by_relation: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     fam_labelled = fam_labelled_right = fam_true_in_top5 = fam_true_labelled = 0
     sib_pairs = sib_merged = 0
+    by_declared: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     latencies: list[float] = []
     failures: list[str] = []
     for account in accounts:
@@ -260,6 +270,10 @@ def evaluate(
         if not relatives:
             continue
         with_rel += 1
+        said = truth.declared.get(account, set())
+        group = "relative" if said & set(relatives) else "noise only" if said else "none"
+        by_declared[group][1] += 1
+        by_declared[group][0] += bool(ranked) and ranked[0] in relatives
         if ranked:
             top1_rel += ranked[0] in relatives
             top1_close += ranked[0] in relatives or ranked[0] in friends
@@ -286,6 +300,10 @@ def evaluate(
         accounts_with_relatives=with_rel,
         top1_relative=_ratio(top1_rel, with_rel),
         top1_relative_or_friend=_ratio(top1_close, with_rel),
+        top1_relative_by_declared={
+            k: {"accounts": float(n), "top1_relative": _ratio(h, n)}
+            for k, (h, n) in sorted(by_declared.items())
+        },
         top1_labelled_family=_ratio(top1_family, with_rel),
         top1_family_label_correct=_ratio(top1_family_right, top1_family),
         precision_at_3=_ratio(hits3, returned3),
