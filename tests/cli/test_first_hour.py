@@ -154,3 +154,17 @@ def test_pdf_report_prints_no_css_warning(
     with caplog.at_level(logging.WARNING, logger="weasyprint"):
         write_report(ws, "ivan", "K-3", "pdf", tmp_path / "r.pdf")
     assert not [r for r in caplog.records if r.name.startswith("weasyprint")]
+
+
+@pytest.mark.models
+@pytest.mark.lfw
+@pytest.mark.slow
+def test_demo_runs_the_whole_job_and_says_what_to_type_next(lfw_dir: Path, tmp_path: Path) -> None:
+    args = ["-w", str(tmp_path / "ws"), "demo", "--photos", "120", "-j", "1"]
+    result = CliRunner().invoke(build_app(), args)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for step in ("ranked first", "confirms", "ready to send by hand", "report:", "intact"):
+        assert step in out, step
+    assert "chief (admin), ana (investigator), ivan (reviewer), olga (reviewer)" in out
+    assert "  nextofkin kin demo/" in out and "NEXTOFKIN_USER=chief nextofkin audit verify" in out

@@ -1,16 +1,32 @@
-"""``nextofkin demo``: the main job end to end on the embedded default."""
+"""``nextofkin demo``: the whole job end to end on the embedded default, as a new team's first hour.
+
+A sample gallery with families is built and ingested; an investigator identifies a rotated,
+darkened photo in a case, looks at who appears with the person, two reviewers confirm, a manual
+message to the mother is prepared, the PDF report is written and the audit log verified. It ends
+with the users it made and the commands a person would type next on the same workspace.
+"""
 
 from __future__ import annotations
 
-import random
+import json
 from pathlib import Path
 
 import typer
 
 from nextofkin.cli.common import console, handle_errors, lit, state
+from nextofkin.demo.casting import Casting
+from nextofkin.errors import NextOfKinError
+from nextofkin.users.service import Role
+from nextofkin.workspace import Workspace
 
-DEMO_ADMIN = "demo-admin"
-DEMO_INVESTIGATOR = "demo-investigator"
+SOURCE = "demo"
+ADMIN, INVESTIGATOR, REVIEWERS = "chief", "ana", ("ivan", "olga")
+USERS = (
+    (ADMIN, Role.ADMIN),
+    (INVESTIGATOR, Role.INVESTIGATOR),
+    *((name, Role.REVIEWER) for name in REVIEWERS),
+)
+TEAM = {"team_name": "Demo Identification Team", "team_phone": "+380 44 000 00 00"}
 DEFAULT_FACES = (
     Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "lfw" / "images"
 )
@@ -22,16 +38,14 @@ def demo_command(
     faces: Path | None = typer.Option(
         None, "--faces", help="Identity-folder face set (default: ../shared/datasets/lfw/images)."
     ),
-    photos: int = typer.Option(1200, "--photos", help="Gallery size in photos."),
-    seed: int = typer.Option(7, "--seed", help="Seed for the subset and the probe."),
+    photos: int = typer.Option(1200, "--photos", help="About how many gallery photos."),
+    seed: int = typer.Option(7, "--seed", help="Seed for the gallery and the person."),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
 ) -> None:
-    """Build a gallery from a face set, ingest it, and identify a rotated, darkened photo."""
-    from nextofkin.cases.service import identify_for_case
-    from nextofkin.cli.core import ingest_command, render_result
-    from nextofkin.demo.build import build_demo_gallery, post_mortem_probe
-    from nextofkin.errors import InputError, NotFound
-    from nextofkin.users.service import Role, add_user, get_user
+    """Run the whole job on a sample gallery with families, then print what to type next."""
+    from nextofkin.cli.core import ingest_command
+    from nextofkin.demo.casting import choose_person
+    from nextofkin.errors import InputError
 
     faces = faces or DEFAULT_FACES
     if not faces.is_dir():
@@ -39,46 +53,179 @@ def demo_command(
             f"no face set at {faces}: pass --faces DIR (one folder of photos per person)"
         )
     ws = state(ctx).workspace
-    gallery_root = ws.home / "demo-gallery"
-    console.rule("[bold]1. build a gallery")
-    gallery = build_demo_gallery(faces, gallery_root, max_photos=photos, seed=seed)
-    console.print(
-        f"{gallery.accounts} accounts, {gallery.photos} photos in {gallery.root} "
-        f"({len(gallery.held_out)} people have a photo held out)"
-    )
+    root = ws.home / "demo-gallery"
+    console.rule("[bold]1. a sample gallery with families")
+    _sample_gallery(faces, root, seed, max(30, photos // 4), workers or ws.settings.workers)
     console.rule("[bold]2. ingest")
-    ingest_command(
-        ctx, root=gallery.root, workers=workers, source="demo", json_out=False, layout="auto"
-    )
-    console.rule("[bold]3. identify a post-mortem-like photo")
-    person = random.Random(seed).choice(sorted(gallery.held_out))
-    probe = post_mortem_probe(gallery.held_out[person], ws.home / "demo-probe" / "probe.jpg")
+    ingest_command(ctx, root=root, workers=workers, source=SOURCE, json_out=False, layout="auto")
+    console.rule("[bold]3. the team")
+    _team(ws)
+    casting = choose_person(root, faces, seed)
+    console.rule("[bold]4. a case: identify a rotated, darkened photo")
+    number = _identify(ws, casting)
+    console.rule("[bold]5. who appears with the person")
+    _kin(ws, number, casting)
+    console.rule(f"[bold]6. {REVIEWERS[0]} and {REVIEWERS[1]} confirm")
+    if _confirm(ws, number, casting):
+        console.rule(f"[bold]7. a message to the {casting.relative_is or 'family'}, sent by hand")
+        _message(ws, number, casting)
+    console.rule("[bold]8. the report and the audit log")
+    _report_and_audit(ws, number)
+    console.rule("[bold]next")
+    _next_steps(ws, number, casting)
+
+
+def _sample_gallery(faces: Path, root: Path, seed: int, accounts: int, workers: int) -> None:
+    from nextofkin.kin.sample.generate import generate
+
+    truth = root / "truth.json"
+    if truth.is_file():
+        known = json.loads(truth.read_text(encoding="utf-8"))
+        if (known.get("seed"), known.get("accounts_requested")) == (seed, accounts):
+            console.print(f"reusing the sample gallery in {root}")
+            return
+    report = generate(faces, root, seed, accounts, workers=workers, density=0.5)
     console.print(
-        f"probe: {probe} — a photo of [bold]{person}[/] not in the gallery, "
-        "rotated 90° and darkened"
+        f"{report.accounts} accounts, {report.photos} photos in {root}: families, joint photos, "
+        "captions and contacts (synthetic, from the face set)"
     )
-    # The demo goes through the same safeguards as real work: a named user, a case, the audit log.
+
+
+def _team(ws: Workspace) -> None:
+    from sqlalchemy import select
+
+    from nextofkin.users.records import User
+    from nextofkin.users.service import add_user
+
     with ws.session() as session:
-        try:
-            get_user(session, DEMO_ADMIN)
-        except NotFound:
-            add_user(session, None, DEMO_ADMIN, Role.ADMIN)
-        try:
-            get_user(session, DEMO_INVESTIGATOR)
-        except NotFound:
-            add_user(session, DEMO_ADMIN, DEMO_INVESTIGATOR, Role.INVESTIGATOR)
-    outcome = identify_for_case(ws, DEMO_INVESTIGATOR, None, [probe], top=5)
+        have = set(session.scalars(select(User.name)))
+        for name, role in USERS:
+            if name not in have:
+                # The first user bootstraps the workspace; the admin adds the others, audited.
+                add_user(session, None if not have and name == ADMIN else ADMIN, name, role)
+                have.add(name)
+    for key, value in TEAM.items():
+        # Letters sign with the team's name and phone; the environment wins where set.
+        if not getattr(ws.settings.notify, key):
+            setattr(ws.settings.notify, key, value)
+    # The demo shows the strict policy: two different reviewers for every identification.
+    ws.settings.review.always_two_reviewers = True
+    for name, role in USERS:
+        console.print(f"user [bold]{name}[/] ({role.value})")
+
+
+def _identify(ws: Workspace, casting: Casting) -> str:
+    from nextofkin.cases.service import identify_for_case
+    from nextofkin.cli.core import render_result
+    from nextofkin.demo.build import post_mortem_probe
+
+    probe = post_mortem_probe(casting.photo, ws.home / "demo-probe" / "body1.jpg")
     console.print(
-        f"case [bold]{outcome.case_number}[/] opened by {DEMO_INVESTIGATOR}; the search is "
-        "stored with it and in the audit log"
+        f"probe {probe}: a photo of [bold]{lit(casting.name)}[/] ({SOURCE}/{lit(casting.account)})"
+        " that is not in the gallery, rotated 90° and darkened"
     )
+    outcome = identify_for_case(ws, INVESTIGATOR, None, [probe], top=5)
+    console.print(f"case [bold]{outcome.case_number}[/] opened by {INVESTIGATOR}")
     result = outcome.result.to_dict()
     render_result(result)
-    top = result["candidates"][0] if result["candidates"] else None
-    if top and top["account"] == person:
-        console.print(f"[bold green]The right account ({lit(person)}) is ranked first.[/]")
+    top = result["candidates"][0]["account"] if result["candidates"] else None
+    if top == casting.account:
+        console.print(f"[bold green]The right account ({lit(casting.account)}) is ranked first.[/]")
     else:
-        console.print(f"[bold yellow]{lit(person)} is not ranked first.[/]")
+        console.print(f"[bold yellow]{lit(casting.account)} is not ranked first.[/]")
+    return outcome.case_number
+
+
+def _kin(ws: Workspace, number: str, casting: Casting) -> None:
+    from nextofkin.kin.engine import KinService
+
+    result = KinService(ws).kin_for(
+        INVESTIGATOR, casting.account, source=SOURCE, top=5, case=number
+    )
+    for rel in result.relations:
+        console.print(
+            f"{rel.score:.2f}  {SOURCE}/{rel.account} ({rel.name or '-'}): {rel.relation}"
+            + (f", {rel.kinship}" if rel.kinship else "")
+            + (f" — {'; '.join(rel.reasons[:2])}" if rel.reasons else ""),
+            markup=False,
+        )
+    if not result.relations:
+        console.print("no related account found")
+
+
+def _confirm(ws: Workspace, number: str, casting: Casting) -> bool:
+    from nextofkin.cases.review import Verdict, review
+
+    for reviewer in REVIEWERS:
+        try:
+            with ws.session() as session:
+                outcome = review(
+                    session, ws.settings.review, reviewer, number, f"{SOURCE}/{casting.account}",
+                    Verdict.CONFIRM, reason="demo: the sample gallery's ground truth",
+                )  # fmt: skip
+        except NextOfKinError as exc:
+            console.print(f"[yellow]{reviewer} could not confirm:[/] {lit(exc)}")
+            return False
+        console.print(
+            f"{reviewer} confirms {outcome.account_ref}: {len(outcome.confirmations)} of "
+            f"{outcome.needed} reviewers"
+            + ("; the case is identified" if outcome.identified else "")
+        )
+        if outcome.identified:
+            return True
+    return False
+
+
+def _message(ws: Workspace, number: str, casting: Casting) -> None:
+    from nextofkin.notify.service import draft, send
+
+    if casting.relative is None:
+        console.print("the person has no relative with an account in the gallery: no message")
+        return
+    try:
+        with ws.session() as session:
+            draft(session, ws, INVESTIGATOR, number, [f"{SOURCE}/{casting.relative}"],
+                  channel="manual", language="en")  # fmt: skip
+        for outcome in send(ws, REVIEWERS[0], number):
+            console.print(f"{outcome.recipient}: {lit(outcome.note)}")
+    except NextOfKinError as exc:
+        console.print(f"[yellow]no message:[/] {lit(exc)}")
+
+
+def _report_and_audit(ws: Workspace, number: str) -> None:
+    from nextofkin import audit
+    from nextofkin.cases.report import write_report
+
+    console.print(f"report: {write_report(ws, INVESTIGATOR, number, 'pdf')}")
+    with ws.session() as session:
+        checked = audit.verify(session)
+    verdict = "intact" if checked.ok else f"{len(checked.problems)} problem(s)"
+    console.print(f"audit log: {checked.checked} entries, {verdict}")
+
+
+def _next_steps(ws: Workspace, number: str, casting: Casting) -> None:
+    person = f"{SOURCE}/{casting.account}"
+    lines = [
+        f"export NEXTOFKIN_HOME={ws.home}",
+        f'export NEXTOFKIN_NOTIFY__TEAM_NAME="{TEAM["team_name"]}" '
+        f'NEXTOFKIN_NOTIFY__TEAM_PHONE="{TEAM["team_phone"]}"',
+        f"export NEXTOFKIN_USER={INVESTIGATOR}",
+        "nextofkin status",
+        f"nextofkin case show {number}",
+        f"nextofkin identify {ws.home / 'demo-probe' / 'body1.jpg'} --top 10   # a new case",
+        f"nextofkin kin {person}",
+        f"nextofkin case report {number} --format pdf --out report.pdf",
+        f"NEXTOFKIN_USER={REVIEWERS[0]} nextofkin notify list {number}",
+        f"NEXTOFKIN_USER={ADMIN} nextofkin user add YOURNAME --role investigator",
+        f"NEXTOFKIN_USER={ADMIN} nextofkin audit verify",
+        "nextofkin serve",
+    ]
+    console.print(
+        f"users: {', '.join(f'{n} ({r.value})' for n, r in USERS)}. Commands to try next:"
+    )
+    for line in lines:
+        # Never wrapped: each line is copied into a shell as it is.
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
