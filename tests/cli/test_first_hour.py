@@ -168,3 +168,12 @@ def test_demo_runs_the_whole_job_and_says_what_to_type_next(lfw_dir: Path, tmp_p
         assert step in out, step
     assert "chief (admin), ana (investigator), ivan (reviewer), olga (reviewer)" in out
     assert "  nextofkin kin demo/" in out and "NEXTOFKIN_USER=chief nextofkin audit verify" in out
+
+
+def test_review_confirms_by_the_account_id_json_shows(ws: Workspace, tmp_path: Path) -> None:
+    a = _id(ws, "a")
+    fake = FakeIdentify([candidate(a, "a", 0.9, "match")])
+    identify_for_case(ws, "ivan", "K-4", [photo(tmp_path / "k.jpg", seed=4)], service=fake)
+    code, out = run(ws, "--user", "rita", "review", "K-4", "--confirm", str(a), "--reason", "x")
+    assert code == 0, out
+    assert "vk/a" in out

@@ -58,7 +58,11 @@ def _print_outcomes(outcomes: list[Any]) -> bool:
 def draft_command(
     ctx: typer.Context,
     number: str = typer.Argument(..., help="Case number."),
-    to: list[str] = typer.Option([], "--to", help="Recipient account (repeatable)."),
+    to: list[str] = typer.Option(
+        [],
+        "--to",
+        help="Recipient account (repeatable): platform-or-source/account, a unique id, #<id>.",
+    ),
     kin: int = typer.Option(
         0, "--kin", min=0, help="Also the N strongest relatives the kin engine finds."
     ),
@@ -135,7 +139,9 @@ def draft_command(
 def mark_sent_command(
     ctx: typer.Context,
     number: str = typer.Argument(..., help="Case number."),
-    to: str = typer.Option(..., "--to", help="Recipient account."),
+    to: str = typer.Option(
+        ..., "--to", help="Recipient account: platform-or-source/account, a unique id, or #<id>."
+    ),
     note: str | None = typer.Option(None, "--note", help="How it was sent or checked."),
 ) -> None:
     """Record that a manual message was sent by hand (or an uncertain one did arrive)."""
@@ -151,7 +157,9 @@ def mark_sent_command(
 def release_command(
     ctx: typer.Context,
     number: str = typer.Argument(..., help="Case number."),
-    to: str = typer.Option(..., "--to", help="Recipient account."),
+    to: str = typer.Option(
+        ..., "--to", help="Recipient account: platform-or-source/account, a unique id, or #<id>."
+    ),
     reason: str = typer.Option(..., "--reason", help="How you know it did not arrive."),
 ) -> None:
     """Allow one more attempt for an uncertain or failed message that did NOT arrive."""

@@ -12,7 +12,9 @@ from nextofkin.errors import InputError
 def purge_command(
     ctx: typer.Context,
     account: str | None = typer.Option(
-        None, "--account", help="Account to purge (source/account, account, or #id)."
+        None,
+        "--account",
+        help="Account to purge: platform-or-source/account, a unique id, or #<id>.",
     ),
     source: str | None = typer.Option(None, "--source", help="Source to purge entirely."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
