@@ -85,3 +85,12 @@ def test_declared_relative_outranks_a_friend_with_a_joint_photo() -> None:
 def test_pinned_tag_is_a_reason() -> None:
     e = PairEvidence(companion_images={7: 0.95}, tags_by_person=1, pinned_images={7})
     assert any("a tag points at their face in 1 joint photo" in r for r in judge(e).reasons)
+
+
+def test_caption_word_that_says_more_than_the_declared_type_is_kept() -> None:
+    e = PairEvidence(
+        kin_terms={"son": 1.0},
+        family_words=1.0,
+        declared=[Declaration(RELATIVE, "parent", "child")],
+    )
+    assert judge(e).kinship == "son"

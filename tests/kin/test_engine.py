@@ -89,7 +89,7 @@ def test_cli_json_shape(ingested: tuple[Workspace, Path]) -> None:
     assert data["account"] == account
     assert len(data["relations"]) <= 3
     for rel in data["relations"]:
-        assert {"account", "score", "relation", "reasons", "evidence"} <= set(rel)
+        assert {"account", "score", "relation", "reasons", "evidence", "declared"} <= set(rel)
         assert rel["relation"] in {"family", "friend", "unknown"}
     missing = runner.invoke(build_app(), [*base, "--user", "ana", "kin", "nobody"])
     assert missing.exit_code != 0

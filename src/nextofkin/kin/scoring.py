@@ -49,6 +49,12 @@ class Weights:
 
 DEFAULT_WEIGHTS = Weights()
 
+# Gendered kinship words and the generic term a declared type gives.
+_GENERIC = {
+    "son": "child", "daughter": "child", "mother": "parent", "father": "parent",
+    "brother": "sibling", "sister": "sibling", "husband": "spouse", "wife": "spouse",
+}  # fmt: skip
+
 PERSON = "person"  # declared on the person's profile
 RELATIVE = "relative"  # declared on the related account's profile
 
@@ -155,7 +161,10 @@ def judge(e: PairEvidence, w: Weights = DEFAULT_WEIGHTS) -> Judgement:
     reasons: list[str] = []
     kin_terms = dict(e.kin_terms)
     for d in e.declared:
-        kin_terms[d.kinship] = kin_terms.get(d.kinship, 0.0) + w.declared_kin
+        # A caption may say more than the declared type ("son" for a declared child): keep it.
+        specific = [t for t in e.kin_terms if _GENERIC.get(t) == d.kinship]
+        term = max(specific, key=lambda t: (e.kin_terms[t], t)) if specific else d.kinship
+        kin_terms[term] = kin_terms.get(term, 0.0) + w.declared_kin
         if d.by == PERSON:
             reasons.append(f"declared on the person's profile as their {d.type}")
         else:
