@@ -12,14 +12,15 @@ echo "==> mypy --strict"
 echo "==> pytest"
 .venv/bin/pytest "$@"
 # The records again on PostgreSQL: a fresh database per test on a throwaway local server. The
-# database-level tests run (users, cases, index/scale); the model-heavy ones ran above already.
+# database-level tests run (users, cases, notify with its triggers, index/scale); the model-heavy
+# ones ran above already.
 echo "==> pytest on PostgreSQL (database-level subset)"
 NEXTOFKIN_TEST_DATABASE_URL="$(bash scripts/postgres-test-server.sh)"
 # The throwaway server stops with the run (its data stay, so the next run starts fast).
 trap 'bash scripts/postgres-test-server.sh stop' EXIT
 export NEXTOFKIN_TEST_DATABASE_URL
 status=0
-.venv/bin/pytest "$@" -m "not models and not slow" tests/users tests/cases tests/scale || status=$?
+.venv/bin/pytest "$@" -m "not models and not slow" tests/users tests/cases tests/notify tests/scale || status=$?
 # Exit 5 means the caller's own selection (-k ...) left nothing to run here: not a failure.
 [[ $status -eq 5 ]] && status=0
 exit $status
