@@ -17,6 +17,7 @@ from nextofkin.cli import build_app
 from nextofkin.cli.common import console
 from nextofkin.errors import NoFaceFound
 from nextofkin.gallery.records import Account
+from nextofkin.identify.search import SearchResult
 from nextofkin.workspace import Workspace
 
 
@@ -177,3 +178,20 @@ def test_review_confirms_by_the_account_id_json_shows(ws: Workspace, tmp_path: P
     code, out = run(ws, "--user", "rita", "review", "K-4", "--confirm", str(a), "--reason", "x")
     assert code == 0, out
     assert "vk/a" in out
+
+
+def test_identify_shows_the_probe_by_the_users_name(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Full(FakeIdentify):
+        def identify(self, photos: list[Path], top: int = 10) -> SearchResult:
+            found = super().identify(photos, top)
+            found.calibration |= {"match_fpir": 0.001, "possible_fpir": 0.05}
+            return found
+
+    fake = Full([candidate(_id(ws, "a"), "a", 0.9, "match")])
+    monkeypatch.setattr("nextofkin.identify.service.IdentifyService", lambda _ws: fake)
+    probe = photo(tmp_path / "body1-a.jpg", seed=5)
+    code, out = run(ws, "--user", "ivan", "identify", str(probe), "--case", "K-5")
+    assert code == 0, out
+    assert "probe body1-a.jpg:" in out and fake.calls[0][0].name not in out

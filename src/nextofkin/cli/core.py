@@ -20,6 +20,7 @@ from nextofkin.cli.common import (
     record_action,
     state,
 )
+from nextofkin.workspace import Workspace
 
 
 @handle_errors
@@ -105,13 +106,14 @@ def _margin_text(margin: object, rank: int) -> str:
     return f"; {-margin:.2f} below the first"
 
 
-def render_result(result_dict: dict[str, object]) -> None:
-    """Print a search result for a person."""
+def render_result(result_dict: dict[str, object], names: dict[str, str] | None = None) -> None:
+    """Print a search result for a person; ``names`` maps stored copies to the user's names."""
     probes = result_dict["probes"]
     assert isinstance(probes, list)
     for probe in probes:
+        stored = Path(probe["photo"]).name
         console.print(
-            f"probe [bold]{lit(Path(probe['photo']).name)}[/]: face at {probe['box']} "
+            f"probe [bold]{lit((names or {}).get(stored, stored))}[/]: face at {probe['box']} "
             f"(rotated {probe['rotation']}°, quality {probe['quality']:.2f}, "
             f"{probe['faces_in_photo']} face(s) in photo)"
         )
@@ -194,7 +196,16 @@ def identify_command(
         return
     verb = "opened" if outcome.opened else "updated"
     console.print(f"case [bold]{lit(outcome.case_number)}[/] ({verb}); search stored and audited")
-    render_result(result)
+    render_result(result, photo_names(cli.workspace, outcome.case_number))
+
+
+def photo_names(workspace: Workspace, number: str) -> dict[str, str]:
+    """The case's stored probe copies (``001-<hash>.jpg``) by the names the user gave them."""
+    from nextofkin.cases.service import case_info
+
+    with workspace.session() as session:
+        photos = case_info(session, number).photos
+    return {Path(p.stored_path).name: p.original_name for p in photos}
 
 
 @handle_errors

@@ -116,7 +116,7 @@ def _team(ws: Workspace) -> None:
 
 def _identify(ws: Workspace, casting: Casting) -> str:
     from nextofkin.cases.service import identify_for_case
-    from nextofkin.cli.core import render_result
+    from nextofkin.cli.core import photo_names, render_result
     from nextofkin.demo.build import post_mortem_probe
 
     probe = post_mortem_probe(casting.photo, ws.home / "demo-probe" / "body1.jpg")
@@ -127,7 +127,7 @@ def _identify(ws: Workspace, casting: Casting) -> str:
     outcome = identify_for_case(ws, INVESTIGATOR, None, [probe], top=5)
     console.print(f"case [bold]{outcome.case_number}[/] opened by {INVESTIGATOR}")
     result = outcome.result.to_dict()
-    render_result(result)
+    render_result(result, photo_names(ws, outcome.case_number))
     top = result["candidates"][0]["account"] if result["candidates"] else None
     if top == casting.account:
         console.print(f"[bold green]The right account ({lit(casting.account)}) is ranked first.[/]")
