@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -193,6 +194,30 @@ def test_the_acting_user_needs_open_and_search(ws: Workspace, tmp_path: Path) ->
             import_cases(ws, actor, root, service_factory=Counting(fake()))
     with ws.session() as s:
         assert not [e for e in audit.entries(s) if e.action == "case.open"]
+
+
+def test_a_number_opened_by_another_run_meanwhile_is_reported(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from nextofkin.cases import batch
+
+    root = folder_batch(tmp_path / "batch", n=2)
+    real = batch.open_case
+
+    def racing(
+        session: Any, workspace: Workspace, actor: str | None, number: str, *a: Any, **k: Any
+    ) -> Any:
+        if number == "K-1":
+            raise IntegrityError("INSERT INTO cases", {}, Exception("UNIQUE constraint failed"))
+        return real(session, workspace, actor, number, *a, **k)
+
+    monkeypatch.setattr(batch, "open_case", racing)
+    report = import_cases(ws, "ivan", root, service_factory=Counting(fake()))
+    k1, k2 = report.outcomes
+    assert k1.error is not None and "opened by another run" in k1.error
+    assert k2.searched
 
 
 def _cli(ws_dir: Path, *args: str) -> tuple[int, str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from nextofkin.cases.records import Case
 from nextofkin.cases.service import (
@@ -327,6 +328,11 @@ def import_cases(
             outcome = _failure(workspace, case.number, exc)
         except OSError as exc:  # a photo vanished or became unreadable mid-run
             outcome = _failure(workspace, case.number, exc)
+        except IntegrityError:
+            # Another run opened the same number between our check and our insert: the unique
+            # number kept it to one case; this run reports it and goes on.
+            error = InputError(f"case {case.number} was opened by another run at the same time")
+            outcome = _failure(workspace, case.number, error)
         if outcome.failed:
             log.warning("case %s: %s", case.number, outcome.error)
         report.outcomes.append(outcome)
