@@ -155,5 +155,7 @@ def test_probe_without_face(service: IdentifyService, tmp_path: Path) -> None:
 
     blank = tmp_path / "blank.png"
     PILImage.new("RGB", (120, 120), (90, 90, 90)).save(blank)
-    with pytest.raises(NoFaceFound, match="rotated 90"):
+    # The message is one short line; the attempts (every quarter turn among them) come as a list.
+    with pytest.raises(NoFaceFound, match="no face found after") as caught:
         service.identify([blank])
+    assert any("rotated 90" in attempt for attempt in caught.value.tried)
