@@ -189,6 +189,21 @@ def test_notification_editor_drafts_previews_and_sends(
     assert team["ivan"].get("/api/cases/C1").json()["case"]["state"] == "notified"
 
 
+def test_a_message_voided_by_a_later_decision_says_why_and_offers_no_send(team: Team) -> None:
+    open_case(team)
+    review = {"account": "vk/olena", "verdict": "confirm"}
+    team["rita"].post("/api/cases/C1/review", json=review, headers=team.headers("rita"))
+    team["ivan"].post(
+        "/cases/C1/notify/draft",
+        data={"to": "vk/maria", "channel": "email", "csrf_token": team.csrf["ivan"]},
+    )
+    review = {"account": "vk/olena", "verdict": "reject", "reason": "wrong scar"}
+    team["rob"].post("/api/cases/C1/review", json=review, headers=team.headers("rob"))
+    page = team["rita"].get("/cases/C1/notify").text
+    assert "state-void" in page and "written before the latest review decision" in page
+    assert "Approve and send" not in page
+
+
 def test_tokens_page_shows_a_new_token_once(team: Team) -> None:
     made = team["ivan"].post("/tokens", data={"label": "laptop", "csrf_token": team.csrf["ivan"]})
     assert made.status_code == 201 and "nok_" in made.text

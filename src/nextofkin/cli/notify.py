@@ -43,13 +43,16 @@ EXIT_NEEDS_PERSON = 4
 
 
 def _print_outcomes(outcomes: list[Any]) -> bool:
-    """Print send outcomes; True when one needs a person (uncertain or failed)."""
+    """Print send outcomes; True when one needs a person (uncertain, failed, or void: written
+    before the latest review decision, to be drafted again)."""
     attention = False
     for o in outcomes:
-        colour = {"sent": "green", "uncertain": "bold red", "failed": "red"}.get(o.state.value, "")
+        colour = {"sent": "green", "uncertain": "bold red", "failed": "red", "void": "red"}.get(
+            o.state.value, ""
+        )
         state_text = f"[{colour}]{o.state.value}[/]" if colour else o.state.value
         console.print(f"{lit(o.recipient)}: {state_text} — {lit(o.note)}")
-        attention |= o.state.value in ("uncertain", "failed")
+        attention |= o.state.value in ("uncertain", "failed", "void")
     return attention
 
 
