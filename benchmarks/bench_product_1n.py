@@ -73,6 +73,7 @@ def _search(photo: str) -> dict[str, Any]:
     from nextofkin.gallery.maintenance import cohort_store
     from nextofkin.gallery.records import Account
     from nextofkin.identify.search import Searcher, account_scores, attribute_hits, fuse
+    from nextofkin.identify.service import analyse_probes, probe_faces
     from nextofkin.settings import Settings
 
     service = _STATE["service"]
@@ -80,16 +81,15 @@ def _search(photo: str) -> dict[str, Any]:
     settings: Settings = ws.settings
     started = time.perf_counter()
     with ws.session() as session:
-        searcher = Searcher(
-            session,
-            service.index,
+        searcher = Searcher(session, service.index, cohorts=cohort_store(ws))
+        analyses = analyse_probes(
             service.pipeline,
+            [Path(photo)],
             max_pixels=settings.vision.max_pixels,
             max_bytes=settings.vision.max_bytes,
-            cohorts=cohort_store(ws),
         )
         try:
-            probes, faces = searcher.probe_faces([Path(photo)])
+            probes, faces = probe_faces(analyses)
         except NoFaceFound as exc:
             return {"photo": photo, "error": str(exc) or "no face found"}
         vector = fuse([f.embedding for f in faces], [f.quality.overall for f in faces])

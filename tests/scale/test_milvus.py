@@ -80,7 +80,8 @@ def test_milvus_gives_the_same_identify_results_as_faiss(
 ) -> None:
     from lfw_gallery import build
     from nextofkin.gallery.ingest import ingest
-    from nextofkin.identify.search import Searcher
+    from nextofkin.identify.search import Searcher, fuse
+    from nextofkin.identify.service import analyse_probes, probe_faces
     from nextofkin.vision.models import default_registry
     from nextofkin.vision.pipeline import FacePipeline
 
@@ -105,18 +106,17 @@ def test_milvus_gives_the_same_identify_results_as_faiss(
         vision = ws.settings.vision
         compared = 0
         for account, photo in sorted(gallery.held_out.items()):
+            # The product's probe half once, then the gallery half on each backend.
+            analyses = analyse_probes(
+                pipeline, [photo], max_pixels=vision.max_pixels, max_bytes=vision.max_bytes
+            )
+            probes, faces = probe_faces(analyses)
+            vector = fuse([f.embedding for f in faces], [f.quality.overall for f in faces])
             results = []
             for index in (faiss_index, milvus_index):
                 with ws.session() as session:
-                    searcher = Searcher(
-                        session,
-                        index,
-                        pipeline,
-                        max_pixels=vision.max_pixels,
-                        max_bytes=vision.max_bytes,
-                        cohorts=cohort_store(ws),
-                    )
-                    results.append(searcher.identify([photo], top=10))
+                    searcher = Searcher(session, index, cohorts=cohort_store(ws))
+                    results.append(searcher.search_vector(vector, probes, 10))
             ours, theirs = results
             assert [c.account for c in ours.candidates] == [c.account for c in theirs.candidates]
             for a, b in zip(ours.candidates, theirs.candidates, strict=True):

@@ -20,21 +20,11 @@ from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.normalise import CohortStore, scorer_for
 from nextofkin.identify.search import Searcher
 from nextofkin.settings import ScoreSettings, Settings
-from nextofkin.vision.models import default_registry
-from nextofkin.vision.pipeline import FacePipeline
 from nextofkin.workspace import Workspace
 
 
 def _searcher(ws: Workspace, session: Session) -> Searcher:
-    vision = ws.settings.vision
-    return Searcher(
-        session,
-        open_index(ws),
-        FacePipeline.from_settings(vision, default_registry()),
-        max_pixels=vision.max_pixels,
-        max_bytes=vision.max_bytes,
-        cohorts=cohort_store(ws),
-    )
+    return Searcher(session, open_index(ws), cohorts=cohort_store(ws))
 
 
 def _engine_gallery(ws: Workspace) -> tuple[Gallery, list[int]]:

@@ -15,21 +15,18 @@ import logging
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nextofkin.errors import CalibrationError, NoFaceFound
+from nextofkin.errors import CalibrationError
 from nextofkin.gallery.index import VectorIndex
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Photo, Source
 from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.normalise import CohortStore, HitScorer, scorer_for
-from nextofkin.vision.image_io import load_image
 from nextofkin.vision.models import l2_normalise
-from nextofkin.vision.pipeline import FacePipeline
 from nextofkin.vision.types import Face as DetectedFace
 
 log = logging.getLogger(__name__)
@@ -223,20 +220,10 @@ class Searcher:
     """Runs searches against one workspace's index with its calibration."""
 
     def __init__(
-        self,
-        session: Session,
-        index: VectorIndex,
-        pipeline: FacePipeline,
-        *,
-        max_pixels: int,
-        max_bytes: int,
-        cohorts: CohortStore | None = None,
+        self, session: Session, index: VectorIndex, *, cohorts: CohortStore | None = None
     ) -> None:
         self.session = session
         self.index = index
-        self.pipeline = pipeline
-        self.max_pixels = max_pixels
-        self.max_bytes = max_bytes
         self.cohorts = cohorts
 
     def calibration(self) -> Calibration:
@@ -259,45 +246,6 @@ class Searcher:
                 "the calibration needs score-normalisation data, but no cohort store was given"
             )
         return scorer_for(self.cohorts, calibration.cohort, model)
-
-    def probe_faces(self, photos: list[Path]) -> tuple[list[ProbeFace], list[DetectedFace]]:
-        """Find the face in each probe photo; NoFaceFound if no photo has one."""
-        probes: list[ProbeFace] = []
-        faces: list[DetectedFace] = []
-        failures: list[str] = []
-        tried_all: list[str] = []
-        for photo in photos:
-            image = load_image(photo, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
-            try:
-                found = self.pipeline.analyse_probe(image.pixels)
-            except NoFaceFound as exc:
-                failures.append(f"{photo.name}: {exc}")
-                tried_all.extend(f"{photo.name}: {t}" for t in exc.tried)
-                continue
-            face = pick_probe_face(found.faces, found.width, found.height)
-            faces.append(face)
-            probes.append(
-                ProbeFace(
-                    photo=str(photo),
-                    box=face.box.as_list(),
-                    rotation=face.rotation,
-                    detection_score=round(face.detection_score, 4),
-                    quality=face.quality.overall,
-                    faces_in_photo=len(found.faces),
-                    tried=found.tried,
-                )
-            )
-        if not faces:
-            raise NoFaceFound(" | ".join(failures), tried=tried_all)
-        for failure in failures:
-            log.warning("probe photo without a face, left out of the fused probe: %s", failure)
-        return probes, faces
-
-    def identify(self, photos: list[Path], top: int = 10) -> SearchResult:
-        """Search the gallery for the person in ``photos`` (several photos of one body)."""
-        probes, faces = self.probe_faces(photos)
-        vector = fuse([f.embedding for f in faces], [f.quality.overall for f in faces])
-        return self.search_vector(vector, probes, top)
 
     def search_vector(self, vector: np.ndarray, probes: list[ProbeFace], top: int) -> SearchResult:
         """Rank accounts for one probe vector."""

@@ -193,14 +193,6 @@ class IdentifyService:
         """The gallery half of a search, from probe analyses made anywhere."""
         probes, faces = probe_faces(analyses)
         vector = fuse([f.embedding for f in faces], [f.quality.overall for f in faces])
-        vision = self.workspace.settings.vision
         with self.workspace.session() as session:
-            searcher = Searcher(
-                session,
-                self.index,
-                self.pipeline,
-                max_pixels=vision.max_pixels,
-                max_bytes=vision.max_bytes,
-                cohorts=cohort_store(self.workspace),
-            )
+            searcher = Searcher(session, self.index, cohorts=cohort_store(self.workspace))
             return searcher.search_vector(vector, probes, top)
