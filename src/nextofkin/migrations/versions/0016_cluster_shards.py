@@ -1,0 +1,26 @@
+"""gallery: cluster ingest shard ledger (issue 14)
+
+Placeholder reserved so that work in parallel keeps one migration head; the owning change fills
+it in (tables, indexes, triggers) and rewrites this docstring.
+
+Revision ID: 0016_cluster_shards
+Revises: 0015_inquiries
+Create Date: 2026-12-02 09:30:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0016_cluster_shards"
+down_revision: str | Sequence[str] | None = "0015_inquiries"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
