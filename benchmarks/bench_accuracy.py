@@ -334,9 +334,9 @@ def main() -> int:
     if cal is not None:
         print(
             f"\nCalibration (set on {cal.calibrated_on}, checked on {cal.reported_on}): "
-            f"match FPIR target {cal.target_match_fpir:g} measured {cal.measured_match_fpir:.4f}; "
+            f"match FPIR target {cal.target_match_fpir:g} measured {cal.measured_match_fpir}; "
             f"possible target {cal.target_possible_fpir:g} measured "
-            f"{cal.measured_possible_fpir:.4f}"
+            f"{cal.measured_possible_fpir} (None: the check half holds no stranger)"
         )
     if report.fusion:
         fu = report.fusion

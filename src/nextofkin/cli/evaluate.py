@@ -247,22 +247,8 @@ def _print_report(report: Any, plots: list[str]) -> None:
             str(f.no_face),
         )
     console.print(table)
-    cal = report.calibration
-    if cal is not None:
-        console.print(
-            f"[bold]Calibration[/] set on {cal.calibrated_on}, checked on {cal.reported_on} "
-            f"({cal.nonmated_reported} non-mated searches):\n"
-            f"  match ≥ {cal.match_threshold:.4f}: target FPIR {cal.target_match_fpir:g}, "
-            f"measured {cal.measured_match_fpir:.4f}; FNIR {_pct(cal.fnir_at_match)}\n"
-            f"  possible ≥ {cal.possible_threshold:.4f}: target FPIR {cal.target_possible_fpir:g}, "
-            f"measured {cal.measured_possible_fpir:.4f}; FNIR {_pct(cal.fnir_at_possible)}\n"
-            f"  the match threshold means: {cal.match_meaning}\n"
-            f"  the possible threshold means: {cal.possible_meaning}\n"
-            f"  the gallery's own leave-one-out calibration (what ingest stores) gives match ≥ "
-            f"{cal.gallery_loo_match_threshold:.4f}: measured FPIR "
-            f"{cal.gallery_loo_measured_match_fpir:.4f} (match), "
-            f"{cal.gallery_loo_measured_possible_fpir:.4f} (possible)"
-        )
+    if report.calibration is not None:
+        _print_calibration(report.calibration)
     if report.fusion:
         fu = report.fusion
         console.print(
@@ -273,6 +259,33 @@ def _print_report(report: Any, plots: list[str]) -> None:
         )
     for p in plots:
         console.print(f"wrote {p}")
+
+
+def _print_calibration(cal: Any) -> None:
+    # An empty check half has no out-of-sample figure: say so rather than print a 0.
+    console.print(
+        f"[bold]Calibration[/] set on {cal.calibrated_on}, checked on {cal.reported_on} "
+        f"({cal.nonmated_reported} non-mated, {cal.mated_reported} mated); halves split "
+        f"{cal.split}:\n"
+        f"  match ≥ {cal.match_threshold:.4f}: target FPIR {cal.target_match_fpir:g}, "
+        f"measured {_rate(cal.measured_match_fpir)}; FNIR {_held_pct(cal.fnir_at_match)}\n"
+        f"  possible ≥ {cal.possible_threshold:.4f}: target FPIR {cal.target_possible_fpir:g}, "
+        f"measured {_rate(cal.measured_possible_fpir)}; FNIR {_held_pct(cal.fnir_at_possible)}\n"
+        f"  the match threshold means: {cal.match_meaning}\n"
+        f"  the possible threshold means: {cal.possible_meaning}\n"
+        f"  the gallery's own leave-one-out calibration (what ingest stores) gives match ≥ "
+        f"{cal.gallery_loo_match_threshold:.4f}: measured FPIR "
+        f"{_rate(cal.gallery_loo_measured_match_fpir)} (match), "
+        f"{_rate(cal.gallery_loo_measured_possible_fpir)} (possible)"
+    )
+
+
+def _rate(value: float | None) -> str:
+    return "none (the check half is empty)" if value is None else f"{value:.4f}"
+
+
+def _held_pct(value: float | None) -> str:
+    return "none (the check half is empty)" if value is None else _pct(value)
 
 
 @handle_errors

@@ -7,7 +7,10 @@ at ``images/<name>/<name>_<iiii>.jpg``.
 
 ``protocol-1n.json`` holds ``gallery`` (accounts with their photos), ``mated_probes`` (a photo and
 the account it must find) and ``nonmated_probes`` (photos whose person has no account), with paths
-relative to the protocol file's folder.
+relative to the protocol file's folder. A probe may name its person with ``identity`` (a non-mated
+probe is then ``{"photo": ..., "identity": ...}`` instead of a bare path). The identity splits
+probes into a tuning half and a reporting half; without it a mated probe's person is its account and
+a non-mated probe is its own person (split by probe), never guessed from the photo's folder.
 """
 
 from __future__ import annotations
@@ -97,8 +100,9 @@ class GalleryAccount:
 class Probe:
     """One 1:N search photo: ``mate`` is the account it must find, ``None`` for non-mated.
 
-    ``identity`` is the person shown (the photo's folder name in LFW), used to split probes by
-    identity so that thresholds are never tuned on the people a figure is reported on.
+    ``identity`` is the person shown, used to split probes by identity so that thresholds are never
+    tuned on the people a figure is reported on: the protocol's ``identity`` when it names one,
+    else ``account:<mate>`` for a mated probe and ``probe:<photo>`` for a non-mated one.
     """
 
     photo: Path
@@ -149,12 +153,9 @@ def read_protocol(path: Path) -> OneToNProtocol:
             GalleryAccount(str(a["account"]), [root / str(p) for p in a["photos"]])
             for a in data["gallery"]
         ]
-        probes = [
-            Probe(root / str(p["photo"]), str(p["account"]), _identity(str(p["photo"])))
-            for p in data["mated_probes"]
-        ]
-        probes += [Probe(root / str(p), None, _identity(str(p))) for p in data["nonmated_probes"]]
-    except (KeyError, TypeError) as exc:
+        probes = [_mated(root, p) for p in data["mated_probes"]]
+        probes += [_nonmated(root, p) for p in data["nonmated_probes"]]
+    except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: not a 1:N protocol file ({exc!r} missing or wrong)") from exc
     return OneToNProtocol(
         name=str(data.get("name", path.stem)),
@@ -165,10 +166,30 @@ def read_protocol(path: Path) -> OneToNProtocol:
     )
 
 
-def _identity(rel: str) -> str:
-    # LFW keeps each person's photos in a folder named after them.
-    parts = Path(rel).parts
-    return parts[-2] if len(parts) >= 2 else Path(rel).stem
+def _mated(root: Path, entry: dict[str, object]) -> Probe:
+    account = str(entry["account"])
+    named = entry.get("identity")
+    return Probe(
+        root / str(entry["photo"]),
+        account,
+        f"identity:{named}" if named is not None else f"account:{account}",
+    )
+
+
+def _nonmated(root: Path, entry: str | dict[str, object]) -> Probe:
+    # A folder shared by every stranger (or by none) says nothing about who is shown: without a
+    # named identity, each non-mated photo is its own person.
+    if isinstance(entry, str):
+        return Probe(root / entry, None, f"probe:{entry}")
+    named = entry.get("identity")
+    photo = str(entry["photo"])
+    return Probe(root / photo, None, f"identity:{named}" if named is not None else f"probe:{photo}")
+
+
+def names_identities(probes: list[Probe]) -> bool:
+    """Whether every probe's identity was named by the protocol (else the split is partly by
+    account and probe)."""
+    return bool(probes) and all(p.identity.startswith("identity:") for p in probes)
 
 
 def split_by_identity(probes: list[Probe]) -> tuple[list[Probe], list[Probe]]:

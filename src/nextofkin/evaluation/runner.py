@@ -4,9 +4,9 @@ This is the service behind ``nextofkin eval pairs``, ``nextofkin eval protocol``
 calibrate`` and ``benchmarks/bench_accuracy.py``. It analyses each image once through the cache
 (:mod:`nextofkin.evaluation.cache`), then scores in memory (:mod:`nextofkin.evaluation.engine`).
 
-Tuning and reporting never share people: probes are split by identity (sorted names, alternating),
-thresholds and options are chosen on the *even* half and figures are reported on the *odd* half as
-well as on the whole protocol, and every report says which.
+Tuning and reporting never share people: probes are split by identity (sorted names, alternating;
+see :mod:`nextofkin.evaluation.heldout`), thresholds and options are chosen on the *even* half and
+figures are reported on the *odd* half as well as on the whole protocol; every report says which.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from nextofkin.evaluation.engine import (
     ProbeInput,
     build_gallery,
     face_vector,
-    gallery_impostor_top1,
     pick_probe,
     run_searches,
 )
+from nextofkin.evaluation.heldout import CalibrationCheck, calibration_check
 from nextofkin.evaluation.metrics import (
     DEFAULT_FPIRS,
     DetCurve,
@@ -41,15 +41,13 @@ from nextofkin.evaluation.metrics import (
     PairsAccuracy,
     Search,
     det_curve,
-    fnir_at,
-    fpir_at,
     kfold_accuracy,
     mated_rank1_scores,
     nonmated_top_scores,
     open_set,
 )
 from nextofkin.evaluation.protocols import OneToNProtocol, Pair, Probe, split_by_identity
-from nextofkin.identify.calibration import Calibration, calibrate
+from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.normalise import top_stats
 from nextofkin.settings import DecisionPolicy, VisionSettings
 
@@ -225,29 +223,6 @@ class ConditionFigures:
 
 
 @dataclass
-class CalibrationCheck:
-    """Thresholds set on one half of the identities, checked on the other half."""
-
-    calibrated_on: str
-    reported_on: str
-    method: str
-    match_threshold: float
-    possible_threshold: float
-    target_match_fpir: float
-    target_possible_fpir: float
-    measured_match_fpir: float
-    measured_possible_fpir: float
-    nonmated_reported: int
-    fnir_at_match: float
-    fnir_at_possible: float
-    gallery_loo_match_threshold: float
-    gallery_loo_measured_match_fpir: float
-    gallery_loo_measured_possible_fpir: float
-    match_meaning: str = ""
-    possible_meaning: str = ""
-
-
-@dataclass
 class ProtocolReport:
     """Everything ``eval protocol`` reports; ``searches`` lets anyone recompute the figures."""
 
@@ -338,58 +313,6 @@ def search_condition(
     return run_searches(gallery, inputs, options), [im for p in inputs for im in p.images]
 
 
-def calibration_check(
-    gallery: Gallery,
-    searches: Sequence[Search],
-    probes: Sequence[Probe],
-    options: EngineOptions,
-    policy: DecisionPolicy,
-) -> tuple[CalibrationCheck, Calibration]:
-    """Set thresholds on the even identities' non-mated searches, measure them on the odd ones.
-
-    The gallery's own leave-one-out calibration (what ingest stores) is checked on the same odd
-    identities, to show whether it predicts the FPIR that strangers really reach.
-    """
-    by_probe = {s.probe: s for s in searches}
-    even, odd = split_by_identity(list(probes))
-    tune = [by_probe[str(p.photo)] for p in even if p.mate is None]
-    report = [by_probe[str(p.photo)] for p in odd]
-    report_nm = nonmated_top_scores(report)
-    report_m = mated_rank1_scores(report)
-    held = calibrate(
-        nonmated_top_scores(tune),
-        gallery.size,
-        policy,
-        method="protocol non-mated searches, even-indexed identities",
-    )
-    loo = calibrate(
-        gallery_impostor_top1(gallery, options),
-        gallery.size - 1,
-        policy,
-        method="gallery leave-one-account-out impostor top-1",
-    )
-    check = CalibrationCheck(
-        calibrated_on="non-mated probes of even-indexed identities",
-        reported_on="probes of odd-indexed identities",
-        method=held.method,
-        match_threshold=held.match_threshold,
-        possible_threshold=held.possible_threshold,
-        target_match_fpir=policy.match_fpir,
-        target_possible_fpir=policy.possible_fpir,
-        measured_match_fpir=fpir_at(report_nm, held.match_threshold),
-        measured_possible_fpir=fpir_at(report_nm, held.possible_threshold),
-        nonmated_reported=len(report_nm),
-        fnir_at_match=fnir_at(report_m, held.match_threshold),
-        fnir_at_possible=fnir_at(report_m, held.possible_threshold),
-        gallery_loo_match_threshold=loo.match_threshold,
-        gallery_loo_measured_match_fpir=fpir_at(report_nm, loo.match_threshold),
-        gallery_loo_measured_possible_fpir=fpir_at(report_nm, loo.possible_threshold),
-        match_meaning=held.meaning(held.match_threshold),
-        possible_meaning=held.meaning(held.possible_threshold),
-    )
-    return check, held
-
-
 def evaluate_protocol(
     ctx: RunContext,
     protocol: OneToNProtocol,
@@ -421,14 +344,15 @@ def evaluate_protocol(
     report.figures.append(_figures("clean", "all", clean, clean_images))
     _, odd = split_by_identity(protocol.probes)
     odd_names = {str(p.photo) for p in odd}
-    report.figures.append(
-        _figures(
-            "clean",
-            "odd identities",
-            [s for s in clean if s.probe in odd_names],
-            [im for s, im in zip(clean, clean_images, strict=True) if s.probe in odd_names],
+    if odd_names:  # an empty half has no figure to report
+        report.figures.append(
+            _figures(
+                "clean",
+                "odd identities",
+                [s for s in clean if s.probe in odd_names],
+                [im for s, im in zip(clean, clean_images, strict=True) if s.probe in odd_names],
+            )
         )
-    )
     report.det["clean"] = det_curve(mated_rank1_scores(clean), nonmated_top_scores(clean))
     try:
         report.calibration, report.meaning = calibration_check(
