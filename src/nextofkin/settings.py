@@ -73,6 +73,11 @@ class VisionSettings(BaseModel):
         "empty to switch off",
     )
     threads: int = Field(1, description="inference threads per worker process")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="where ONNX models run: cuda (onnxruntime-gpu and a GPU required), cpu, or "
+        "auto (CUDA when ONNX Runtime offers it, else CPU)",
+    )
 
 
 class DecisionPolicy(BaseModel):
@@ -148,6 +153,24 @@ class NotifySettings(BaseModel):
     default_language: Literal["ru", "uk", "en"] = "en"
     max_attempts: int = Field(4, ge=1, description="delivery attempts on temporary failures")
     backoff_seconds: float = Field(2.0, ge=0, description="first retry delay; doubles each time")
+
+
+class StandingSettings(BaseModel):
+    """Standing searches: open cases searched again against the faces each ingest adds."""
+
+    after_ingest: bool = Field(True, description="rescan open cases at the end of every ingest")
+    # Why 10: one order of magnitude: the new candidate is then ten times less likely to be a
+    # stranger's best score than the case's previous best was (a score that merely edges past
+    # the old best is what a growing gallery of strangers produces by itself).
+    beat_factor: float = Field(
+        10.0,
+        gt=1,
+        description="alert when a candidate's FPIR is this many times lower than the case's best",
+    )
+    email_team: bool = Field(
+        False,
+        description="e-mail new alerts to the team's address (notify.team_email), never families",
+    )
 
 
 class IndexSettings(BaseModel):
@@ -250,6 +273,27 @@ class SearchSettings(BaseModel):
     )
 
 
+class ClusterSettings(BaseModel):
+    """The cluster ingest (``nextofkin ingest --engine ray``, docs/SCALING.md)."""
+
+    address: str | None = Field(
+        None,
+        description="Ray cluster address (host:port of the head); default: a local Ray "
+        "instance started by the run itself",
+    )
+    shard_images: int = Field(
+        64, ge=1, description="images per Parquet shard (the unit of loading and of resume)"
+    )
+    shard_dir: Path | None = Field(
+        None,
+        description="where workers write shards; must be shared by every node (default: "
+        "cluster/shards in the workspace, enough for one machine or a shared filesystem)",
+    )
+    gpus_per_worker: float = Field(
+        1.0, ge=0, description="GPUs each analysis actor asks for when the cluster has GPUs"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of nextofkin."""
 
@@ -262,6 +306,11 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default: SQLite file inside the workspace"
     )
     user: str | None = Field(None, description="the user the CLI acts as")
+    language: Literal["uk", "en", "ru"] | None = Field(
+        None,
+        description="language of the CLI's messages and reports (default: English); the web UI "
+        "follows each user's setting, else the browser's Accept-Language",
+    )
     vision: VisionSettings = Field(default_factory=VisionSettings)
     decision: DecisionPolicy = Field(default_factory=DecisionPolicy)
     score: ScoreSettings = Field(default_factory=ScoreSettings)
@@ -269,8 +318,10 @@ class Settings(BaseSettings):
     review: ReviewPolicy = Field(default_factory=ReviewPolicy)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    standing: StandingSettings = Field(default_factory=StandingSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
     @classmethod

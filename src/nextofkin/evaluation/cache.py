@@ -197,7 +197,7 @@ def _init_worker(settings_json: str) -> None:
     # Faces keep plain and mirrored vectors; the flip option combines them later.
     settings = settings.model_copy(update={"embedder": plain_embedder_name(settings.embedder)})
     _WORKER["settings"] = settings
-    _WORKER["pipeline"] = FacePipeline.from_settings(settings, default_registry())
+    _WORKER["pipeline"] = FacePipeline.from_settings(settings, default_registry(settings))
 
 
 def analyse_job(job: Job) -> ImageFaces:

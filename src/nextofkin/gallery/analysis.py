@@ -69,7 +69,7 @@ def init_worker(
     from nextofkin.vision.models import default_registry
     from nextofkin.vision.pipeline import FacePipeline
 
-    _PIPELINE = FacePipeline.from_settings(vision, default_registry())
+    _PIPELINE = FacePipeline.from_settings(vision, default_registry(vision))
 
 
 def named(path: str, message: str) -> str:

@@ -57,7 +57,7 @@ def load_pipeline(vision: VisionSettings) -> Any:
     from nextofkin.vision.models import default_registry
     from nextofkin.vision.pipeline import FacePipeline
 
-    pipeline = FacePipeline.from_settings(vision, default_registry())
+    pipeline = FacePipeline.from_settings(vision, default_registry(vision))
     with contextlib.suppress(Exception):  # a blank photo runs every model: NoFaceFound
         pipeline.analyse_probe(np.full((200, 200, 3), 128, dtype=np.uint8))
     return pipeline

@@ -175,7 +175,7 @@ class IdentifyService:
 
     def __init__(self, workspace: Workspace, analyser: ProbeAnalyser | None = None) -> None:
         self.workspace = workspace
-        registry = default_registry()
+        registry = default_registry(workspace.settings.vision)
         # Probes must be embedded by the model the gallery's faces were made with.
         self.vision = workspace_vision(workspace, resolve_embedder(workspace, registry))
         self.pipeline = FacePipeline.from_settings(self.vision, registry)

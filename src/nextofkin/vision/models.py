@@ -14,6 +14,8 @@ from typing import Protocol
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.settings import VisionSettings
+from nextofkin.vision.onnx_runtime import OnnxRuntime
 from nextofkin.vision.types import Box, Detection, Points, RGBImage, Vector
 
 
@@ -83,9 +85,13 @@ def unit(vector: Vector) -> Vector:
 
 
 class ModelRegistry:
-    """Named factories for detectors, landmark models and embedders."""
+    """Named factories for detectors, landmark models and embedders.
 
-    def __init__(self) -> None:
+    ``runtime`` says where the ONNX models it builds run (device, threads).
+    """
+
+    def __init__(self, runtime: OnnxRuntime | None = None) -> None:
+        self.runtime = runtime or OnnxRuntime()
         self._detectors: dict[str, Callable[[], Detector]] = {}
         self._landmarks: dict[str, Callable[[], LandmarkModel]] = {}
         self._embedders: dict[str, Callable[[], Embedder]] = {}
@@ -132,11 +138,13 @@ class ModelRegistry:
         }
 
 
-def default_registry() -> ModelRegistry:
-    """The registry with every model this installation can run (loaded lazily on first use)."""
+def default_registry(vision: VisionSettings | None = None) -> ModelRegistry:
+    """The registry with every model this installation can run (loaded lazily on first use);
+    its ONNX models run where ``vision`` says (``device``, ``threads``; default: CUDA when ONNX
+    Runtime offers it, else CPU, one thread)."""
     from nextofkin.vision import dlib_models, dlib_onnx, flip
 
-    registry = ModelRegistry()
+    registry = ModelRegistry(OnnxRuntime.from_settings(vision) if vision else None)
     dlib_models.register(registry)
     dlib_onnx.register(registry)
     for base in ("dlib-resnet", "dlib-resnet-onnx"):

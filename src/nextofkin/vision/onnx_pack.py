@@ -42,6 +42,7 @@ import numpy as np
 
 from nextofkin.errors import ModelError
 from nextofkin.vision.models import EmbedderSpec, ModelRegistry, l2_normalise
+from nextofkin.vision.onnx_runtime import OnnxRuntime, make_session
 from nextofkin.vision.types import Box, Detection, Points, RGBImage
 
 log = logging.getLogger(__name__)
@@ -141,23 +142,12 @@ def read_pack(directory: Path) -> ModelPack:
     return ModelPack(str(data.get("name", directory.name)), directory, detector, recogniser)
 
 
-def _session(path: Path, threads: int = 1) -> Any:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(1, threads)
-    opts.inter_op_num_threads = 1
-    try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ONNX Runtime raises its own exception types
-        raise ModelError(f"cannot load {path.name}: {exc}") from exc
-
-
 class _LazySession:
     """An ONNX Runtime session created on first use, once, behind a lock."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, runtime: OnnxRuntime | None = None) -> None:
         self.path = path
+        self.runtime = runtime or OnnxRuntime()
         self._session: Any = None
         self._lock = threading.Lock()
 
@@ -165,7 +155,7 @@ class _LazySession:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = _session(self.path)
+                    self._session = make_session(self.path, self.runtime)
         return self._session
 
 
@@ -200,9 +190,9 @@ class ScrfdDetector:
 
     name = "onnx-pack"
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: DetectorConfig, runtime: OnnxRuntime | None = None) -> None:
         self.config = config
-        self._session = _LazySession(config.file)
+        self._session = _LazySession(config.file, runtime)
 
     def _letterbox(self, image: RGBImage) -> tuple[np.ndarray, float]:
         size = self.config.input_size
@@ -289,7 +279,7 @@ def similarity_transform(src: Points, dst: np.ndarray) -> np.ndarray:
 class ArcFaceEmbedder:
     """An ArcFace-style recogniser on 112x112 chips aligned on five landmarks."""
 
-    def __init__(self, pack: ModelPack) -> None:
+    def __init__(self, pack: ModelPack, runtime: OnnxRuntime | None = None) -> None:
         self.pack = pack
         sha = _sha256(pack.recogniser.file)[:16]
         self.spec = EmbedderSpec(
@@ -299,7 +289,7 @@ class ArcFaceEmbedder:
             same_person_similarity=pack.recogniser.same_person_similarity,
             strict_similarity=pack.recogniser.strict_similarity,
         )
-        self._session = _LazySession(pack.recogniser.file)
+        self._session = _LazySession(pack.recogniser.file, runtime)
 
     def align(self, image: RGBImage, landmarks: Points) -> RGBImage:
         """The 112x112 chip ArcFace expects, from the detector's five landmarks."""
@@ -336,8 +326,8 @@ def register(registry: ModelRegistry, directory: Path) -> None:
     first use.
     """
     pack = read_pack(directory)
-    registry.add_detector("onnx-pack", lambda: ScrfdDetector(pack.detector))
-    registry.add_embedder("onnx-pack", lambda: ArcFaceEmbedder(pack))
+    registry.add_detector("onnx-pack", lambda: ScrfdDetector(pack.detector, registry.runtime))
+    registry.add_embedder("onnx-pack", lambda: ArcFaceEmbedder(pack, registry.runtime))
 
 
 def register_configured(registry: ModelRegistry) -> None:

@@ -17,5 +17,11 @@ def register(registry: ModelRegistry) -> None:
     """Add ``mmod-onnx`` (detector) and ``dlib-resnet-onnx`` (embedder) to ``registry``."""
     from nextofkin.vision.dlib_onnx import runtime
 
-    registry.add_embedder("dlib-resnet-onnx", runtime.OnnxResnetEmbedder)
-    registry.add_detector("mmod-onnx", runtime.OnnxMmodDetector)
+    where = registry.runtime
+    registry.add_embedder(
+        "dlib-resnet-onnx",
+        lambda: runtime.OnnxResnetEmbedder(threads=where.threads, device=where.device),
+    )
+    registry.add_detector(
+        "mmod-onnx", lambda: runtime.OnnxMmodDetector(threads=where.threads, device=where.device)
+    )

@@ -13,25 +13,17 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.vision import onnx_runtime
 from nextofkin.vision.dlib_models import DLIB_CHIP_SIZE, DLIB_RESNET_SPEC, _Lazy, dlib_chip
 from nextofkin.vision.dlib_onnx import convert, mmod
 from nextofkin.vision.models import l2_normalise
 from nextofkin.vision.types import Box, Detection, Points, RGBImage
 
 
-def make_session(path: Path, threads: int) -> Any:
-    """An ONNX Runtime CPU session with full graph optimisation and ``threads`` intra-op threads."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(1, int(threads))
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own exception types
-        raise ModelError(f"cannot load {path.name}: {exc}") from exc
+def make_session(path: Path, threads: int, device: str = "cpu") -> Any:
+    """An ONNX Runtime session with full graph optimisation and ``threads`` intra-op threads, on
+    ``device`` (see :mod:`nextofkin.vision.onnx_runtime`)."""
+    return onnx_runtime.make_session(path, onnx_runtime.OnnxRuntime(device, threads))
 
 
 class OnnxResnetEmbedder:
@@ -45,16 +37,21 @@ class OnnxResnetEmbedder:
     spec = DLIB_RESNET_SPEC
 
     def __init__(
-        self, threads: int = 1, cache_dir: Path | None = None, batch_size: int = 8
+        self,
+        threads: int = 1,
+        cache_dir: Path | None = None,
+        batch_size: int = 8,
+        device: str = "auto",
     ) -> None:
         self.threads = threads
+        self.device = device
         self.batch_size = max(1, batch_size)
         self._cache_dir = cache_dir
         self._session = _Lazy(self._load)
 
     def _load(self) -> Any:
         converted = convert.ensure_model("resnet", self._cache_dir)
-        return make_session(converted.path, self.threads)
+        return make_session(converted.path, self.threads, self.device)
 
     def align(self, image: RGBImage, landmarks: Points) -> RGBImage:
         """dlib's own 5-point chip."""
@@ -96,8 +93,10 @@ class OnnxMmodDetector:
         batch_size: int = 8,
         max_tile_pixels: int = 1536 * 1536,
         tile_cells: int = 128,
+        device: str = "auto",
     ) -> None:
         self.threads = threads
+        self.device = device
         self.batch_size = max(1, batch_size)
         self.max_tile_pixels = max_tile_pixels
         self.tile_cells = max(8, tile_cells)
@@ -106,7 +105,7 @@ class OnnxMmodDetector:
 
     def _load(self) -> tuple[Any, dict[str, Any]]:
         converted = convert.ensure_model("mmod", self._cache_dir)
-        return make_session(converted.path, self.threads), converted.info
+        return make_session(converted.path, self.threads, self.device), converted.info
 
     def detect(self, image: RGBImage, upsample: int = 0) -> list[Detection]:
         """All faces in ``image``; ``upsample`` doubles the image that many times first."""
