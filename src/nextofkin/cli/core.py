@@ -20,6 +20,7 @@ from nextofkin.cli.common import (
     record_action,
     state,
 )
+from nextofkin.errors import ConfigError
 from nextofkin.workspace import Workspace
 
 
@@ -36,6 +37,14 @@ def ingest_command(
         "instaloader or vk-api.",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local (worker processes on this machine) or ray (a Ray cluster; docs/SCALING.md).",
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster address (host:port) for --engine ray."
+    ),
 ) -> None:
     """Ingest a gallery export: accounts, photos, faces and the vector index.
 
@@ -44,8 +53,11 @@ def ingest_command(
     """
     from dataclasses import asdict
 
+    from nextofkin.gallery.cluster.engine import cluster_ingest
     from nextofkin.gallery.ingest import ingest
 
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"unknown engine {engine!r}: use local or ray")
     cli = state(ctx)
     ws = cli.workspace
     # Audited before it starts, so a run that dies still shows in the log.
@@ -68,9 +80,15 @@ def ingest_command(
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report = ingest(
-            ws, root, source_name=source, workers=workers, progress=update, layout=layout
-        )
+        if engine == "ray":
+            report = cluster_ingest(
+                ws, root, address=address, source_name=source, workers=workers,
+                progress=update, layout=layout,
+            )  # fmt: skip
+        else:
+            report = ingest(
+                ws, root, source_name=source, workers=workers, progress=update, layout=layout
+            )
     summary = {k: v for k, v in asdict(report).items() if k != "failures"}
     record_action(
         cli, audit.Action.INGEST_DONE, f"source:{report.source}",

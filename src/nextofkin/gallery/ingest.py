@@ -25,9 +25,11 @@ from nextofkin.diskspace import disk_full, is_disk_full
 from nextofkin.errors import ImageError
 from nextofkin.gallery.analysis import FaceData, ImageResult, init_worker, named, process_image
 from nextofkin.gallery.formats import read_export
-from nextofkin.gallery.records import Image, IngestError, Photo, PhotoStatus, Source
+from nextofkin.gallery.records import Image, Photo, PhotoStatus, Source
 from nextofkin.gallery.registration import (
+    Failure,
     Pending,
+    failures_of,
     gallery_counts,
     link,
     pending_by_path,
@@ -43,6 +45,7 @@ from nextofkin.workspace import Workspace
 # Re-exported: callers and tests import these from the ingest module.
 __all__ = [
     "FaceData",
+    "Failure",
     "ImageResult",
     "IngestReport",
     "gallery_counts",
@@ -55,14 +58,6 @@ _upsert_source = upsert_source
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
-
-
-@dataclass
-class Failure:
-    """One item that could not be ingested, and why."""
-
-    item: str
-    message: str
 
 
 @dataclass
@@ -337,18 +332,7 @@ def _ingest(
         if pool is not None:
             pool.close()
 
-    with workspace.session() as session:
-        failed = session.execute(
-            select(Photo.rel_path, Photo.error).where(
-                Photo.source_id == source_id, Photo.status == PhotoStatus.FAILED
-            )
-        ).all()
-        problems = session.execute(
-            select(IngestError.item, IngestError.message).where(IngestError.source_id == source_id)
-        ).all()
-    report.failures = [Failure(item, message) for item, message in problems] + [
-        Failure(rel, error or "failed") for rel, error in failed
-    ]
+    report.failures = failures_of(workspace, source_id)
     derived = refresh_derived(workspace)
     report.accounts_resolved = derived.accounts_resolved
     report.index_total = derived.index_total

@@ -25,6 +25,31 @@ from nextofkin.gallery.records import (
     Source,
 )
 from nextofkin.gallery.tags import parse_relatives
+from nextofkin.workspace import Workspace
+
+
+@dataclass
+class Failure:
+    """One item that could not be ingested, and why."""
+
+    item: str
+    message: str
+
+
+def failures_of(workspace: Workspace, source_id: int) -> list[Failure]:
+    """Every problem of a source: export items that could not be read, then failed photos."""
+    with workspace.session() as session:
+        failed = session.execute(
+            select(Photo.rel_path, Photo.error).where(
+                Photo.source_id == source_id, Photo.status == PhotoStatus.FAILED
+            )
+        ).all()
+        problems = session.execute(
+            select(IngestError.item, IngestError.message).where(IngestError.source_id == source_id)
+        ).all()
+    return [Failure(item, message) for item, message in problems] + [
+        Failure(rel, error or "failed") for rel, error in failed
+    ]
 
 
 def upsert_source(session: Session, name: str, root: Path, layout: str) -> Source:

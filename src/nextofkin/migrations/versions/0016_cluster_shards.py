@@ -1,7 +1,11 @@
 """gallery: cluster ingest shard ledger (issue 14)
 
-Placeholder reserved so that work in parallel keeps one migration head; the owning change fills
-it in (tables, indexes, triggers) and rewrites this docstring.
+``cluster_shards`` records every Parquet shard of a cluster ingest (``nextofkin ingest
+--engine ray``) that has been loaded into the records. The loader inserts a shard's row in the
+same transaction as the shard's images, faces and postings, so a shard is either wholly loaded
+and listed here, or not at all; a resumed run skips the listed ones and redoes the rest whole.
+The shard's name is the key (a content hash of its images), so no id is assigned by the
+database.
 
 Revision ID: 0016_cluster_shards
 Revises: 0015_inquiries
@@ -12,6 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0016_cluster_shards"
 down_revision: str | Sequence[str] | None = "0015_inquiries"
 branch_labels: str | Sequence[str] | None = None
@@ -19,8 +26,21 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "cluster_shards",
+        sa.Column("shard", sa.String(length=64), primary_key=True),
+        sa.Column(
+            "source_id",
+            sa.Integer(),
+            sa.ForeignKey("sources.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        sa.Column("images", sa.Integer(), nullable=False),
+        sa.Column("faces", sa.Integer(), nullable=False),
+        sa.Column("loaded_at", sa.DateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("cluster_shards")
