@@ -132,32 +132,40 @@ class Judgement:
 
 def judge(e: PairEvidence, w: Weights = DEFAULT_WEIGHTS) -> Judgement:
     """Combine the evidence for one pair into a score, a suggested relation and reasons."""
-    n_joint = len(e.joint_images)
-    face_term = _saturate(e.joint_weight(), w.faces_rate)
-    mutual = e.listed_by_person and e.lists_person
-    link_term = w.link_mutual if mutual else (
+    kinship, reasons = _reasons(e, w)
+    relation = _relation(e)
+    return Judgement(round(_raw_score(e, w) / w.total, 4), relation,
+                     kinship if relation == FAMILY else None, reasons)  # fmt: skip
+
+
+def _mutual(e: PairEvidence) -> bool:
+    return e.listed_by_person and e.lists_person
+
+
+def _raw_score(e: PairEvidence, w: Weights) -> float:
+    """The weighted sum of the saturating terms."""
+    link_term = w.link_mutual if _mutual(e) else (
         w.link_one_way if (e.listed_by_person or e.lists_person) else 0.0
     )  # fmt: skip
-    tags = e.tags_by_person + e.tags_person
-    kin_term = _saturate(e.family_words)
-    friend_term = _saturate(e.friend_words)
-    span = e.span_years()
-    span_term = min(1.0, span / w.span_years) if n_joint >= 2 else 0.0
+    span_term = min(1.0, e.span_years() / w.span_years) if len(e.joint_images) >= 2 else 0.0
     sides = {d.by for d in e.declared}
     declared_term = w.declared_both if len(sides) == 2 else (w.declared if sides else 0.0)
-    raw = (
-        w.faces * face_term
+    return (
+        w.faces * _saturate(e.joint_weight(), w.faces_rate)
         + link_term
-        + w.tags * _saturate(tags, 0.7)
-        + w.kin_words * kin_term
-        + w.friend_words * friend_term
+        + w.tags * _saturate(e.tags_by_person + e.tags_person, 0.7)
+        + w.kin_words * _saturate(e.family_words)
+        + w.friend_words * _saturate(e.friend_words)
         + w.surname * e.surname
         + w.city * e.same_city
         + w.span * span_term
         + declared_term
     )
-    score = raw / w.total
 
+
+def _kinship(e: PairEvidence, w: Weights) -> tuple[list[str], list[str]]:
+    """The kinship terms, best first (declared types outweigh caption words), and the reasons
+    the declarations give."""
     reasons: list[str] = []
     kin_terms = dict(e.kin_terms)
     for d in e.declared:
@@ -169,24 +177,30 @@ def judge(e: PairEvidence, w: Weights = DEFAULT_WEIGHTS) -> Judgement:
             reasons.append(f"declared on the person's profile as their {d.type}")
         else:
             reasons.append(f"declares the person as their {d.type} on their profile")
+    ranked = sorted(kin_terms.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [t for t, _ in ranked], reasons
+
+
+def _reasons(e: PairEvidence, w: Weights) -> tuple[str | None, list[str]]:
+    """The kinship the evidence suggests, and every reason in words."""
+    terms, reasons = _kinship(e, w)
     if e.companion_images:
         reasons.append(f"appears with the person in {len(e.companion_images)} of their photos")
     if e.appears_images:
         reasons.append(f"the person appears in {len(e.appears_images)} of this account's photos")
-    if mutual:
+    if _mutual(e):
         reasons.append("friends on both sides")
     elif e.listed_by_person:
         reasons.append("in the person's friend list")
     elif e.lists_person:
         reasons.append("lists the person as a friend")
+    tags = e.tags_by_person + e.tags_person
     if tags:
         reasons.append(f"tagged {tags} time(s)")
     if e.pinned_images:
         reasons.append(f"a tag points at their face in {len(e.pinned_images)} joint photo(s)")
-    ranked_terms = sorted(kin_terms.items(), key=lambda kv: (-kv[1], kv[0]))
-    kinship = ranked_terms[0][0] if ranked_terms else None
     if e.family_words > 0:
-        words = ", ".join(t for t, _ in ranked_terms[:3]) or "family"
+        words = ", ".join(terms[:3]) or "family"
         reasons.append(f"kinship words in captions of joint photos ({words})")
     if e.friend_words > 0:
         reasons.append("friendship words in captions of joint photos")
@@ -194,22 +208,24 @@ def judge(e: PairEvidence, w: Weights = DEFAULT_WEIGHTS) -> Judgement:
         reasons.append(f"shares the surname stem '{e.surname_stem}'")
     if e.same_city:
         reasons.append("same city")
+    n_joint, span = len(e.joint_images), e.span_years()
     if n_joint >= 2 and span >= 1:
         reasons.append(f"{n_joint} joint photos over {span:.0f} years")
+    return (terms[0] if terms else None), reasons
 
-    strong_kin = e.family_words >= 0.6
-    linked = n_joint >= 1 or mutual or tags > 0 or bool(e.declared)
+
+def _relation(e: PairEvidence) -> str:
+    """family, friend or unknown (see KIN.md, Score and relation)."""
+    n_joint = len(e.joint_images)
+    tags = e.tags_by_person + e.tags_person
+    linked = n_joint >= 1 or _mutual(e) or tags > 0 or bool(e.declared)
     if (
         e.declared
-        or strong_kin
+        or e.family_words >= 0.6
         or (e.surname > 0 and linked)
         or (e.family_words > 0 and n_joint >= 2)
     ):
-        relation = FAMILY
-    elif n_joint >= 1 or mutual or e.friend_words > 0:
-        relation = FRIEND
-    else:
-        relation = UNKNOWN
-    if relation != FAMILY:
-        kinship = None
-    return Judgement(round(score, 4), relation, kinship, reasons)
+        return FAMILY
+    if n_joint >= 1 or _mutual(e) or e.friend_words > 0:
+        return FRIEND
+    return UNKNOWN

@@ -1,0 +1,91 @@
+"""How sure the kin engine is that a face is a given account's owner.
+
+A face hit's confidence comes from the gallery's own calibration (:class:`FaceConfidence`); a face
+is an account's owner when that account's owner face is its nearest among every owner face of the
+gallery, clear of the next account's (:func:`nearest_owners`, :func:`confident`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nextofkin.identify.calibration import Calibration
+from nextofkin.kin.links import Links
+
+# Below this many impostor samples a calibration's tail is guesswork (tiny galleries).
+MIN_CALIBRATION_SAMPLES = 200
+# Face hits less likely than this to be the same person are not used at all.
+MIN_CONFIDENCE = 0.5
+# A nearest owner must beat the next account's owner by this much, unless it is this sure.
+MIN_MARGIN = 0.03
+SURE_ENOUGH = 0.9
+# A face a positioned tag points at is the tagged account's: the poster said so. Not certain
+# (people mis-tap), so not 1, but above every gate.
+TAG_CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class FaceConfidence:
+    """The chance that a face hit is the same person, from the gallery's own calibration.
+
+    The calibration measured how often a *stranger's* best match in this gallery scores at least
+    a given similarity (FPIR); one minus that is the confidence that a hit this strong is not a
+    stranger. Without a usable calibration (a gallery of a few dozen accounts), confidence rises
+    linearly from the embedder's strict operating point to 1 over the next 0.06 of similarity.
+    """
+
+    calibration: Calibration | None
+    strict: float
+
+    def __call__(self, similarity: float) -> float:
+        """Confidence in [0, 1] for one similarity."""
+        if self.calibration is not None:
+            return max(0.0, 1.0 - self.calibration.fpir(similarity))
+        return min(1.0, max(0.0, (similarity - self.strict) / 0.06))
+
+    @property
+    def same_face(self) -> float:
+        """Similarity above which another account's owner face is taken for the person's own."""
+        if self.calibration is not None:
+            return self.calibration.match_threshold
+        return self.strict + 0.06
+
+
+def nearest_owners(
+    links: Links, vectors: np.ndarray, exclude: int | None = None
+) -> list[tuple[int, float, float] | None]:
+    """For each face vector: (account, similarity, runner-up similarity) of its nearest owner.
+
+    The runner-up is the best similarity to any *other* account's owner faces; ``exclude`` (the
+    poster's own account) takes no part.
+    """
+    if not len(links.owner_accounts):
+        return [None] * len(vectors)
+    sims = vectors @ links.owner_vectors.T
+    if exclude is not None:
+        sims[:, links.owner_accounts == exclude] = -2.0
+    out: list[tuple[int, float, float] | None] = []
+    for row in sims:
+        col = int(row.argmax())
+        account = int(links.owner_accounts[col])
+        others = row[links.owner_accounts != account]
+        runner_up = float(others.max()) if others.size else -1.0
+        out.append((account, float(row[col]), runner_up))
+    return out
+
+
+def confident(confidence: FaceConfidence, found: tuple[int, float, float]) -> bool:
+    """Whether a nearest-owner match is usable: confident enough, and clear of the runner-up."""
+    _, sim, runner_up = found
+    sure = confidence(sim)
+    return sure >= MIN_CONFIDENCE and (sim - runner_up >= MIN_MARGIN or sure >= SURE_ENOUGH)
+
+
+def similarity_to_owner(links: Links, account: int, vector: np.ndarray) -> float | None:
+    """The best similarity of a face to ``account``'s owner faces (None: it has none)."""
+    rows = links.owner_vectors[links.owner_accounts == account]
+    if not len(rows):
+        return None
+    return float((rows @ np.asarray(vector, np.float32)).max())
