@@ -12,6 +12,8 @@ TABLE_MODULES = [
     "nextofkin.users.records",
     "nextofkin.audit.records",
     "nextofkin.cases.records",
+    "nextofkin.cases.standing_records",
+    "nextofkin.cases.inquiry_records",
     "nextofkin.notify.records",
     "nextofkin.web.records",
 ]

@@ -34,6 +34,8 @@ class Role(StrEnum):
     INVESTIGATOR = "investigator"
     REVIEWER = "reviewer"
     ADMIN = "admin"
+    # Records families' missing-person reports and sees only its own inquiries' results.
+    INTAKE = "intake"
 
 
 class Permission(StrEnum):
@@ -49,19 +51,29 @@ class Permission(StrEnum):
     CLOSE_CASE = "close_case"
     PURGE = "purge"
     AUDIT = "audit"
+    FILE_INQUIRY = "file_inquiry"
 
 
 _COMMON = {Permission.OPEN_CASE, Permission.SEARCH, Permission.VIEW, Permission.AUDIT}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.INVESTIGATOR: frozenset(_COMMON | {Permission.DRAFT}),
+    Role.INVESTIGATOR: frozenset(_COMMON | {Permission.DRAFT, Permission.FILE_INQUIRY}),
     # Approving and sending a message to a family is a reviewer's decision, like confirming.
     Role.REVIEWER: frozenset(
-        _COMMON | {Permission.DRAFT, Permission.REVIEW, Permission.SEND, Permission.CLOSE_CASE}
+        _COMMON
+        | {
+            Permission.DRAFT,
+            Permission.REVIEW,
+            Permission.SEND,
+            Permission.CLOSE_CASE,
+            Permission.FILE_INQUIRY,
+        }
     ),
     Role.ADMIN: frozenset(
         _COMMON | {Permission.MANAGE_USERS, Permission.CLOSE_CASE, Permission.PURGE}
     ),
+    # No VIEW: an intake user reaches cases only through the links of inquiries they filed.
+    Role.INTAKE: frozenset({Permission.FILE_INQUIRY}),
 }
 
 

@@ -1,0 +1,196 @@
+"""Reviewers confirm or reject links between inquiries and cases, as they do identifications.
+
+The rules are the identification's (:mod:`nextofkin.cases.review`): only users with the reviewer
+role decide; a link whose decision is below ``match`` needs two different reviewers under the
+same policy settings; a rejection withdraws earlier confirmations (and a confirmed link); one
+reviewer never counts twice. The user who filed the inquiry may not confirm its link, as a
+searcher may not confirm their own search. A body has one family's person and a person one body:
+the database allows one confirmed link per case and per inquiry, so confirming another takes a
+rejection of the standing one first. Every link decision voids the case's unsent messages (a
+database trigger), and no decision is recorded once a message to the link's inquirer may have
+reached them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from nextofkin import audit
+from nextofkin.cases.inquiry_records import Inquiry, InquiryLink, InquiryLinkDecision
+from nextofkin.cases.records import Case
+from nextofkin.cases.review import Verdict, needed_reviewers
+from nextofkin.db import utcnow
+from nextofkin.errors import CaseStateError, NotFound, PermissionDenied, PolicyViolation
+from nextofkin.inquiries.service import InquiryAction
+from nextofkin.settings import ReviewPolicy
+from nextofkin.users.service import Role, require_role
+
+log = logging.getLogger(__name__)
+
+CONFIRMED = "confirmed"
+_MESSAGE_COMMITTED = "may have reached them"
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    """What a link decision did."""
+
+    link_id: int
+    inquiry_id: int
+    case_number: str
+    verdict: Verdict
+    reviewer: str
+    confirmations: list[str]
+    needed: int
+    state: str
+
+
+def counting_confirmations(session: Session, link: InquiryLink) -> list[str]:
+    """Reviewers whose confirmations of ``link`` count: those since its last rejection."""
+    reviewers: list[str] = []
+    for decision in session.scalars(
+        select(InquiryLinkDecision)
+        .where(InquiryLinkDecision.link_id == link.id)
+        .order_by(InquiryLinkDecision.id)
+    ):
+        if decision.decision == Verdict.REJECT:
+            reviewers = []
+        elif decision.reviewer not in reviewers:
+            reviewers.append(decision.reviewer)
+    return reviewers
+
+
+def _lock(session: Session, case_id: int) -> None:
+    """Serialise decisions on one case's links with review decisions and send claims."""
+    session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
+
+
+def _other_confirmed(session: Session, link: InquiryLink) -> InquiryLink | None:
+    return session.scalars(
+        select(InquiryLink).where(
+            InquiryLink.state == CONFIRMED,
+            InquiryLink.id != link.id,
+            (InquiryLink.case_id == link.case_id) | (InquiryLink.inquiry_id == link.inquiry_id),
+        )
+    ).first()
+
+
+def _check_confirm(session: Session, link: InquiryLink, reviewer: str, before: list[str]) -> None:
+    inquiry = session.get_one(Inquiry, link.inquiry_id)
+    if inquiry.filed_by == reviewer:
+        raise PolicyViolation(
+            f"{reviewer} filed inquiry {inquiry.id}: another reviewer must confirm its link"
+        )
+    other = _other_confirmed(session, link)
+    if other is not None:
+        raise PolicyViolation(
+            f"link {other.id} (inquiry {other.inquiry_id}) is confirmed for this case or this "
+            "inquiry: one body, one missing person. Reject it first (recorded and audited)"
+        )
+    if reviewer in before or link.state == CONFIRMED:
+        # A superfluous confirmation would still void the case's drafts: refuse it instead.
+        raise PolicyViolation(f"link {link.id} is already confirmed by {', '.join(before)}")
+
+
+def review_link(
+    session: Session,
+    policy: ReviewPolicy,
+    actor: str | None,
+    link_id: int,
+    verdict: Verdict | str,
+    *,
+    reason: str | None = None,
+) -> LinkOutcome:
+    """Record the acting reviewer's confirmation or rejection of link ``link_id``.
+
+    Raises :class:`PolicyViolation` when the policy forbids the confirmation and
+    :class:`CaseStateError` once a message to the inquirer may have reached them.
+    """
+    verdict = Verdict(verdict)
+    if not actor:
+        raise PermissionDenied("name the reviewer: --user NAME")
+    user = require_role(session, actor, Role.REVIEWER)
+    link = session.get(InquiryLink, link_id)
+    if link is None:
+        raise NotFound(f"no inquiry link {link_id}")
+    _lock(session, link.case_id)
+    number = session.scalars(select(Case.number).where(Case.id == link.case_id)).one()
+    before = counting_confirmations(session, link)
+    if verdict is Verdict.CONFIRM:
+        _check_confirm(session, link, user.name, before)
+    decision = InquiryLinkDecision(
+        link_id=link.id,
+        case_id=link.case_id,
+        decision=verdict.value,
+        reviewer=user.name,
+        reason=reason,
+    )
+    session.add(decision)
+    try:
+        session.flush()
+    except DBAPIError as exc:
+        if _MESSAGE_COMMITTED in str(exc.orig):
+            raise CaseStateError(
+                f"a message to the inquirer of link {link.id} is being sent, was sent or may "
+                "have been sent: no further decision; contact the family in person"
+            ) from exc
+        raise
+    after = counting_confirmations(session, link)
+    needed = needed_reviewers(policy, link.decision)
+    action = InquiryAction.LINK_CONFIRM if verdict is Verdict.CONFIRM else InquiryAction.LINK_REJECT
+    details = {"link": link.id, "case": number, "confirmations": after, "needed": needed}
+    audit.record(session, user.name, action, f"inquiry:{link.inquiry_id}", details, case=number)
+    _settle(session, link, decision, after, needed, number)
+    log.info("link %d: %s by %s", link.id, verdict.value, user.name)
+    return LinkOutcome(
+        link.id, link.inquiry_id, number, verdict, user.name, after, needed, link.state
+    )
+
+
+def _settle(
+    session: Session,
+    link: InquiryLink,
+    decision: InquiryLinkDecision,
+    confirmations: list[str],
+    needed: int,
+    number: str,
+) -> None:
+    """Confirm the link once enough reviewers have, or withdraw / reject it on a rejection."""
+    subject = f"inquiry:{link.inquiry_id}"
+    link.updated_at = utcnow()
+    if decision.decision == Verdict.CONFIRM:
+        if link.state != CONFIRMED and len(confirmations) >= needed:
+            link.state = CONFIRMED
+            link.decision_id = decision.id
+            link.reviewers = list(confirmations)
+            session.flush()
+            details = {"link": link.id, "case": number, "reviewers": confirmations}
+            audit.record(
+                session,
+                decision.reviewer,
+                InquiryAction.LINK_CONFIRMED,
+                subject,
+                details,
+                case=number,
+            )
+        return
+    was_confirmed = link.state == CONFIRMED
+    link.state = "withdrawn" if was_confirmed else "rejected"
+    session.flush()
+    if was_confirmed:
+        details = {"link": link.id, "case": number, "decision": decision.id}
+        audit.record(
+            session, decision.reviewer, InquiryAction.LINK_WITHDRAWN, subject, details, case=number
+        )
+
+
+def confirmed_link(session: Session, case_id: int) -> InquiryLink | None:
+    """The case's confirmed link, if any (the database allows at most one)."""
+    return session.scalars(
+        select(InquiryLink).where(InquiryLink.case_id == case_id, InquiryLink.state == CONFIRMED)
+    ).one_or_none()
