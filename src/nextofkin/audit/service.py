@@ -66,6 +66,10 @@ class Action(StrEnum):
     WEB_LOGIN_FAILED = "web.login_failed"
     WEB_LOGIN_LOCKED = "web.login_locked"
     WEB_LOGOUT = "web.logout"
+    CASE_RESCAN = "case.rescan"
+    ALERT_RAISE = "alert.raise"
+    ALERT_ACKNOWLEDGE = "alert.acknowledge"
+    ALERT_MAIL = "alert.mail"
 
 
 @dataclass(frozen=True)

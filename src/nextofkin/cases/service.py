@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
+from nextofkin.cases.probes import remember_probe
 from nextofkin.cases.records import Case, CaseDecision, CasePhoto, CaseSearch
 from nextofkin.db import utcnow
 from nextofkin.diskspace import write_atomically
@@ -582,6 +583,7 @@ def attach_search(
     session.add(search)
     case.searches.append(search)
     session.flush()
+    remember_probe(session, case.id, search.id, result)
     audit.record(
         session,
         user.name,

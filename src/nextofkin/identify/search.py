@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -110,10 +110,16 @@ class SearchResult:
     model: str
     calibration: dict[str, Any]
     score_kind: str = "cosine"
+    # The fused probe vector and the highest face id of the index it was searched against: what a
+    # case keeps so that later rescans compare only newer faces (cases/standing.py). Not JSON.
+    probe_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
+    watermark: int | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form."""
-        return asdict(self)
+        """A JSON-ready form (without the probe vector and watermark)."""
+        data = asdict(replace(self, probe_vector=None))
+        del data["probe_vector"], data["watermark"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -269,6 +275,7 @@ class Searcher:
         for candidate, margin in zip(candidates, margins(best), strict=False):
             candidate.margin = margin
         sightings = self._sightings(hits, calibration)
+        indexed = self.index.ids()
         return SearchResult(
             probes=probes,
             candidates=candidates,
@@ -287,6 +294,8 @@ class Searcher:
                 "score_kind": calibration.score_kind,
                 "notes": calibration.notes,
             },
+            probe_vector=np.asarray(vector, dtype=np.float32),
+            watermark=int(indexed.max()) if indexed.size else 0,
         )
 
     def _candidate(
