@@ -30,4 +30,6 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]] || ! .venv/bin/python -c 
     quiet .venv/bin/python -m pip install --quiet -e ".$EXTRAS"
     echo "$WANT" > "$STAMP"
 fi
+# The translation catalogues, .po -> .mo (without this the package compiles them in memory).
+bash scripts/i18n.sh compile
 echo "==> set-up done"

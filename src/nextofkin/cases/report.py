@@ -26,6 +26,7 @@ from nextofkin.cases.media import clean_photo, face_crop, jpeg_bytes
 from nextofkin.cases.service import CaseInfo, get_case, verify_custody, view_case
 from nextofkin.errors import ImageError, InputError, NextOfKinError
 from nextofkin.gallery.records import Face
+from nextofkin.i18n import install_jinja
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
 
@@ -232,6 +233,7 @@ def render_html(data: ReportData) -> str:
         undefined=StrictUndefined,
     )
     env.filters["short"] = shorten_hashes
+    install_jinja(env)
     return env.get_template("report.html.j2").render(r=data)
 
 

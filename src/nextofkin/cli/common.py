@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from nextofkin import i18n
 from nextofkin.errors import NextOfKinError, NoFaceFound
 from nextofkin.settings import Settings
 from nextofkin.workspace import Workspace
@@ -81,12 +82,33 @@ def install_global_options(app: typer.Typer) -> None:
             None, "--user", envvar="NEXTOFKIN_USER", help="The user this command acts as."
         ),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+        language: str | None = typer.Option(
+            None,
+            "--language",
+            envvar="NEXTOFKIN_LANGUAGE",
+            help="Language of messages and reports: uk, en or ru. Default: en.",
+        ),
     ) -> None:
         logging.basicConfig(
             level=logging.DEBUG if verbose else logging.WARNING,
             format="%(levelname)s %(name)s: %(message)s",
         )
+        choose_language(language)
         ctx.obj = CliState(workspace_path=workspace, user=user)
+
+
+def choose_language(language: str | None) -> str:
+    """Make ``language`` the language of this command's output (an unknown one is an error)."""
+    if language is not None and i18n.normalise_language(language) is None:
+        raise typer.BadParameter(
+            i18n.gettext(
+                "unknown language %(language)s (one of: %(known)s)",
+                language=language,
+                known=", ".join(i18n.LANGUAGES),
+            ),
+            param_hint="--language",
+        )
+    return i18n.set_language(language)
 
 
 def lit(value: object) -> str:

@@ -13,30 +13,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 from nextofkin.errors import CalibrationError
+
+# Decision lives beside the sentences that name it; it is re-exported where it always was.
+from nextofkin.identify.meaning import Decision as Decision
+from nextofkin.identify.meaning import meaning_text
 from nextofkin.settings import DecisionPolicy
 
 MIN_SAMPLES = 30
 # Rates backed by at least this many impostor scores are counted; rarer ones come from the tail.
 MIN_MEASURED = 5
 MAX_STORED_SCORES = 4000
-# Past this the estimate is an extrapolation with little support: say so instead of a number.
-SMALLEST_STATED_FPIR = 1e-7
 # Scores are cosine similarities of unit vectors.
 MAX_SIMILARITY = 1.0
-
-
-class Decision(StrEnum):
-    """What a candidate's score allows a person to conclude."""
-
-    MATCH = "match"
-    POSSIBLE = "possible"
-    NO_MATCH = "no match"
 
 
 @dataclass
@@ -112,26 +105,8 @@ class Calibration:
         return Decision.NO_MATCH
 
     def meaning(self, score: float, accounts: int | None = None) -> str:
-        """One sentence a reviewer can act on: how often a stranger scores this high."""
-        p = self.fpir(score, accounts)
-        gallery = accounts or self.accounts
-        where = f"against this gallery of {gallery:,} accounts"
-        if p < SMALLEST_STATED_FPIR:
-            return (
-                f"a stranger scores this high {where} fewer than 1 time in "
-                f"{round(1 / SMALLEST_STATED_FPIR):,} (extrapolated)"
-            )
-        if p >= 0.5:
-            return f"strangers commonly score this high {where} ({p:.0%} of them): not evidence"
-        one_in = 1.0 / p
-        shown = f"{round(one_in):,}" if one_in < 100 else f"{_round_sig(one_in):,}"
-        suffix = " (extrapolated)" if p * self.samples < 1 else ""
-        return f"a stranger scores this high {where} about 1 time in {shown}{suffix}"
-
-
-def _round_sig(value: float, digits: int = 2) -> int:
-    magnitude = 10 ** max(0, math.floor(math.log10(value)) - digits + 1)
-    return int(round(value / magnitude) * magnitude)
+        """One sentence a reviewer can act on, in the current language (identify.meaning)."""
+        return meaning_text(self.fpir(score, accounts), accounts or self.accounts, self.samples)
 
 
 def _threshold_for(p: float, scores: np.ndarray, start: float, mass: float, scale: float) -> float:

@@ -24,6 +24,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(100))
+    # uk / en / ru for the web UI; NULL follows the browser's Accept-Language (nextofkin.i18n).
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class LoginSession(Base):

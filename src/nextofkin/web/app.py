@@ -19,6 +19,7 @@ from nextofkin.web import errors, sessions
 from nextofkin.web.config import WebConfig
 from nextofkin.web.deps import WebState
 from nextofkin.web.engine import Identifier, SearchEngine
+from nextofkin.web.language import RequestLanguage
 from nextofkin.web.render import make_templates
 from nextofkin.web.security import BodyLimit, LoginGuard, SecurityHeaders
 from nextofkin.web.uploads import ScratchFolder
@@ -93,9 +94,10 @@ def create_app(
     app.include_router(pages_router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Outermost last: headers on every response (errors included), then the error shield, then
-    # sessions, then the body limit before anything reads the body.
+    # sessions, then the request's language, then the body limit before anything reads the body.
     settings.home.mkdir(parents=True, exist_ok=True)
     app.add_middleware(BodyLimit, limit=config.max_request_bytes)
+    app.add_middleware(RequestLanguage)  # inside sessions: it reads the user's setting
     app.add_middleware(sessions.ServerSessions, https_only=config.https_only)
     app.add_middleware(errors.ErrorShield)
     app.add_middleware(SecurityHeaders)

@@ -11,6 +11,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from nextofkin.cases.labels import state_label, verdict_label
+from nextofkin.i18n import _, format_datetime, format_number, install_jinja
+from nextofkin.identify.meaning import decision_explanation, decision_label, meaning_text
+from nextofkin.users.labels import role_label
 from nextofkin.web.security import csrf_token
 
 if TYPE_CHECKING:
@@ -20,25 +24,26 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _when(value: datetime | str | None) -> str:
-    if value is None:
-        return "—"
     if isinstance(value, str):
-        return value[:19].replace("T", " ")
-    return f"{value:%Y-%m-%d %H:%M}"
+        try:
+            return format_datetime(datetime.fromisoformat(value))
+        except ValueError:
+            return value[:19].replace("T", " ")
+    return format_datetime(value)
 
 
 def _score(value: object) -> str:
-    return f"{value:.3f}" if isinstance(value, int | float) else "—"
+    return format_number(value, 3) if isinstance(value, int | float) else "—"
 
 
 def _fpir(value: object) -> str:
     if not isinstance(value, int | float):
         return "—"
     if value <= 0:
-        return "< 1 in a million"
+        return _("< 1 in a million")
     if value >= 1:
-        return "every search"
-    return f"1 in {round(1 / value):,}"
+        return _("every search")
+    return _("1 in %(count)s", count=format_number(round(1 / value)))
 
 
 def _urlpart(value: object) -> str:
@@ -59,10 +64,18 @@ def make_templates() -> Jinja2Templates:
     """The page templates with the display filters registered."""
     templates = Jinja2Templates(directory=str(TEMPLATES), context_processors=[_context])
     env = templates.env
+    install_jinja(env)
     env.filters["when"] = _when
     env.filters["score"] = _score
     env.filters["fpir"] = _fpir
     env.filters["u"] = _urlpart
+    # Enum values are stored and sent in English; people read them through these labels.
+    env.filters["role"] = role_label
+    env.filters["state"] = state_label
+    env.filters["verdict"] = verdict_label
+    env.filters["decision"] = decision_label
+    env.filters["explain"] = decision_explanation
+    env.globals["meaning"] = meaning_text
     env.trim_blocks = True
     env.lstrip_blocks = True
     return templates

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextofkin.db import utcnow
 from nextofkin.settings import WebSettings
-from nextofkin.users.records import LoginSession
+from nextofkin.users.records import LoginSession, User
 from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class SessionData(dict[str, Any]):
         self.last_seen = last_seen
         self.new_cookie: str | None = None  # set when a new session id must reach the browser
         self.ended = False  # logged out: the row is revoked, the cookie must go
+        self.language: str | None = None  # the user's own setting (users.language), if any
 
     def snapshot(self) -> dict[str, Any]:
         """A copy to compare against when saving."""
@@ -274,12 +275,19 @@ class ServerSessions:
             row = live_row(session, _digest(raw), lifetimes)
             if row is None:
                 return SessionData()
-            return SessionData(
+            found = SessionData(
                 dict(row.data or {}),
                 record_id=row.id,
                 user=row.user_name,
                 last_seen=row.last_seen_at,
             )
+            if row.user_name is not None:
+                # Read with the session row (same transaction): the page's language is known
+                # before any route runs (nextofkin.web.language).
+                found.language = session.scalar(
+                    select(User.language).where(User.name == row.user_name)
+                )
+            return found
 
     def _save(
         self,

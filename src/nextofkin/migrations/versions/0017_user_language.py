@@ -1,7 +1,8 @@
 """users: each user's language for the web UI (issue 18)
 
-Placeholder reserved so that work in parallel keeps one migration head; the owning change fills
-it in and rewrites this docstring.
+``users.language`` holds ``uk``, ``en`` or ``ru``, or NULL for "follow the browser's
+Accept-Language" (nextofkin.i18n.negotiate). A plain added column: a batch rebuild on SQLite
+would drop the triggers of the tables around it.
 
 Revision ID: 0017_user_language
 Revises: 0016_cluster_shards
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0017_user_language"
 down_revision: str | Sequence[str] | None = "0016_cluster_shards"
 branch_labels: str | Sequence[str] | None = None
@@ -19,8 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.add_column("users", sa.Column("language", sa.String(8), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    op.drop_column("users", "language")

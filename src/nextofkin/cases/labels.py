@@ -1,0 +1,33 @@
+"""What people read for a case's state and a reviewer's verdict (stored values stay English)."""
+
+from __future__ import annotations
+
+from nextofkin.cases.review import Verdict
+from nextofkin.cases.service import CaseState
+from nextofkin.i18n import N_, label
+
+STATE_NAMES: dict[str, str] = {
+    CaseState.OPEN: N_("open"),
+    CaseState.SEARCHED: N_("searched"),
+    CaseState.UNDER_REVIEW: N_("under review"),
+    CaseState.IDENTIFIED: N_("identified"),
+    CaseState.NOTIFIED: N_("notified"),
+    CaseState.CLOSED: N_("closed"),
+    CaseState.REJECTED: N_("rejected"),
+    CaseState.UNIDENTIFIED: N_("unidentified"),
+}
+
+VERDICT_NAMES: dict[str, str] = {
+    Verdict.CONFIRM: N_("confirmed"),
+    Verdict.REJECT: N_("rejected"),
+}
+
+
+def state_label(state: object) -> str:
+    """A case state in the current language."""
+    return label(STATE_NAMES, state)
+
+
+def verdict_label(verdict: object) -> str:
+    """A reviewer's verdict in the current language."""
+    return label(VERDICT_NAMES, verdict)
