@@ -59,7 +59,7 @@ def test_a_search_keeps_the_probe_and_the_watermark(world: Workspace) -> None:
 def test_the_batch_that_brings_the_person_raises_the_alert(world: Workspace) -> None:
     assert rescan(world, "ivan").alerts == []  # nothing new yet
     add_batch(world, "later", 40, seed=LATER)
-    report = rescan(world, None)
+    report = rescan(world, None, system=True)
     assert report.cases == 4
     assert report.faces_compared == 120
     alerted = _alerted(world)
@@ -73,7 +73,7 @@ def test_the_batch_that_brings_the_person_raises_the_alert(world: Workspace) -> 
 
 def test_alerts_are_audited_and_acknowledged_once_by_a_named_user(world: Workspace) -> None:
     add_batch(world, "later", 40, seed=LATER)
-    alert = rescan(world, None).alerts[0]
+    alert = rescan(world, None, system=True).alerts[0]
     with world.session() as session:
         done = acknowledge(session, "rita", alert.id, note="looked: same tattoo")
     assert (done.state, done.acknowledged_by) == (AlertState.ACKNOWLEDGED, "rita")
@@ -98,7 +98,7 @@ def test_closed_cases_are_never_rescanned_nor_alerted(world: Workspace) -> None:
     with world.session() as session:
         close_case(session, "ada", "C-1", reason="buried unidentified")
     add_batch(world, "later", 40, seed=LATER)
-    report = rescan(world, None)
+    report = rescan(world, None, system=True)
     assert report.cases == 3
     assert "C-1" not in _alerted(world)
     with world.session() as session:
@@ -119,7 +119,7 @@ def test_on_demand_rescans_and_acknowledging_need_a_known_user(world: Workspace)
     with pytest.raises(PermissionDenied):
         rescan(world, "nobody")
     add_batch(world, "later", 40, seed=LATER)
-    alert = rescan(world, None).alerts[0]
+    alert = rescan(world, None, system=True).alerts[0]
     with world.session() as session, pytest.raises(PermissionDenied):
         acknowledge(session, None, alert.id)
 

@@ -107,25 +107,31 @@ class _Probes:
 
 
 def rescan(
-    workspace: Workspace, actor: str | None, numbers: Sequence[str] | None = None
+    workspace: Workspace,
+    actor: str | None,
+    numbers: Sequence[str] | None = None,
+    *,
+    system: bool = False,
 ) -> RescanReport:
     """Compare the faces added since each case's watermark with the case; raise alerts.
 
-    ``actor`` is the user who asked (``None``: the system, after an ingest). ``numbers`` limits
-    the rescan to those cases. Raises :class:`~nextofkin.errors.Busy` while an ingest runs.
+    ``actor`` is the user who asked, who needs the search permission; with ``system`` (the
+    rescan at the end of an ingest) no user is needed and the alerts are raised by ``system``.
+    ``numbers`` limits the rescan to those cases. Raises :class:`~nextofkin.errors.Busy` while
+    an ingest runs.
     """
     started = time.monotonic()
     with exclusive_lock(ingest_lock_path(workspace), "an ingest"):
-        report = _rescan_locked(workspace, actor, numbers)
+        report = _rescan_locked(workspace, None if system else actor, numbers, system)
     report.seconds = time.monotonic() - started
     return report
 
 
 def _rescan_locked(
-    workspace: Workspace, actor: str | None, numbers: Sequence[str] | None
+    workspace: Workspace, actor: str | None, numbers: Sequence[str] | None, system: bool
 ) -> RescanReport:
     with workspace.session() as session:
-        if actor is not None:
+        if not system:
             actor = require(session, actor, Permission.SEARCH).name
         if session.scalar(select(func.count(Account.id)).where(Account.roles_dirty.is_(True))):
             # New faces without owner roles would be skipped and the watermarks moved past them.

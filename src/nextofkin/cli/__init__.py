@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "nextofkin.cli.demo",
     "nextofkin.cli.users",
     "nextofkin.cli.cases",
+    "nextofkin.cli.alerts",
     "nextofkin.cli.case_import",
     "nextofkin.cli.review",
     "nextofkin.cli.audit",

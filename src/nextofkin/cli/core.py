@@ -53,6 +53,7 @@ def ingest_command(
     """
     from dataclasses import asdict
 
+    from nextofkin.cli.alerts import rescan_after_ingest
     from nextofkin.gallery.cluster.engine import cluster_ingest
     from nextofkin.gallery.ingest import ingest
 
@@ -95,7 +96,7 @@ def ingest_command(
         {**summary, "failures": len(report.failures)},
     )  # fmt: skip
     if json_out:
-        print_json(asdict(report))
+        print_json({**asdict(report), "standing": rescan_after_ingest(cli, quiet=True)})
         return
     console.print(
         f"source [bold]{lit(report.source)}[/] ({report.layout}): "
@@ -113,6 +114,8 @@ def ingest_command(
         console.print(table)
         if len(report.failures) > 200:
             console.print(f"... and {len(report.failures) - 200} more (use --json for all)")
+    # Open cases are searched again against what this ingest added (cases/standing.py).
+    rescan_after_ingest(cli, quiet=False)
 
 
 def _margin_text(margin: object, rank: int) -> str:
