@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "nextofkin.cli.alerts",
     "nextofkin.cli.case_import",
     "nextofkin.cli.review",
+    "nextofkin.cli.inquiries",
     "nextofkin.cli.audit",
     "nextofkin.cli.notify",
     "nextofkin.cli.purge",

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from nextofkin.cli.common import cells, console, handle_errors, lit, print_json, state
+from nextofkin.cli.inquiries import sweep_case
 
 case_app = typer.Typer(help="Cases: post-mortem photos, searches, decisions.", no_args_is_help=True)
 
@@ -39,6 +40,7 @@ def open_command(
             place=place,
             notes=notes,
         )
+    sweep_case(ctx, info.number, quiet=json_out)
     if json_out:
         print_json(info.to_dict())
         return
@@ -61,6 +63,7 @@ def add_photo_command(
     with cli.workspace.session() as session:
         added = add_photos(session, cli.workspace, cli.settings.user, number, photos)
     console.print(f"added {len(added)} photo(s) to case {lit(number)}")
+    sweep_case(ctx, number)
 
 
 @case_app.command("list")

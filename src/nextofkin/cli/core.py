@@ -20,6 +20,7 @@ from nextofkin.cli.common import (
     record_action,
     state,
 )
+from nextofkin.cli.inquiries import sweep_case
 from nextofkin.errors import ConfigError
 from nextofkin.workspace import Workspace
 
@@ -212,6 +213,7 @@ def identify_command(
     result = outcome.result.to_dict()
     result["case"] = outcome.case_number
     result["case_opened"] = outcome.opened
+    sweep_case(ctx, outcome.case_number, quiet=json_out)
     if json_out:
         print_json(result)
         return

@@ -10,7 +10,7 @@ from rich.table import Table
 from nextofkin.cli.common import console, handle_errors, print_json, state
 
 user_app = typer.Typer(
-    help="Users and roles (investigator, reviewer, admin).", no_args_is_help=True
+    help="Users and roles (investigator, reviewer, admin, intake).", no_args_is_help=True
 )
 
 
@@ -19,7 +19,7 @@ user_app = typer.Typer(
 def add_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="User name (letters, digits, . _ @ -)."),
-    role: str = typer.Option(..., "--role", help="investigator, reviewer or admin."),
+    role: str = typer.Option(..., "--role", help="investigator, reviewer, admin or intake."),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read a password for the web UI from standard input."
     ),
@@ -97,7 +97,7 @@ def activate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> Non
 def role_command(
     ctx: typer.Context,
     name: str = typer.Argument(...),
-    role: str = typer.Option(..., "--role", help="investigator, reviewer or admin."),
+    role: str = typer.Option(..., "--role", help="investigator, reviewer, admin or intake."),
 ) -> None:
     """Give a user another role (admins only; the last active admin stays an admin)."""
     from nextofkin.users.service import set_role

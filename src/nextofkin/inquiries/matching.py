@@ -22,7 +22,7 @@ case is opened or gains photos (every inquiry against that case); ``inquiry matc
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,11 +131,14 @@ def _store_face(row: InquiryPhoto | CaseProbeFace, analysis: ProbeAnalysis) -> N
     row.error = None
 
 
-def analyse_pending(workspace: Workspace, analyser: ProbeAnalyser) -> tuple[int, int]:
+def analyse_pending(
+    workspace: Workspace, make_analyser: Callable[[], ProbeAnalyser]
+) -> tuple[int, int]:
     """Find the face of every inquiry photo and case photo not analysed yet.
 
-    Returns (inquiry photos, case photos) analysed. The analysis runs outside any transaction,
-    so no write lock is held while faces are searched for.
+    Returns (inquiry photos, case photos) analysed. Case photos wait until some inquiry exists
+    (opening a case loads no models for nothing), and the models load only when there is work.
+    The analysis runs outside any transaction, so no write lock is held while faces are found.
     """
     media = workspace.media_dir
     with workspace.session() as session:
@@ -147,11 +150,19 @@ def analyse_pending(workspace: Workspace, analyser: ProbeAnalyser) -> tuple[int,
                 )
             )
         ]
+        any_inquiry = session.scalar(select(InquiryPhoto.id).limit(1)) is not None
         indexed = select(CaseProbeFace.case_photo_id)
-        case_todo = [
-            (p.id, p.case_id, media / p.stored_path)
-            for p in session.scalars(select(CasePhoto).where(CasePhoto.id.not_in(indexed)))
-        ]
+        case_todo = (
+            [
+                (p.id, p.case_id, media / p.stored_path)
+                for p in session.scalars(select(CasePhoto).where(CasePhoto.id.not_in(indexed)))
+            ]
+            if any_inquiry
+            else []
+        )
+    if not inquiry_todo and not case_todo:
+        return 0, 0
+    analyser = make_analyser()
     inquiry_results = analyser.analyse([path for _, path in inquiry_todo])
     case_results = analyser.analyse([path for _, _, path in case_todo])
     with workspace.session() as session:
@@ -321,25 +332,26 @@ def match(
     """
     with workspace.session() as session:
         name = acting_user(session, actor).name
-    analysed = analyse_pending(workspace, analyser or local_analyser(workspace))
-    calibration = calibration or face_calibration(workspace)
+    analysed = analyse_pending(workspace, lambda: analyser or local_analyser(workspace))
     with workspace.session() as session:
         wanted_cases = (
             set(session.scalars(select(Case.id).where(Case.number.in_(list(case_numbers)))))
             if case_numbers is not None
             else None
         )
+        inquiries, cases = _inquiry_side(session), _case_side(session)
+        if not inquiries.ids or not cases.ids:
+            return SweepReport(*analysed, len(inquiries.ids), len(cases.ids), [], 0)
         run = _Pass(
-            _inquiry_side(session),
-            _case_side(session),
-            calibration,
+            inquiries,
+            cases,
+            calibration or face_calibration(workspace),
             workspace.settings.decision,
             name,
             set(inquiry_ids) if inquiry_ids is not None else None,
             wanted_cases,
         )
-        if run.inquiries.ids and run.cases.ids:
-            _compare(session, run)
+        _compare(session, run)
     log.info("inquiry sweep: %d new link(s), %d refreshed", len(run.new), run.refreshed)
     return SweepReport(
         *analysed, len(run.inquiries.ids), len(run.cases.ids), run.new, run.refreshed
