@@ -198,7 +198,7 @@ def build(
     from nextofkin.identify.search import Candidate, Evidence, ProbeFace, SearchResult
     from nextofkin.settings import Settings
     from nextofkin.users.service import add_user
-    from nextofkin.web.security import create_token
+    from nextofkin.users.tokens import create_token
     from nextofkin.workspace import Workspace
 
     started = time.perf_counter()

@@ -526,9 +526,9 @@ def api_clients(ws: Workspace) -> ApiClients:
     """The web app on the machine's workspace, with a token for each member of the team."""
     from fastapi.testclient import TestClient
 
+    from nextofkin.users.tokens import create_token
     from nextofkin.web.app import create_app
     from nextofkin.web.config import WebConfig
-    from nextofkin.web.security import create_token
 
     with ws.session() as s:
         tokens = {u: create_token(s, u, u, "stateful").token for u in ("ivan", *REVIEWERS)}

@@ -15,7 +15,6 @@ TABLE_MODULES = [
     "nextofkin.cases.standing_records",
     "nextofkin.cases.inquiry_records",
     "nextofkin.notify.records",
-    "nextofkin.web.records",
 ]
 
 for _name in TABLE_MODULES:

@@ -66,6 +66,8 @@ class Action(StrEnum):
     WEB_LOGIN_FAILED = "web.login_failed"
     WEB_LOGIN_LOCKED = "web.login_locked"
     WEB_LOGOUT = "web.logout"
+    WEB_TOKEN_CREATE = "web.token_create"  # noqa: S105 - an audit action name, not a secret
+    WEB_TOKEN_REVOKE = "web.token_revoke"  # noqa: S105 - an audit action name, not a secret
     CASE_RESCAN = "case.rescan"
     ALERT_RAISE = "alert.raise"
     ALERT_ACKNOWLEDGE = "alert.acknowledge"

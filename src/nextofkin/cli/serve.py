@@ -53,7 +53,7 @@ def token_create(
 ) -> None:
     """Make an API token for the acting user (--user); it is printed once and never stored."""
     from nextofkin.errors import PermissionDenied
-    from nextofkin.web.security import create_token
+    from nextofkin.users.tokens import create_token
 
     cli = state(ctx)
     actor = cli.settings.user
@@ -73,7 +73,7 @@ def token_create(
 def token_list(ctx: typer.Context) -> None:
     """List the acting user's tokens (all tokens for an admin)."""
     from nextofkin.errors import PermissionDenied
-    from nextofkin.web.security import list_tokens
+    from nextofkin.users.tokens import list_tokens
 
     cli = state(ctx)
     if not cli.settings.user:
@@ -90,7 +90,7 @@ def token_list(ctx: typer.Context) -> None:
 def token_revoke(ctx: typer.Context, token_id: int = typer.Argument(...)) -> None:
     """Revoke a token."""
     from nextofkin.errors import PermissionDenied
-    from nextofkin.web.security import revoke_token
+    from nextofkin.users.tokens import revoke_token
 
     cli = state(ctx)
     if not cli.settings.user:

@@ -1,4 +1,4 @@
-"""The users table, and the web sessions of users."""
+"""The users table, the web sessions of users, and their API tokens."""
 
 from __future__ import annotations
 
@@ -49,3 +49,22 @@ class LoginSession(Base):
     client_address: Mapped[str | None] = mapped_column(String(100))
     user_agent: Mapped[str | None] = mapped_column(String(300))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# Tokens name their user by name (no foreign key), like the audit log, so this table's migration
+# does not depend on the order in which the users table's branch is applied.
+class ApiToken(Base):
+    """One bearer token of one user."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(100), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(
+        String(12)
+    )  # shown in lists so a person can tell them apart
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -3,5 +3,5 @@
 :func:`nextofkin.web.app.create_app` builds the FastAPI application; ``nextofkin serve`` runs it
 with uvicorn. Routes only parse, authorise and call the services of the other packages; the one
 mapping from domain exceptions to HTTP statuses lives in :mod:`nextofkin.web.errors`. Nothing is
-imported or loaded here at import time (the schema imports :mod:`nextofkin.web.records`).
+imported or loaded here at import time (the schema imports :mod:`nextofkin.users.records`).
 """

@@ -20,8 +20,9 @@ from nextofkin.web.config import WebConfig
 from nextofkin.web.deps import WebState
 from nextofkin.web.engine import Identifier, SearchEngine
 from nextofkin.web.language import RequestLanguage
+from nextofkin.web.middleware import BodyLimit, SecurityHeaders
 from nextofkin.web.render import make_templates
-from nextofkin.web.security import BodyLimit, LoginGuard, SecurityHeaders
+from nextofkin.web.security import LoginGuard
 from nextofkin.web.uploads import ScratchFolder
 from nextofkin.workspace import Workspace
 

@@ -22,48 +22,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextofkin import errors as e
+from nextofkin.web.problems import (
+    CsrfRejected,
+    InternalError,
+    LoginBusy,
+    LoginThrottled,
+    NotAuthenticated,
+    UploadRejected,
+    UploadTooLarge,
+)
 
 log = logging.getLogger(__name__)
-
-
-class WebError(e.NextOfKinError):
-    """An error the web layer itself raises (authentication, CSRF, upload limits)."""
-
-
-class NotAuthenticated(WebError):
-    """Nobody is logged in, or the bearer token is unknown or revoked."""
-
-
-class CsrfRejected(WebError):
-    """An unsafe request without the session's CSRF token."""
-
-
-class UploadTooLarge(WebError):
-    """An upload (or the whole request) over the configured size limit."""
-
-
-class UploadRejected(WebError):
-    """An upload that is not one of the accepted image types, or too many files."""
-
-
-class LoginThrottled(WebError):
-    """Too many failed logins for this account name or from this address: wait and retry."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class LoginBusy(WebError):
-    """More logins are waiting for a password check than the server queues: retry shortly."""
-
-    def __init__(self, message: str, retry_after: int = 5) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class InternalError(WebError):
-    """An error nobody foresaw (a bug, a full disk); the details are in the server log."""
 
 
 # Most specific first: the first class an error is an instance of decides.
@@ -180,7 +149,7 @@ def install(app: FastAPI) -> None:
 class ErrorShield:
     """ASGI middleware turning any exception that escaped the routes into the one error shape.
 
-    Sits inside :class:`nextofkin.web.security.SecurityHeaders`, so its answers carry the
+    Sits inside :class:`nextofkin.web.middleware.SecurityHeaders`, so its answers carry the
     headers too. The exception is logged with its traceback; the client is told only that an
     internal error happened (its text could name files or SQL).
     """

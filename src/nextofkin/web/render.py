@@ -15,7 +15,7 @@ from nextofkin.cases.labels import state_label, verdict_label
 from nextofkin.i18n import _, format_datetime, format_number, install_jinja
 from nextofkin.identify.meaning import decision_explanation, decision_label, meaning_text
 from nextofkin.users.labels import role_label
-from nextofkin.web.security import csrf_token
+from nextofkin.web.csrf import csrf_token
 
 if TYPE_CHECKING:
     from nextofkin.web.errors import ErrorBody

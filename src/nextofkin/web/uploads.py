@@ -27,7 +27,7 @@ from typing import IO
 from starlette.datastructures import UploadFile
 
 from nextofkin.web.config import IMAGE_MAGIC, WebConfig
-from nextofkin.web.errors import UploadRejected, UploadTooLarge
+from nextofkin.web.problems import UploadRejected, UploadTooLarge
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from nextofkin.users.service import (
     list_users,
     set_active,
 )
+from nextofkin.users.tokens import NewToken, TokenInfo, create_token, list_tokens, revoke_token
 from nextofkin.web import readmodels
 from nextofkin.web.deps import ActorDep, Admin, RowId, StateDep, Viewer
-from nextofkin.web.security import NewToken, TokenInfo, create_token, list_tokens, revoke_token
 
 router = APIRouter()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from nextofkin.web.security import check_csrf
+from nextofkin.web.csrf import check_csrf
 
 
 def pages_router() -> APIRouter:

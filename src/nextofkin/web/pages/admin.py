@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from nextofkin import audit
 from nextofkin.users.service import Role, add_user, list_users, set_active
+from nextofkin.users.tokens import create_token, list_tokens, revoke_token
 from nextofkin.web.deps import ActorDep, Admin, Auditor, RowId, StateDep
 from nextofkin.web.pages.common import FormFailed, flashing_errors, see_other
 from nextofkin.web.render import flash, page
-from nextofkin.web.security import create_token, list_tokens, revoke_token
 
 router = APIRouter()
 

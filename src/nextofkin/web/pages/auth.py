@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from nextofkin.web.deps import StateDep
-from nextofkin.web.errors import LoginBusy, LoginThrottled
 from nextofkin.web.pages.common import see_other
+from nextofkin.web.problems import LoginBusy, LoginThrottled
 from nextofkin.web.render import flash, page
 from nextofkin.web.security import login, logout
 
