@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from nextofkin.cases.standing_records import CaseProbe
@@ -44,7 +45,7 @@ def remember_probe(session: Session, case_id: int, search_id: int, result: Searc
         presented = sorted(set(presented) | set(probe.presented or []))
     probe.search_id = search_id
     probe.model = result.model
-    probe.vector = result.probe_vector
+    probe.vector = np.asarray(result.probe_vector, dtype=np.float32)
     probe.watermark = result.watermark
     probe.best_fpir = best_fpir
     probe.best_account_id = best.account_id if best is not None else None

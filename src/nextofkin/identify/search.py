@@ -15,9 +15,11 @@ import logging
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
+from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -30,6 +32,11 @@ from nextofkin.vision.models import l2_normalise
 from nextofkin.vision.types import Face as DetectedFace
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A result field kept for the case record but never serialised (pydantic reads these markers when
+# the API returns a result; plain dataclass code ignores them).
+Hidden = Annotated[T, Field(exclude=True), SkipJsonSchema()]
 
 IDENTITY_ROLES = (FaceRole.OWNER.value, FaceRole.UNKNOWN.value)
 # Faces fetched by similarity before scoring: s-norm can reorder hits, and an account outside the
@@ -111,9 +118,10 @@ class SearchResult:
     calibration: dict[str, Any]
     score_kind: str = "cosine"
     # The fused probe vector and the highest face id of the index it was searched against: what a
-    # case keeps so that later rescans compare only newer faces (cases/standing.py). Not JSON.
-    probe_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
-    watermark: int | None = field(default=None, compare=False)
+    # case keeps so that later rescans compare only newer faces (cases/standing.py). Never shown:
+    # left out of to_dict and of every API response and schema (a face template is biometric).
+    probe_vector: Hidden[tuple[float, ...] | None] = field(default=None, repr=False, compare=False)
+    watermark: Hidden[int | None] = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form (without the probe vector and watermark)."""
@@ -294,7 +302,7 @@ class Searcher:
                 "score_kind": calibration.score_kind,
                 "notes": calibration.notes,
             },
-            probe_vector=np.asarray(vector, dtype=np.float32),
+            probe_vector=tuple(float(v) for v in np.asarray(vector, dtype=np.float32)),
             watermark=int(indexed.max()) if indexed.size else 0,
         )
 
