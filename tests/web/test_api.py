@@ -80,6 +80,9 @@ MATRIX: list[tuple[str, str, str, dict[str, Any], frozenset[str]]] = [
     ("GET", "/api/kin", "/api/kin?account=vk/olena", {}, ALL),
     ("GET", "/api/cases/{number:path}/kin", "/api/cases/C1/kin", {}, ALL),
     ("POST", "/api/purge", "/api/purge", {"json": {"account": "vk/nobody"}}, ADMIN),
+    ("GET", "/api/alerts", "/api/alerts?state=all", {}, ALL),
+    ("POST", "/api/alerts/{alert_id}/acknowledge", "/api/alerts/999/acknowledge", {}, ALL),
+    ("POST", "/api/alerts/rescan", "/api/alerts/rescan", {"json": {"cases": ["C1"]}}, ALL),
     ("GET", "/media/faces/{face_id}.jpg", "/media/faces/1.jpg", {}, ALL),
     ("GET", "/media/photos/{photo_id}.jpg", "/media/photos/1.jpg", {}, ALL),
     (
