@@ -169,6 +169,18 @@ def N_(message: str) -> str:  # noqa: N802 - the name gettext tools look for
     return message
 
 
+LANGUAGE_NAMES: dict[str, str] = {
+    "uk": N_("Ukrainian"),
+    "en": N_("English"),
+    "ru": N_("Russian"),
+}
+
+
+def language_name(code: object) -> str:
+    """A language's name in the current language (``uk`` → "Ukrainian" / "українська")."""
+    return label(LANGUAGE_NAMES, code)
+
+
 def label(table: Mapping[str, str], value: object) -> str:
     """The translated label of an enum value from a table of :func:`N_`-marked names; a value
     missing from the table is shown as it is (stored rows may hold a retired value)."""
@@ -226,4 +238,5 @@ def install_jinja(env: Environment) -> None:
     )
     env.filters["number"] = format_number
     env.filters["percent"] = format_percent
+    env.filters["language_name"] = language_name
     env.globals["current_language"] = current_language

@@ -79,3 +79,28 @@ def test_unknown_languages_fall_back_to_english() -> None:
     assert i18n.normalise_language("de") is None
     with i18n.use_language("de"):
         assert i18n.current_language() == "en"
+
+
+def test_every_enum_value_has_a_label() -> None:
+    """A state, role or decision added without a label would be shown in English only."""
+    from nextofkin.cases.labels import MESSAGE_STATE_NAMES, STATE_NAMES, VERDICT_NAMES
+    from nextofkin.cases.review import Verdict
+    from nextofkin.cases.service import CaseState
+    from nextofkin.gallery.labels import FACE_ROLE_NAMES
+    from nextofkin.gallery.records import FaceRole
+    from nextofkin.identify.meaning import DECISION_EXPLANATIONS, DECISION_NAMES, Decision
+    from nextofkin.notify.model import OutboxState
+    from nextofkin.users.labels import ROLE_NAMES
+    from nextofkin.users.service import Role
+
+    pairs = [
+        (STATE_NAMES, CaseState),
+        (VERDICT_NAMES, Verdict),
+        (MESSAGE_STATE_NAMES, OutboxState),
+        (FACE_ROLE_NAMES, FaceRole),
+        (DECISION_NAMES, Decision),
+        (DECISION_EXPLANATIONS, Decision),
+        (ROLE_NAMES, Role),
+    ]
+    for table, enum in pairs:
+        assert set(table) == {member.value for member in enum}, enum.__name__

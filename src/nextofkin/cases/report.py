@@ -22,21 +22,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
+from nextofkin.cases.labels import message_state_label, state_label, verdict_label
 from nextofkin.cases.media import clean_photo, face_crop, jpeg_bytes
 from nextofkin.cases.service import CaseInfo, get_case, verify_custody, view_case
 from nextofkin.errors import ImageError, InputError, NextOfKinError
+from nextofkin.gallery.labels import face_role_label
 from nextofkin.gallery.records import Face
-from nextofkin.i18n import install_jinja
+from nextofkin.i18n import format_datetime, gettext, install_jinja
+from nextofkin.identify.meaning import decision_explanation, decision_label, stored_meaning
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
-
-DECISION_TEXT = {
-    "match": "strong evidence: a stranger scores this high very rarely on a gallery this size",
-    "possible": "worth a careful human look, but strangers reach this score now and then",
-    "no match": "no evidence: many strangers score this high",
-}
 
 
 @dataclass
@@ -152,7 +149,9 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
     ]
     verdicts: dict[str, list[str]] = {}
     for d in info.decisions:
-        verdicts.setdefault(d.account_ref, []).append(f"{d.decision} by {d.reviewer}")
+        verdicts.setdefault(d.account_ref, []).append(
+            gettext("%(verdict)s by %(user)s", verdict=verdict_label(d.decision), user=d.reviewer)
+        )
     searches = []
     for s in info.searches:
         probe = max(s.probe_faces, key=lambda p: float(p.get("quality", 0)), default=None)
@@ -171,6 +170,7 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
             s.gallery_size,
             dict(s.params.get("calibration") or {}),
         )
+        samples = view.calibration.get("samples")
         for rank, c in enumerate(s.candidates, start=1):
             ref = f"{c['source']}/{c['account']}"
             evidence = list(c.get("evidence") or [])
@@ -196,8 +196,11 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
                     similarity=float(c["similarity"]) if c.get("similarity") is not None else None,
                     margin=float(c["margin"]) if c.get("margin") is not None else None,
                     decision=str(c["decision"]),
-                    meaning=str(c.get("meaning", "")),
-                    decision_text=DECISION_TEXT.get(str(c["decision"]), ""),
+                    # Written again in the report's language from the stored numbers.
+                    meaning=stored_meaning(
+                        c.get("fpir"), s.gallery_size, samples, c.get("meaning")
+                    ),
+                    decision_text=decision_explanation(c["decision"]),
                     probe_face=probe_face,
                     gallery_face=gallery_face,
                     evidence=evidence,
@@ -219,7 +222,7 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
         trail=trail,
         chain_ok=chain.ok,
         chain_problems=[p.message for p in chain.problems],
-        team_name=workspace.settings.notify.team_name or "Identification team",
+        team_name=workspace.settings.notify.team_name or gettext("Identification team"),
     )
 
 
@@ -234,7 +237,20 @@ def render_html(data: ReportData) -> str:
     )
     env.filters["short"] = shorten_hashes
     install_jinja(env)
+    # The same labels as the web UI (stored values stay English; people read these).
+    env.filters["when"] = _when
+    env.filters["state"] = state_label
+    env.filters["verdict"] = verdict_label
+    env.filters["decision"] = decision_label
+    env.filters["face_role"] = face_role_label
+    env.filters["message_state"] = message_state_label
     return env.get_template("report.html.j2").render(r=data)
+
+
+def _when(value: datetime | str | None) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return format_datetime(value)
 
 
 _HEX = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{20,}\b")

@@ -29,7 +29,7 @@ class Decision(StrEnum):
 DECISION_NAMES: dict[str, str] = {
     Decision.MATCH: N_("strong match"),
     Decision.POSSIBLE: N_("possible match"),
-    Decision.NO_MATCH: N_("no match"),
+    Decision.NO_MATCH: N_("unlikely"),
 }
 
 DECISION_EXPLANATIONS: dict[str, str] = {
@@ -100,3 +100,16 @@ def meaning_text(fpir: float, gallery: int, samples: int | None = None) -> str:
         where=where,
         one_in=one_in(fpir),
     )
+
+
+def stored_meaning(
+    fpir: object, gallery: object, samples: object = None, stored: object = ""
+) -> str:
+    """The meaning of a stored candidate written again in the current language.
+
+    Stored results keep ``fpir`` and the gallery size beside the sentence they were searched
+    with; a result too old to have them shows its stored sentence as it is.
+    """
+    if isinstance(fpir, int | float) and isinstance(gallery, int) and gallery > 0:
+        return meaning_text(float(fpir), gallery, samples if isinstance(samples, int) else None)
+    return str(stored or "")

@@ -11,7 +11,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from nextofkin.cases.labels import state_label, verdict_label
+from nextofkin.cases.labels import message_state_label, state_label, verdict_label
+from nextofkin.gallery.labels import face_role_label, photo_kind_label
 from nextofkin.i18n import _, format_datetime, format_number, install_jinja
 from nextofkin.identify.meaning import decision_explanation, decision_label, meaning_text
 from nextofkin.users.labels import role_label
@@ -75,6 +76,9 @@ def make_templates() -> Jinja2Templates:
     env.filters["verdict"] = verdict_label
     env.filters["decision"] = decision_label
     env.filters["explain"] = decision_explanation
+    env.filters["face_role"] = face_role_label
+    env.filters["evidence_kind"] = photo_kind_label
+    env.filters["message_state"] = message_state_label
     env.globals["meaning"] = meaning_text
     env.trim_blocks = True
     env.lstrip_blocks = True

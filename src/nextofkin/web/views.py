@@ -19,15 +19,11 @@ from nextofkin.cases.review import counting_confirmations, needed_reviewers
 from nextofkin.cases.service import CaseInfo, CustodyCheck, SearchInfo, get_case, verify_custody
 from nextofkin.gallery.records import Image as GalleryImage
 from nextofkin.gallery.records import Photo
+from nextofkin.identify.meaning import decision_label, stored_meaning
 from nextofkin.settings import ReviewPolicy
 from nextofkin.workspace import Workspace
 
 EXIF_ORIENTATION = 0x0112
-DECISION_TEXT = {
-    "match": "strong match",
-    "possible": "possible match",
-    "no match": "unlikely",
-}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -177,6 +173,7 @@ def case_page(
         for made in info.decisions:
             last[made.account_ref] = made
         identified = set(info.identified_ref.split(",")) if info.identified_ref else set()
+        samples = (search.params.get("calibration") or {}).get("samples")
         for rank, cand in enumerate(search.candidates, start=1):
             ref = f"{cand['source']}/{cand['account']}"
             decision = str(cand.get("decision", ""))
@@ -192,9 +189,12 @@ def case_page(
                     similarity=_number(cand, "similarity"),
                     margin=_number(cand, "margin"),
                     decision=decision,
-                    decision_text=DECISION_TEXT.get(decision, decision),
+                    decision_text=decision_label(decision),
                     fpir=cand.get("fpir"),
-                    meaning=str(cand.get("meaning", "")),
+                    # Written again in the reader's language from the stored numbers.
+                    meaning=stored_meaning(
+                        cand.get("fpir"), search.gallery_size, samples, cand.get("meaning")
+                    ),
                     evidence=[
                         EvidenceView(
                             face_id=int(e["face_id"]),
