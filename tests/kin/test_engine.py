@@ -157,3 +157,33 @@ def test_positioned_tag_attributes_the_face_to_the_tagged_account(
         pinned += any(e.photo == photo["path"] and e.tag == tag["form"] for e in shown.evidence)
     # The tagged face must be detected and not be taken for the poster's own face.
     assert pinned >= 0.75 * len(positioned)
+
+
+def test_family_circle_graph_holds_who_is_seen_or_linked_together(
+    ingested: tuple[Workspace, Path],
+) -> None:
+    ws, root = ingested
+    truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))
+    service, plain = KinService(ws), KinService(ws, declared=False)
+    with ws.session() as session:
+        links = service.links(session)
+        together, without = service.together(session), plain.together(session)
+    ids = {info.external_id: acc for acc, info in links.accounts.items()}
+    for a, linked in together.items():
+        assert a not in linked
+        assert all(a in together[b] for b in linked)  # symmetric
+    for a, declared in links.declares.items():
+        assert all(b in together[a] for b, _ in declared)
+    for a, listers in links.listed_by.items():
+        assert all(b in together[a] for b in listers if a in links.listed_by.get(b, ()))
+    assert all(linked <= together[a] for a, linked in without.items())  # declared links only add
+    # Two account holders placed in one photo are seen together (faces resolved as kin does).
+    pairs = {
+        (ids[p["account"]], ids[truth["people"][f["person"]]["account"]])
+        for p in truth["photos"]
+        for f in p["faces"]
+        if truth["people"][f["person"]].get("account") not in (None, p["account"])
+    }
+    assert pairs, "the fixture gallery has no joint photo of two account holders"
+    seen = sum(b in together.get(a, set()) for a, b in pairs)
+    assert seen >= 0.75 * len(pairs)

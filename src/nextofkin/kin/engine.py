@@ -40,6 +40,7 @@ from nextofkin.gallery.maintenance import embedder_spec, open_index
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Photo, Source
 from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.search import Hit, attribute_hits
+from nextofkin.kin.circle import family_circle, load_together
 from nextofkin.kin.faces import (
     MIN_CALIBRATION_SAMPLES,
     MIN_CONFIDENCE,
@@ -60,7 +61,7 @@ from nextofkin.kin.gather import (
 from nextofkin.kin.links import Links, load_links
 from nextofkin.kin.photos import Gathered, load_photos
 from nextofkin.kin.results import EvidencePhoto, KinRelation, KinResult
-from nextofkin.kin.scoring import DEFAULT_WEIGHTS, Weights, judge
+from nextofkin.kin.scoring import DEFAULT_WEIGHTS, FAMILY, Weights, judge
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
 
@@ -105,6 +106,7 @@ class KinService:
         self.weights = weights
         self.declared = declared
         self._links: Links | None = None
+        self._together: dict[int, set[int]] | None = None
         self._confidence: FaceConfidence | None = None
 
     # -- set-up ------------------------------------------------------------------------------
@@ -114,6 +116,15 @@ class KinService:
         if self._links is None:
             self._links = load_links(session, self.index.description.model)
         return self._links
+
+    def together(self, session: Session) -> dict[int, set[int]]:
+        """The gallery-wide graph of accounts seen or linked together (kin/circle.py)."""
+        if self._together is None:
+            self._together = load_together(
+                session, self.links(session), self.confidence(), self.index.description.model,
+                declared=self.declared,
+            )  # fmt: skip
+        return self._together
 
     def confidence(self) -> FaceConfidence:
         """How sure a face similarity makes us that two faces are one person (see the class)."""
@@ -222,7 +233,7 @@ class KinService:
         if self.declared:
             add_tagged_appearances(session, g, tag_photos)
         add_explicit(g, mine, photos, tag_photos, declared=self.declared)
-        relations = self._judge_all(g)[:top]
+        relations = self._judge_all(g, self.together(session))[:top]
         self._fill_accounts(session, relations)
         return self._result(session, person, g, relations, owner_faces=len(owners))
 
@@ -240,16 +251,17 @@ class KinService:
         scores, ids = self.index.search(queries, k)
         return attribute_hits(session, ids, scores)
 
-    def _judge_all(self, g: Gathered) -> list[KinRelation]:
-        """Surname stems and cities, then the judgement of every linked account, best first."""
+    def _judge_all(self, g: Gathered, together: dict[int, set[int]]) -> list[KinRelation]:
+        """Surname stems and cities, then the judgement of every linked account, best first.
+
+        Judged twice: the first judgement says which candidates look like family; each
+        candidate linked with those others (its family circle) is then judged again."""
         links = g.links
         mine = links.accounts[g.me]
         n_accounts = max(2, len(links.accounts))
-        relations: list[KinRelation] = []
-        for other, e in g.evidence.items():
-            info = links.accounts.get(other)
-            if info is None:
-                continue
+        candidates = {o: e for o, e in g.evidence.items() if o in links.accounts}
+        for other, e in candidates.items():
+            info = links.accounts[other]
             shared = mine.surnames & info.surnames
             if shared:
                 stem = min(shared, key=lambda s: links.surname_counts[s])
@@ -257,7 +269,15 @@ class KinService:
                 rarity = math.log(n_accounts / count) / math.log(n_accounts / 2)
                 e.surname, e.surname_stem = min(1.0, max(0.25, rarity)), stem
             e.same_city = mine.city_key is not None and mine.city_key == info.city_key
-            verdict = judge(e, self.weights)
+        first = {o: judge(e, self.weights) for o, e in candidates.items()}
+        family = {o for o, verdict in first.items() if verdict.relation == FAMILY}
+        relations: list[KinRelation] = []
+        for other, e in candidates.items():
+            info = links.accounts[other]
+            circle = family_circle(together, other, family)
+            e.family_circle = sorted(links.accounts[c].name or links.accounts[c].external_id
+                                     for c in circle)  # fmt: skip
+            verdict = judge(e, self.weights) if circle else first[other]
             shown = sorted(
                 g.photos_of.get(other, []), key=lambda p: (p.posted_at or "", p.photo_id)
             )
@@ -269,7 +289,9 @@ class KinService:
                     evidence=shown[:MAX_EVIDENCE_PHOTOS], declared=list(e.declared),
                 )
             )  # fmt: skip
-        relations.sort(key=lambda r: (-r.score, r.account))
+        # Exact ties go by display name, then id: the same order whichever tool exported the
+        # gallery (ids are handles in one export and numbers in another).
+        relations.sort(key=lambda r: (-r.score, (r.name or "").casefold(), r.account))
         return relations
 
     def _result(

@@ -28,7 +28,9 @@ class Weights:
     link_mutual: float = 1.0
     tags: float = 0.6
     kin_words: float = 2.6
-    friend_words: float = 0.2
+    # Friendship words in joint captions ("with friends", "classmates") speak against family: the
+    # ranking is relatives first. Chosen with `circle` on seeds 2 and 3 (development galleries).
+    friend_words: float = -0.5
     surname: float = 4.0  # with a link, a shared (rare) surname stem is the strongest family cue
     city: float = 0.6
     span: float = 0.6  # joint photos over many years: families stay, friendships come and go
@@ -37,14 +39,16 @@ class Weights:
     declared: float = 3.0
     declared_both: float = 4.0
     declared_kin: float = 3.0  # its type outweighs kinship words when they disagree
+    circle: float = 2.0  # linked with the person's other family candidates (kin/circle.py)
 
     @property
     def total(self) -> float:
-        """The largest raw score possible."""
-        return (
-            self.faces + self.link_mutual + self.tags + self.kin_words + self.friend_words
-            + self.surname + self.city + self.span + self.declared_both
+        """The largest raw score possible (a negative weight only ever lowers it)."""
+        terms = (
+            self.faces, self.link_mutual, self.tags, self.kin_words, self.friend_words,
+            self.surname, self.city, self.span, self.declared_both, self.circle,
         )  # fmt: skip
+        return sum(max(0.0, t) for t in terms)
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -89,6 +93,8 @@ class PairEvidence:
     dates: list[str] = field(default_factory=list)  # posted_at of the photos showing both
     declared: list[Declaration] = field(default_factory=list)
     pinned_images: set[int] = field(default_factory=set)  # joint images a positioned tag pins
+    # The person's other family candidates this account is seen with or linked to (names).
+    family_circle: list[str] = field(default_factory=list)
 
     @property
     def joint_images(self) -> set[int]:
@@ -134,7 +140,7 @@ def judge(e: PairEvidence, w: Weights = DEFAULT_WEIGHTS) -> Judgement:
     """Combine the evidence for one pair into a score, a suggested relation and reasons."""
     kinship, reasons = _reasons(e, w)
     relation = _relation(e)
-    return Judgement(round(_raw_score(e, w) / w.total, 4), relation,
+    return Judgement(round(max(0.0, _raw_score(e, w)) / w.total, 4), relation,
                      kinship if relation == FAMILY else None, reasons)  # fmt: skip
 
 
@@ -160,6 +166,7 @@ def _raw_score(e: PairEvidence, w: Weights) -> float:
         + w.city * e.same_city
         + w.span * span_term
         + declared_term
+        + w.circle * _saturate(len(e.family_circle))
     )
 
 
@@ -208,6 +215,11 @@ def _reasons(e: PairEvidence, w: Weights) -> tuple[str | None, list[str]]:
         reasons.append(f"shares the surname stem '{e.surname_stem}'")
     if e.same_city:
         reasons.append("same city")
+    if e.family_circle:
+        names = ", ".join(e.family_circle[:3]) + (", …" if len(e.family_circle) > 3 else "")
+        reasons.append(
+            f"seen with or linked to {len(e.family_circle)} of the person's family ({names})"
+        )
     n_joint, span = len(e.joint_images), e.span_years()
     if n_joint >= 2 and span >= 1:
         reasons.append(f"{n_joint} joint photos over {span:.0f} years")
