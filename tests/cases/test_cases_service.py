@@ -166,7 +166,7 @@ def test_photos_are_decoded_before_the_case_takes_the_write_lock(
     """Decoding a large upload takes seconds: no other user's write may wait for it."""
     import sqlite3
 
-    import nextofkin.cases.service as service
+    import nextofkin.cases.custody as service
 
     if ws.engine.dialect.name != "sqlite":
         pytest.skip("the write lock that queues other users is SQLite's")

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -32,10 +32,10 @@ from nextofkin.cases.service import (
     open_case,
 )
 from nextofkin.errors import DiskFull, InputError, NextOfKinError
+from nextofkin.identify.interfaces import Identifier
 from nextofkin.users.service import Permission, require
 
 if TYPE_CHECKING:
-    from nextofkin.identify.search import SearchResult
     from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,6 @@ CASE_FILE = "case.json"
 # The CSV header: these names, in any order; ``notes`` may be left out.
 CSV_COLUMNS = ("case_number", "photos", "found_at", "place")
 CSV_OPTIONAL = ("notes",)
-
-
-class Identifier(Protocol):
-    """What a batch needs of the identify service."""
-
-    def identify(self, photos: list[Path], top: int = 10) -> SearchResult: ...
 
 
 ServiceFactory = Callable[["Workspace"], Identifier]

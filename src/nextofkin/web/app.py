@@ -14,11 +14,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from nextofkin.identify.interfaces import Identifier
 from nextofkin.settings import Settings
 from nextofkin.web import errors, sessions
 from nextofkin.web.config import WebConfig
 from nextofkin.web.deps import WebState
-from nextofkin.web.engine import Identifier, SearchEngine
+from nextofkin.web.engine import SearchEngine
 from nextofkin.web.language import RequestLanguage
 from nextofkin.web.middleware import BodyLimit, SecurityHeaders
 from nextofkin.web.render import make_templates

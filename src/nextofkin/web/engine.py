@@ -16,9 +16,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from nextofkin.errors import ModelError
+from nextofkin.identify.interfaces import Identifier
 from nextofkin.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -27,14 +28,6 @@ if TYPE_CHECKING:
     from nextofkin.kin.engine import KinService
 
 log = logging.getLogger(__name__)
-
-
-class Identifier(Protocol):
-    """What the case service needs to run a search (``IdentifyService`` or a stand-in)."""
-
-    def identify(self, photos: list[Path], top: int = 10) -> SearchResult:
-        """Search the gallery for the person in ``photos``."""
-        ...
 
 
 def _index_stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:

@@ -1,0 +1,154 @@
+"""A case as the services hand it out: typed records of its photos, searches and decisions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from nextofkin.cases.records import CaseDecision, CasePhoto, CaseSearch
+from nextofkin.cases.states import CaseState, get_case
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    """A probe photo of a case."""
+
+    ordinal: int
+    original_name: str
+    stored_path: str
+    sha256: str
+    size_bytes: int
+    added_by: str
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class SearchInfo:
+    """One search of a case."""
+
+    id: int
+    run_by: str
+    run_at: datetime
+    model: str | None
+    gallery_size: int | None
+    params: dict[str, Any]
+    probe_faces: list[dict[str, Any]]
+    candidates: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class DecisionInfo:
+    """One reviewer decision."""
+
+    id: int
+    account_ref: str
+    account_id: int | None
+    decision: str
+    reviewer: str
+    reason: str | None
+    candidate_decision: str | None
+    score: float | None
+    search_id: int | None
+    at: datetime
+
+
+@dataclass
+class CaseInfo:
+    """A case with its photos, searches and decisions."""
+
+    number: str
+    state: CaseState
+    found_at: str | None
+    place: str | None
+    notes: str | None
+    opened_by: str
+    opened_at: datetime
+    updated_at: datetime
+    identified_ref: str | None
+    closed_reason: str | None
+    photos: list[PhotoInfo] = field(default_factory=list)
+    searches: list[SearchInfo] = field(default_factory=list)
+    decisions: list[DecisionInfo] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """One line of ``case list``."""
+
+    number: str
+    state: CaseState
+    found_at: str | None
+    place: str | None
+    photos: int
+    searches: int
+    opened_at: datetime
+    identified_ref: str | None
+
+
+def photo_info(photo: CasePhoto) -> PhotoInfo:
+    return PhotoInfo(
+        ordinal=photo.ordinal,
+        original_name=photo.original_name,
+        stored_path=photo.stored_path,
+        sha256=photo.sha256,
+        size_bytes=photo.size_bytes,
+        added_by=photo.added_by,
+        added_at=photo.added_at,
+    )
+
+
+def search_info(search: CaseSearch) -> SearchInfo:
+    return SearchInfo(
+        id=search.id,
+        run_by=search.run_by,
+        run_at=search.run_at,
+        model=search.model,
+        gallery_size=search.gallery_size,
+        params=dict(search.params or {}),
+        probe_faces=list(search.probe_faces or []),
+        candidates=list(search.candidates or []),
+    )
+
+
+def decision_info(decision: CaseDecision) -> DecisionInfo:
+    return DecisionInfo(
+        id=decision.id,
+        account_ref=decision.account_ref,
+        account_id=decision.account_id,
+        decision=decision.decision,
+        reviewer=decision.reviewer,
+        reason=decision.reason,
+        candidate_decision=decision.candidate_decision,
+        score=decision.score,
+        search_id=decision.search_id,
+        at=decision.at,
+    )
+
+
+def case_info(session: Session, number: str) -> CaseInfo:
+    """Everything recorded about a case (no permission check, no audit: see :func:`view_case`)."""
+    case = get_case(session, number)
+    return CaseInfo(
+        number=case.number,
+        state=CaseState(case.state),
+        found_at=case.found_at,
+        place=case.place,
+        notes=case.notes,
+        opened_by=case.opened_by,
+        opened_at=case.opened_at,
+        updated_at=case.updated_at,
+        identified_ref=case.identified_ref,
+        closed_reason=case.closed_reason,
+        photos=[photo_info(p) for p in case.photos],
+        searches=[search_info(s) for s in case.searches],
+        decisions=[decision_info(d) for d in case.decisions],
+    )
