@@ -272,7 +272,7 @@ def _xz(path: Path, data: Any) -> None:
 # What each tool's export carries beyond photos, captions, dates, names and handles.
 CARRIES: dict[str, frozenset[str]] = {
     "vk-api": frozenset(
-        {"handle", "friends", "relatives", "city", "phone", "tags", "positions", "profile"}
+        {"handle", "friends", "relatives", "city", "phone", "tags", "positions", "boxes", "profile"}
     ),
     "instaloader": frozenset({"handle", "tags", "positions", "profile"}),
     "telegram": frozenset({"tags"}),  # a chat export names senders, not their @handles
@@ -322,6 +322,9 @@ def write_native_subset(gallery: Path, out: Path, carries: frozenset[str]) -> di
             for tag in parse_tags(photo.get("tagged")):
                 point = _point(tag, *sizes[photo["path"]]) if "positions" in carries else None
                 account = ref(tag.account)
+                if "boxes" in carries and tag.box is not None:  # VK keeps its rectangles
+                    tags.append({"account": account, "box": list(tag.box)})
+                    continue
                 tags.append({"account": account, "x": point[0], "y": point[1]} if point
                             else account)  # fmt: skip
             if tags:

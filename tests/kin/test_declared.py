@@ -3,7 +3,7 @@ both weigh in the judgement."""
 
 from __future__ import annotations
 
-from nextofkin.gallery.tags import Tag
+from nextofkin.gallery.tags import Tag, parse_tag
 from nextofkin.kin.declared import FaceBox, face_under, kinship_of
 from nextofkin.kin.scoring import PERSON, RELATIVE, Declaration, PairEvidence, judge
 
@@ -45,6 +45,26 @@ def test_box_is_the_face_it_covers_nearer_its_middle() -> None:
     assert face_under(Tag("a", box=(380, 90, 650, 500)), FACES, 900, 600) == 2
     assert face_under(Tag("a", box=(540, 90, 700, 500)), FACES, 900, 600) == 3
     assert face_under(Tag("a", box=(700, 300, 800, 400)), FACES, 900, 600) is None
+
+
+def test_frame_is_a_box_in_fractions_and_a_box_on_no_face_is_read_at_its_centre() -> None:
+    # VK's rectangle in fractions of the picture: the same loose box as above, around face 2.
+    frame = (380 / 900, 90 / 600, 650 / 900, 500 / 600)
+    assert face_under(Tag("a", frame=frame), FACES, 900, 600) == 2
+    assert face_under(Tag("a", frame=frame), FACES, 0, 0) is None  # size unknown: no pixels
+    # A small rectangle drawn on the chest below face 2 covers no face: its centre is a point
+    # on the body, which belongs to the face above it.
+    assert face_under(Tag("a", frame=(440 / 900, 400 / 600, 500 / 900, 440 / 600)), FACES, 900,
+                      600) == 2  # fmt: skip
+    assert face_under(Tag("a", box=(440, 400, 500, 440)), FACES, 900, 600) == 2
+
+
+def test_frame_round_trips_and_bad_frames_are_plain_tags() -> None:
+    tag = Tag("a", frame=(0.1, 0.2, 0.3, 0.6))
+    assert tag.positioned and parse_tag(tag.to_json()) == tag
+    assert parse_tag({"account": "a", "frame": [0.1, 0.2, 1.3, 0.6]}) == Tag("a")  # past the edge
+    assert parse_tag({"account": "a", "frame": [0.3, 0.2, 0.1, 0.6]}) == Tag("a")  # inverted
+    assert not Tag("a").positioned
 
 
 def test_tag_without_position_points_at_no_face() -> None:

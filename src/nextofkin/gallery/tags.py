@@ -2,8 +2,10 @@
 
 ``photos.tagged`` holds a JSON list whose items are an account id (the old form, still valid), a
 point ``{"account", "x", "y"}`` in 0..1 of the image width and height (as instaloader's tagged
-users), or a box ``{"account", "box": [left, top, right, bottom]}`` in pixels (as VK's
-``photos.getTags``). ``accounts.relatives`` holds ``[{"account", "type"}]``. Readers go through
+users), a box ``{"account", "box": [left, top, right, bottom]}`` in pixels, or a frame
+``{"account", "frame": [left, top, right, bottom]}`` in 0..1 of the width and height (VK's
+``photos.getTags`` rectangle, given in percent: the importer does not open the image to learn its
+size). ``accounts.relatives`` holds ``[{"account", "type"}]``. Readers go through
 :func:`parse_tags` and :func:`parse_relatives`, which skip malformed items instead of failing:
 a stored row written by an older or a newer version must never stop a search or a kin view.
 """
@@ -23,11 +25,18 @@ RELATIVE_TYPES = frozenset(
 
 @dataclass(frozen=True)
 class Tag:
-    """One person tagged in a photo; ``point`` (x, y in 0..1) or ``box`` (pixels) when known."""
+    """One person tagged in a photo; ``point`` (x, y in 0..1), ``box`` (pixels) or ``frame`` (a
+    box in 0..1) when known."""
 
     account: str
     point: tuple[float, float] | None = None
     box: tuple[float, float, float, float] | None = None
+    frame: tuple[float, float, float, float] | None = None
+
+    @property
+    def positioned(self) -> bool:
+        """Whether the tag says where in the photo the person is."""
+        return self.point is not None or self.box is not None or self.frame is not None
 
     def to_json(self) -> str | dict[str, Any]:
         """The stored form: a bare id when there is no position (the pre-issue-13 form)."""
@@ -35,6 +44,8 @@ class Tag:
             return {"account": self.account, "x": self.point[0], "y": self.point[1]}
         if self.box is not None:
             return {"account": self.account, "box": list(self.box)}
+        if self.frame is not None:
+            return {"account": self.account, "frame": list(self.frame)}
         return self.account
 
 
@@ -70,14 +81,24 @@ def parse_tag(value: Any) -> Tag | None:
     x, y = _number(value.get("x")), _number(value.get("y"))
     if x is not None and y is not None and 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0:
         return Tag(str(account), point=(x, y))
-    box = value.get("box")
-    if isinstance(box, list) and len(box) == 4:
-        numbers = [_number(v) for v in box]
-        if all(n is not None for n in numbers):
-            left, top, right, bottom = (float(n or 0.0) for n in numbers)
-            if right > left and bottom > top:
-                return Tag(str(account), box=(left, top, right, bottom))
+    box = _rectangle(value.get("box"))
+    if box is not None:
+        return Tag(str(account), box=box)
+    frame = _rectangle(value.get("frame"))
+    if frame is not None and min(frame) >= 0.0 and max(frame) <= 1.0:
+        return Tag(str(account), frame=frame)
     return Tag(str(account))
+
+
+def _rectangle(value: Any) -> tuple[float, float, float, float] | None:
+    """[left, top, right, bottom] with right > left and bottom > top, else None."""
+    if not isinstance(value, list) or len(value) != 4:
+        return None
+    numbers = [_number(v) for v in value]
+    if any(n is None for n in numbers):
+        return None
+    left, top, right, bottom = (float(n or 0.0) for n in numbers)
+    return (left, top, right, bottom) if right > left and bottom > top else None
 
 
 def parse_tags(values: Iterable[Any] | None) -> list[Tag]:

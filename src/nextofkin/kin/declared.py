@@ -58,37 +58,55 @@ def face_under(tag: Tag, faces: Sequence[FaceBox], width: int, height: int) -> i
     """The face a positioned tag points at, or None (no position, or no face near it).
 
     A point inside a face box is that face (the nearest centre when boxes overlap); a point
-    below a face, within its shoulders, is that face too (people tap on the body). A box is the
-    face it covers most (at least half of it), the one nearer its middle on a tie.
+    below a face, within its shoulders, is that face too (people tap on the body). A box (or a
+    frame, a box in fractions of the image) is the face it covers most (at least half of it),
+    the one nearer its middle on a tie; a box that covers no face is read as a point at its
+    centre (a small rectangle drawn on the body).
     """
-    if tag.point is not None and width > 0 and height > 0:
-        px, py = tag.point[0] * width, tag.point[1] * height
-        inside = [f for f in faces if f.left <= px <= f.right and f.top <= py <= f.bottom]
-        if inside:
-            return min(inside, key=lambda f: _distance(f, px, py)).face_id
-        below = []
-        for f in faces:
-            w, h = f.right - f.left, f.bottom - f.top
-            aside = abs(px - (f.left + f.right) / 2) / max(w, 1e-6)
-            if f.bottom < py <= f.bottom + BELOW_FACES * h and aside <= ASIDE_FACES:
-                below.append((aside, (py - f.bottom) / max(h, 1e-6), f.face_id))
-        return min(below)[2] if below else None
-    if tag.box is not None:
-        left, top, right, bottom = tag.box
-        centre = (left + right) / 2
-        best: tuple[float, float, int] | None = None
-        for f in faces:
-            ix = max(0.0, min(right, f.right) - max(left, f.left))
-            iy = max(0.0, min(bottom, f.bottom) - max(top, f.top))
-            cover = ix * iy / max(1e-6, (f.right - f.left) * (f.bottom - f.top))
-            if cover < MIN_BOX_COVER:
-                continue
-            # A loose box may cover a neighbour's face too: the face nearer its middle wins.
-            key = (round(cover, 1), -abs((f.left + f.right) / 2 - centre), f.face_id)
-            if best is None or key[:2] > best[:2]:
-                best = key
-        return best[2] if best else None
-    return None
+    if tag.point is not None:
+        if width <= 0 or height <= 0:
+            return None
+        return _under_point(faces, tag.point[0] * width, tag.point[1] * height)
+    box = tag.box
+    if box is None and tag.frame is not None and width > 0 and height > 0:
+        left, top, right, bottom = tag.frame
+        box = (left * width, top * height, right * width, bottom * height)
+    if box is None:
+        return None
+    covered = _under_box(faces, box)
+    if covered is not None:
+        return covered
+    return _under_point(faces, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+
+
+def _under_point(faces: Sequence[FaceBox], px: float, py: float) -> int | None:
+    inside = [f for f in faces if f.left <= px <= f.right and f.top <= py <= f.bottom]
+    if inside:
+        return min(inside, key=lambda f: _distance(f, px, py)).face_id
+    below = []
+    for f in faces:
+        w, h = f.right - f.left, f.bottom - f.top
+        aside = abs(px - (f.left + f.right) / 2) / max(w, 1e-6)
+        if f.bottom < py <= f.bottom + BELOW_FACES * h and aside <= ASIDE_FACES:
+            below.append((aside, (py - f.bottom) / max(h, 1e-6), f.face_id))
+    return min(below)[2] if below else None
+
+
+def _under_box(faces: Sequence[FaceBox], box: tuple[float, float, float, float]) -> int | None:
+    left, top, right, bottom = box
+    centre = (left + right) / 2
+    best: tuple[float, float, int] | None = None
+    for f in faces:
+        ix = max(0.0, min(right, f.right) - max(left, f.left))
+        iy = max(0.0, min(bottom, f.bottom) - max(top, f.top))
+        cover = ix * iy / max(1e-6, (f.right - f.left) * (f.bottom - f.top))
+        if cover < MIN_BOX_COVER:
+            continue
+        # A loose box may cover a neighbour's face too: the face nearer its middle wins.
+        key = (round(cover, 1), -abs((f.left + f.right) / 2 - centre), f.face_id)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    return best[2] if best else None
 
 
 def _distance(f: FaceBox, px: float, py: float) -> float:

@@ -41,7 +41,7 @@ class PhotoRow:
 
 def positioned(photo: PhotoRow) -> bool:
     """Whether any tag of the photo carries a point or a box."""
-    return any(t.point is not None or t.box is not None for t in photo.tagged)
+    return any(t.positioned for t in photo.tagged)
 
 
 def load_photos(session: Session, where: list[Any]) -> list[PhotoRow]:
@@ -94,7 +94,7 @@ def pins(
     out: dict[int, tuple[int, str]] = {}
     width, height = size or (0, 0)
     for tag in photo.tagged:
-        if tag.point is None and tag.box is None:
+        if not tag.positioned:
             continue
         account = resolve(links, poster, tag.account)
         face = face_under(tag, faces, width, height) if account is not None else None

@@ -50,7 +50,7 @@ def _export(root: Path, **kwargs: object) -> Path:
     return write_vk_api(root, users, photos, tags, **kwargs)  # type: ignore[arg-type]
 
 
-def test_vk_api_export_reads_relatives_partner_city_and_tag_centres(tmp_path: Path) -> None:
+def test_vk_api_export_reads_relatives_partner_city_and_tag_frames(tmp_path: Path) -> None:
     export = read_export(_export(tmp_path / "vk"))
     assert export.layout == "vk-api"
     ivan = next(a for a in export.accounts if a.external_id == "1001")
@@ -65,7 +65,8 @@ def test_vk_api_export_reads_relatives_partner_city_and_tag_centres(tmp_path: Pa
     photos = {p.rel_path: p for p in export.photos}
     tagged = photos["images/1001_501.jpg"]
     assert tagged.caption == "with mum" and tagged.post_url == "https://vk.com/photo1001_501"
-    assert tagged.tagged == [Tag("1002", point=(0.2, 0.4))]
+    # The rectangle as VK gives it (percent -> fractions), not reduced to its centre.
+    assert tagged.tagged == [Tag("1002", frame=(0.1, 0.2, 0.3, 0.6))]
     assert photos["images/1001_502.jpg"].kind == "profile"
     assert export.problems == []
 

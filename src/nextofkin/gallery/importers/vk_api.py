@@ -10,7 +10,7 @@ Responses are stored as the API returns them (``{"response": ...}``, or the bare
     ROOT/images/<owner_id>_<photo_id>.jpg  the downloaded photo (any image suffix)
 
 VK's ``relatives[]`` and ``relation_partner`` become declared relatives, a tag's rectangle
-(``x, y, x2, y2`` in percent of the photo) a tag at its centre.
+(``x, y, x2, y2`` in percent of the photo) a tag with that frame.
 """
 
 from __future__ import annotations
@@ -123,8 +123,9 @@ def _tags(path: Path, root: Path, problems: list[ItemProblem]) -> list[Tag]:
             continue
         box = [item.get(k) for k in ("x", "y", "x2", "y2")]
         if all(isinstance(v, int | float) and 0 <= v <= 100 for v in box):
-            x, y, x2, y2 = (float(v) for v in box)  # type: ignore[arg-type]
-            tags.append(Tag(user, point=((x + x2) / 200.0, (y + y2) / 200.0)))
+            x, y, x2, y2 = (float(v) / 100.0 for v in box)  # type: ignore[arg-type]
+            # The rectangle itself, not its centre: a loose one still covers the face.
+            tags.append(Tag(user, frame=(x, y, x2, y2)) if x2 > x and y2 > y else Tag(user))
         else:
             tags.append(Tag(user))
     return tags
