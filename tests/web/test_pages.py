@@ -57,7 +57,7 @@ def test_login_logout_and_next(anon: Any, app: FastAPI) -> None:
 
 PAGES = ["/", "/cases", "/cases/new", "/cases/C1", "/cases/C1/notify", "/accounts?q=sh",
          "/accounts/1", "/audit", "/audit?case=C1", "/audit/verify", "/status", "/tokens",
-         "/users", "/purge"]  # fmt: skip
+         "/users", "/purge", "/alerts", "/alerts?all_states=true"]  # fmt: skip
 ADMIN_ONLY = {"/users", "/purge"}
 
 

@@ -11,6 +11,7 @@ from nextofkin.cases import service as cases
 from nextofkin.cases.review import Verdict, review
 from nextofkin.users.service import ROLE_PERMISSIONS, Permission, Role
 from nextofkin.web.deps import Closer, Opener, Reviewer, Searcher, StateDep, Viewer
+from nextofkin.web.pages.alerts import alerts_context
 from nextofkin.web.pages.common import FormFailed, case_url, flashing_errors, see_other
 from nextofkin.web.render import flash, page
 from nextofkin.web.security import Actor
@@ -33,7 +34,8 @@ def home(request: Request, state: StateDep, actor: Viewer) -> Response:
     """The dashboard: cases by state, counts, the review queue and recent activity."""
     with state.db() as session:
         board = dashboard(session, actor.name)
-    return page(request, "dashboard.html", {"board": board})
+        alerts = alerts_context(session, actor)
+    return page(request, "dashboard.html", {"board": board, **alerts})
 
 
 @router.get("/cases", response_class=HTMLResponse)
@@ -215,6 +217,7 @@ def case(number: str, request: Request, state: StateDep, actor: Viewer) -> Respo
     with state.db() as session:
         view = case_page(session, state.workspace, state.settings.review, info)
         following = next_case(session, actor.name, info.number)
+        alerts = alerts_context(session, actor, info.number)
     return page(
         request,
         "case.html",
@@ -228,5 +231,7 @@ def case(number: str, request: Request, state: StateDep, actor: Viewer) -> Respo
             "can_close": may(actor, Permission.CLOSE_CASE),
             "can_draft": may(actor, Permission.DRAFT),
             "policy": state.settings.review,
+            **alerts,
+            "back": "case",
         },
     )
