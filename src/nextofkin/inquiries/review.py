@@ -136,7 +136,7 @@ def review_link(
     except DBAPIError as exc:
         if _MESSAGE_COMMITTED in str(exc.orig):
             raise CaseStateError(
-                f"a message to the inquirer of link {link.id} is being sent, was sent or may "
+                f"a message to the inquirer of link {link_id} is being sent, was sent or may "
                 "have been sent: no further decision; contact the family in person"
             ) from exc
         raise

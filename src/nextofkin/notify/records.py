@@ -31,6 +31,10 @@ class OutboxMessage(Base):
         ForeignKey("case_identifications.id"), index=True
     )
     decision_id: Mapped[int | None] = mapped_column(Integer)
+    # A letter to a family's inquirer is bound instead to the confirmed inquiry link and the
+    # newest link decision of the case (migration 0015: the same triggers, for links).
+    inquiry_link_id: Mapped[int | None] = mapped_column(ForeignKey("inquiry_links.id"), index=True)
+    link_decision_id: Mapped[int | None] = mapped_column(Integer)
     recipient_name: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     message_id: Mapped[str] = mapped_column(String(200))

@@ -43,6 +43,7 @@ from nextofkin.errors import (
     UncertainDeliveryError,
 )
 from nextofkin.gallery.accounts import resolve_account
+from nextofkin.inquiries.review import confirmed_link
 from nextofkin.notify.attachments import outgoing, write_package
 from nextofkin.notify.binding import bound_to_current, check_binding, identified
 from nextofkin.notify.claims import owner_token, recover_abandoned
@@ -137,16 +138,13 @@ def send(
     with workspace.session() as session:
         user = require(session, actor, Permission.SEND).name
         case = get_case(session, number)
-        identified(session, case)
+        if confirmed_link(session, case.id) is None:
+            identified(session, case)  # a confirmed inquiry link is the other way to write
         recover_abandoned(session)
         rows = session.scalars(
             select(OutboxMessage).where(OutboxMessage.case_id == case.id).order_by(OutboxMessage.id)
         ).all()
-        wanted = (
-            {f"account:{resolve_account(session, r)[1]}" for r in recipients}
-            if recipients
-            else None
-        )
+        wanted = {_recipient_key(session, r) for r in recipients} if recipients else None
         if wanted is not None:
             missing = wanted - {r.recipient_key for r in rows}
             if missing:
@@ -236,7 +234,12 @@ def _deliver_one(
                 user,
                 audit.Action.NOTIFY_SENDING,
                 f"case:{number}",
-                {"recipient": row.recipient_key, "attempt": row.attempts, "to": row.address},
+                # An inquirer's address stays out of the log: a family's purge must remove it.
+                {
+                    "recipient": row.recipient_key,
+                    "attempt": row.attempts,
+                    "to": row.address if row.inquiry_link_id is None else row.recipient_key,
+                },
                 case=number,
             )
             attempt = row.attempts
@@ -313,7 +316,7 @@ def _record_sent(
             f"case:{number}",
             {
                 "recipient": row.recipient_key,
-                "to": row.address,
+                "to": row.address if row.inquiry_link_id is None else row.recipient_key,
                 "message_id": row.message_id,
                 "detail": detail,
             },
@@ -325,16 +328,23 @@ def _record_sent(
         return SendOutcome(row.recipient_key, OutboxState.SENT, True, f"sent to {row.address}")
 
 
+def _recipient_key(session: Session, recipient: str) -> str:
+    """``inquiry:<id>`` (a family's inquirer) as given; anything else names a gallery account."""
+    if recipient.startswith("inquiry:"):
+        return recipient
+    return f"account:{resolve_account(session, recipient)[1]}"
+
+
 def _row_for(session: Session, number: str, recipient: str) -> tuple[Case, OutboxMessage]:
     case = get_case(session, number)
-    _, key_ref = resolve_account(session, recipient)
+    key = _recipient_key(session, recipient)
     row = session.scalars(
         select(OutboxMessage).where(
-            OutboxMessage.case_id == case.id, OutboxMessage.recipient_key == f"account:{key_ref}"
+            OutboxMessage.case_id == case.id, OutboxMessage.recipient_key == key
         )
     ).one_or_none()
     if row is None:
-        raise NotFound(f"no message to {key_ref} for case {number}")
+        raise NotFound(f"no message to {key.removeprefix('account:')} for case {number}")
     return case, row
 
 
