@@ -181,6 +181,15 @@ def language_name(code: object) -> str:
     return label(LANGUAGE_NAMES, code)
 
 
+def native_language_name(code: object) -> str:
+    """A language's name in itself, as a language menu shows it (``uk`` → "українська")."""
+    key = str(code)
+    if normalise_language(key) != key:
+        return key
+    with use_language(key):
+        return language_name(key)
+
+
 def label(table: Mapping[str, str], value: object) -> str:
     """The translated label of an enum value from a table of :func:`N_`-marked names; a value
     missing from the table is shown as it is (stored rows may hold a retired value)."""
@@ -239,4 +248,5 @@ def install_jinja(env: Environment) -> None:
     env.filters["number"] = format_number
     env.filters["percent"] = format_percent
     env.filters["language_name"] = language_name
+    env.filters["native_language_name"] = native_language_name
     env.globals["current_language"] = current_language

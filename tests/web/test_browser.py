@@ -153,7 +153,7 @@ def test_review_flow_in_the_browser(gallery: dict[str, Any], tmp_path: Path) -> 
             page.select_option("#language", "uk")
             page.select_option("#attach", "face")
             page.click("text=Draft and preview")
-            page.locator(".flash-ok", has_text="draft(s) ready").wait_for()
+            page.locator(".flash-ok", has_text="ready: check").wait_for()
             preview = page.inner_text("article.message pre.body")
             shot(page, "06-notify-preview")
             page.click("text=Approve and send")

@@ -161,7 +161,7 @@ def test_notification_editor_drafts_previews_and_sends(
         data={"to": "vk/maria", "language": "uk", "attach": "face", "channel": "email",
               "csrf_token": team.csrf["ivan"]},
     )  # fmt: skip
-    assert "1 draft(s) ready" in drafted.text
+    assert "1 draft ready" in drafted.text
     assert "maria@example.org" in drafted.text and "Approve and send" not in drafted.text
     attachment = ivan.get("/media/cases/C1/messages/attachment.jpg?to=account:vk/maria")
     assert attachment.status_code == 200 and attachment.content[:3] == b"\xff\xd8\xff"

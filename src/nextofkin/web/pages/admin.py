@@ -8,6 +8,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from nextofkin import audit
+from nextofkin.i18n import _, negotiate, use_language
+from nextofkin.users.labels import role_label
+from nextofkin.users.preferences import get_language, set_language
 from nextofkin.users.service import Role, add_user, list_users, set_active
 from nextofkin.users.tokens import create_token, list_tokens, revoke_token
 from nextofkin.web.deps import ActorDep, Admin, Auditor, RowId, StateDep
@@ -63,7 +66,7 @@ def add(
     try:
         with flashing_errors(request), state.db() as session:
             info = add_user(session, actor.name, name.strip(), role, password=password)
-        flash(request, f"Added {info.name} ({info.role.value}).")
+        flash(request, _("Added %(name)s (%(role)s).", name=info.name, role=role_label(info.role)))
     except FormFailed:
         pass
     return see_other("/users")
@@ -75,7 +78,7 @@ def deactivate(name: str, request: Request, state: StateDep, actor: Admin) -> Re
     try:
         with flashing_errors(request), state.db() as session:
             set_active(session, actor.name, name, False)
-        flash(request, f"Deactivated {name}.")
+        flash(request, _("Deactivated %(name)s.", name=name))
     except FormFailed:
         pass
     return see_other("/users")
@@ -87,7 +90,7 @@ def activate(name: str, request: Request, state: StateDep, actor: Admin) -> Resp
     try:
         with flashing_errors(request), state.db() as session:
             set_active(session, actor.name, name, True)
-        flash(request, f"Activated {name}.")
+        flash(request, _("Activated %(name)s.", name=name))
     except FormFailed:
         pass
     return see_other("/users")
@@ -95,10 +98,30 @@ def activate(name: str, request: Request, state: StateDep, actor: Admin) -> Resp
 
 @router.get("/tokens", response_class=HTMLResponse)
 def tokens(request: Request, state: StateDep, actor: ActorDep) -> Response:
-    """Your API tokens; a new token is shown once, right after it is made."""
+    """Your API tokens and your language; a new token is shown once, right after it is made."""
     with state.db() as session:
         rows = list_tokens(session, actor.name)
-    return page(request, "tokens.html", {"rows": rows, "fresh": None})
+        language = get_language(session, actor.name)
+    return page(request, "tokens.html", {"rows": rows, "fresh": None, "my_language": language})
+
+
+@router.post("/language")
+def choose_language(
+    request: Request,
+    state: StateDep,
+    actor: ActorDep,
+    language: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Set your language for the web UI (empty: follow the browser's Accept-Language)."""
+    try:
+        with flashing_errors(request), state.db() as session:
+            set_language(session, actor.name, language or None)
+        # Said in the new language: this request was answered in the old one.
+        with use_language(negotiate(request.headers.get("accept-language"), language or None)):
+            flash(request, _("Language saved."))
+    except FormFailed:
+        pass
+    return see_other("/tokens")
 
 
 @router.post("/tokens")
@@ -113,9 +136,15 @@ def make_token(
         with flashing_errors(request), state.db() as session:
             made = create_token(session, actor.name, actor.name, label)
             rows = list_tokens(session, actor.name)
+            language = get_language(session, actor.name)
     except FormFailed:
         return see_other("/tokens")
-    return page(request, "tokens.html", {"rows": rows, "fresh": made.token}, status_code=201)
+    return page(
+        request,
+        "tokens.html",
+        {"rows": rows, "fresh": made.token, "my_language": language},
+        status_code=201,
+    )
 
 
 @router.post("/tokens/{token_id}/revoke")
@@ -124,7 +153,7 @@ def revoke(token_id: RowId, request: Request, state: StateDep, actor: ActorDep) 
     try:
         with flashing_errors(request), state.db() as session:
             revoke_token(session, actor.name, token_id)
-        flash(request, "Token revoked.")
+        flash(request, _("Token revoked."))
     except FormFailed:
         pass
     return see_other("/tokens")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from nextofkin.i18n import _
 from nextofkin.web.deps import StateDep
 from nextofkin.web.pages.common import see_other
 from nextofkin.web.problems import LoginBusy, LoginThrottled
@@ -65,5 +66,5 @@ def logout_submit(request: Request, state: StateDep) -> Response:
     """End the session."""
     with state.db() as session:
         logout(request, session)
-    flash(request, "Logged out.")
+    flash(request, _("Logged out."))
     return see_other("/login")

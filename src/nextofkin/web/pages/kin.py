@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from nextofkin.cases import service as cases
 from nextofkin.cases.purge import purge_account, purge_source
+from nextofkin.i18n import _, ngettext
 from nextofkin.users.service import Permission
 from nextofkin.web import media
 from nextofkin.web.api.kin import kin_for, person_of
@@ -91,7 +92,7 @@ def purge(
 ) -> Response:
     """Purge an account or a source after an explicit confirmation."""
     if not confirm:
-        flash(request, "Tick the box to confirm: a purge cannot be undone.", "error")
+        flash(request, _("Tick the box to confirm: a purge cannot be undone."), "error")
         return see_other("/purge")
     try:
         try:
@@ -105,8 +106,13 @@ def purge(
             media.forget_all()  # purged faces must not stay even in memory
         flash(
             request,
-            f"Purged {report.subject}: {report.photos} photo(s), {report.faces} face(s), "
-            f"{report.vectors} vector(s) removed.",
+            _(
+                "Purged %(subject)s: %(photos)s, %(faces)s, %(vectors)s removed.",
+                subject=report.subject,
+                photos=ngettext("%(num)d photo", "%(num)d photos", report.photos),
+                faces=ngettext("%(num)d face", "%(num)d faces", report.faces),
+                vectors=ngettext("%(num)d vector", "%(num)d vectors", report.vectors),
+            ),
         )
     except FormFailed:
         pass

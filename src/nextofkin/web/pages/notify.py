@@ -8,6 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from nextofkin.cases import service as cases
+from nextofkin.cases.labels import message_state_label
+from nextofkin.i18n import _, ngettext
 from nextofkin.notify import service as notify
 from nextofkin.users.service import Permission
 from nextofkin.web.deps import Drafter, Sender, StateDep, Viewer
@@ -68,7 +70,14 @@ def draft(
                 attach=attach,
                 language=language,
             )
-        flash(request, f"{len(made)} draft(s) ready: check each one below before sending.")
+        flash(
+            request,
+            ngettext(
+                "%(num)d draft ready: check it below before sending.",
+                "%(num)d drafts ready: check each one below before sending.",
+                len(made),
+            ),
+        )
     except FormFailed:
         pass
     return see_other(case_url(number, "/notify#messages"))
@@ -88,7 +97,7 @@ def send(
             outcomes = notify.send(state.workspace, actor.name, number, [to] if to else None)
         for o in outcomes:
             kind = "ok" if o.state is notify.OutboxState.SENT else "error"
-            flash(request, f"{o.recipient}: {o.state.value} — {o.note}", kind)
+            flash(request, f"{o.recipient}: {message_state_label(o.state)} — {o.note}", kind)
     except FormFailed:
         pass
     return see_other(case_url(number, "/notify#messages"))
@@ -126,7 +135,7 @@ def release(
     try:
         with flashing_errors(request):
             notify.release(state.workspace, actor.name, number, to, reason)
-        flash(request, f"{to}: released; it can be sent again.")
+        flash(request, _("%(to)s: released; it can be sent again.", to=to))
     except FormFailed:
         pass
     return see_other(case_url(number, "/notify#messages"))
