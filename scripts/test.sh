@@ -16,11 +16,21 @@ echo "==> pytest"
 # ones ran above already.
 echo "==> pytest on PostgreSQL (database-level subset)"
 NEXTOFKIN_TEST_DATABASE_URL="$(bash scripts/postgres-test-server.sh)"
-# The throwaway server stops with the run (its data stay, so the next run starts fast).
-trap 'bash scripts/postgres-test-server.sh stop' EXIT
+# The throwaway server stops with the run (its data stay, so the next run starts fast); so does
+# the local Ray cluster below.
+trap 'bash scripts/postgres-test-server.sh stop; bash scripts/ray-cluster.sh stop' EXIT
 export NEXTOFKIN_TEST_DATABASE_URL
 status=0
 .venv/bin/pytest "$@" -m "not models and not slow" tests/users tests/cases tests/notify tests/scale || status=$?
 # Exit 5 means the caller's own selection (-k ...) left nothing to run here: not a failure.
 [[ $status -eq 5 ]] && status=0
+# The cluster ingest on a real Ray cluster: a head and one worker on this machine, started and
+# stopped here (the `cluster` tests were skipped above, without an address).
+echo "==> pytest on a local Ray cluster (cluster ingest)"
+NEXTOFKIN_TEST_RAY_ADDRESS="$(bash scripts/ray-cluster.sh start 1)"
+export NEXTOFKIN_TEST_RAY_ADDRESS
+cluster_status=0
+.venv/bin/pytest "$@" -m cluster tests/gallery/test_cluster_ingest.py || cluster_status=$?
+[[ $cluster_status -eq 5 ]] && cluster_status=0
+[[ $status -eq 0 ]] && status=$cluster_status
 exit $status
