@@ -20,7 +20,12 @@ def fill(ws: Workspace, n: int = 6) -> None:
     with ws.session() as s:
         for i in range(n):
             audit.record(
-                s, "ivan", "search", f"case:C{i % 2}", {"i": i, "ok": True}, case=f"C{i % 2}"
+                s,
+                "ivan",
+                audit.Action.SEARCH,
+                f"case:C{i % 2}",
+                {"i": i, "ok": True},
+                case=f"C{i % 2}",
             )
 
 
@@ -118,7 +123,7 @@ def test_truncated_tail_is_found_by_head_and_anchor(workspace: Workspace) -> Non
 
 def test_record_rolls_back_with_the_action(workspace: Workspace) -> None:
     with pytest.raises(RuntimeError), workspace.session() as s:
-        audit.record(s, "ivan", "search", "case:C1", {})
+        audit.record(s, "ivan", audit.Action.SEARCH, "case:C1", {})
         raise RuntimeError("the action failed")
     fill(workspace, 1)
     with workspace.session() as s:
@@ -130,14 +135,14 @@ def test_missing_head_row(workspace: Workspace) -> None:
         conn.execute("DROP TRIGGER audit_head_no_delete")
         conn.execute("DELETE FROM audit_head")
     with workspace.session() as s, pytest.raises(AuditIntegrityError):
-        audit.record(s, "ivan", "search", "x", {})
+        audit.record(s, "ivan", audit.Action.SEARCH, "x", {})
 
 
 def _append_many(home: str, who: str, n: int) -> None:
     ws = Workspace.open(Settings.load(Path(home)), migrate_schema=False)
     for i in range(n):
         with ws.session() as s:
-            audit.record(s, who, "search", f"case:{who}", {"i": i})
+            audit.record(s, who, audit.Action.SEARCH, f"case:{who}", {"i": i})
     ws.close()
 
 

@@ -32,7 +32,11 @@ GENESIS = "0" * 64
 
 
 class Action(StrEnum):
-    """Actions the audit log knows by name (other modules may record their own strings)."""
+    """The actions the audit log knows by name.
+
+    Call sites name a member, never a string; a package may keep its own ``StrEnum`` of actions
+    (as inquiries do), which :func:`record` takes too.
+    """
 
     USER_ADD = "user.add"
     USER_UPDATE = "user.update"
@@ -58,6 +62,7 @@ class Action(StrEnum):
     PURGE = "purge"
     PURGE_FILES = "purge.files"
     KIN_VIEW = "kin.view"
+    ACCOUNT_VIEW = "account.view"
     INGEST_START = "ingest.start"
     INGEST_DONE = "ingest.done"
     REINDEX = "reindex"
@@ -172,7 +177,7 @@ def _now_text() -> str:
 def record(
     session: Session,
     actor: str | None,
-    action: str,
+    action: StrEnum,
     subject: str,
     details: Mapping[str, Any] | None = None,
     *,
@@ -184,7 +189,7 @@ def record(
     separated. Appends serialise on the head row: the first statement is an UPDATE of that row,
     which takes the write lock (SQLite) or the row lock (PostgreSQL) before the head is read.
     """
-    action = str(action.value if isinstance(action, Enum) else action)
+    action_name = action.value
     details_text = canonical_json(_jsonable(dict(details or {})))
     locked = session.execute(
         update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq)
@@ -197,13 +202,13 @@ def record(
     seq = head_row.seq + 1
     prev_hash = head_row.hash
     at = _now_text()
-    digest = entry_hash(prev_hash, seq, at, actor, action, subject, case, details_text)
+    digest = entry_hash(prev_hash, seq, at, actor, action_name, subject, case, details_text)
     session.add(
         AuditEntry(
             seq=seq,
             at=at,
             actor=actor,
-            action=action,
+            action=action_name,
             subject=subject,
             case_number=case,
             details=details_text,

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -130,7 +131,7 @@ def os_user() -> str:
         return f"uid {os.getuid()}"
 
 
-def record_action(cli: CliState, action: str, subject: str, details: dict[str, Any]) -> None:
+def record_action(cli: CliState, action: StrEnum, subject: str, details: dict[str, Any]) -> None:
     """Audit a workspace-wide action (ingest, reindex, calibrate).
 
     The acting user, when named, must be an active user; the operating-system account is

@@ -24,7 +24,7 @@ from nextofkin import audit
 from nextofkin.db import utcnow
 from nextofkin.settings import WebSettings
 from nextofkin.users.records import ApiToken, LoginSession, User
-from nextofkin.users.service import verify_password
+from nextofkin.users.service import Role, verify_password
 from nextofkin.users.tokens import hash_token
 from nextofkin.web import sessions
 from nextofkin.web.csrf import bearer_token
@@ -40,7 +40,7 @@ class Actor:
     """The user a request acts as, and how they proved it."""
 
     name: str
-    role: str
+    role: Role
     via: str  # "session" or "token"
 
 
@@ -66,7 +66,7 @@ def authenticate(request: Request, session: Session) -> Actor:
             raise NotAuthenticated("unknown or revoked API token")
         user = _active_user(session, row.user_name)
         row.last_used_at = utcnow()
-        return Actor(user.name, user.role, "token")
+        return Actor(user.name, Role(user.role), "token")
     current = sessions.session_of(request)
     if current.user is None or current.record_id is None:
         raise NotAuthenticated("log in first")
@@ -75,7 +75,7 @@ def authenticate(request: Request, session: Session) -> Actor:
     if record is None or record.user_name is None or not sessions.is_live(record, lifetimes):
         raise NotAuthenticated("your session has ended: log in again")
     user = _active_user(session, record.user_name)
-    return Actor(user.name, user.role, "session")
+    return Actor(user.name, Role(user.role), "session")
 
 
 @dataclass
@@ -166,7 +166,7 @@ def _check_password(
             session, user.name, audit.Action.WEB_LOGIN, f"user:{user.name}", {"client": address}
         )
     log.info("%s logged in from %s", user.name, address)
-    return Actor(user.name, user.role, "session")
+    return Actor(user.name, Role(user.role), "session")
 
 
 def _audit_lock(session: Session, name: str | None, address: str, lock: Lock, event: str) -> None:

@@ -91,7 +91,11 @@ def account(account_id: RowId, state: StateDep, actor: Viewer) -> readmodels.Acc
     with state.db() as session:
         detail = readmodels.account_detail(session, account_id)
         audit.record(
-            session, actor.name, "account.view", f"account:{detail.source}/{detail.account}", {}
+            session,
+            actor.name,
+            audit.Action.ACCOUNT_VIEW,
+            f"account:{detail.source}/{detail.account}",
+            {},
         )
     return detail
 

@@ -28,7 +28,7 @@ def kin_for(state: WebState, actor: Actor, ref: str, top: int, case: str | None)
         audit.record(
             session,
             actor.name,
-            "kin.view",
+            audit.Action.KIN_VIEW,
             f"account:{result.source}/{result.account}",
             {"relations": len(result.relations), "top": top},
             case=case,

@@ -52,7 +52,11 @@ def account(account_id: RowId, request: Request, state: StateDep, actor: Viewer)
     with state.db() as session:
         detail = readmodels.account_detail(session, account_id)
         audit.record(
-            session, actor.name, "account.view", f"account:{detail.source}/{detail.account}", {}
+            session,
+            actor.name,
+            audit.Action.ACCOUNT_VIEW,
+            f"account:{detail.source}/{detail.account}",
+            {},
         )
     return page(request, "account.html", {"a": detail})
 
