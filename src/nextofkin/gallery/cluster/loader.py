@@ -73,14 +73,14 @@ def load_shard(
     failed = [r for r in rows if r.result.error is not None]
     shas = [r.result.sha256 for r in good]
     known: dict[str, int] = dict(
-        session.execute(select(Image.sha256, Image.id).where(Image.sha256.in_(shas))).tuples().all()
+        session.execute(select(Image.sha256, Image.id).where(Image.sha256.in_(shas))).all()
     )
     new = [r for r in good if r.result.sha256 not in known]
     if new:
         inserted = session.execute(
             insert(Image).returning(Image.sha256, Image.id, sort_by_parameter_order=True),
             [_image_values(r, label) for r in new],
-        ).tuples()
+        )
         new_ids = dict(inserted.all())
     else:
         new_ids = {}
