@@ -130,7 +130,7 @@ def test_upload_more_photos_and_search_again(team: Team, app: FastAPI) -> None:
     )
     assert bad.status_code == 200 and "flash-error" in bad.text  # shown, case unchanged
     again = ivan.post("/cases/C1/search", data={"csrf_token": team.csrf["ivan"], "top": "2"})
-    assert "Search 2: 2 candidate(s)" in again.text
+    assert "Search 2: 2 candidates." in again.text
     assert len(app.state.fake_engine.calls[-1]) == 2  # both photos searched
 
 
@@ -142,7 +142,7 @@ def test_new_case_form_opens_and_searches(team: Team) -> None:
         files=[("photos", ("body.jpg", jpeg(4), "image/jpeg"))],
     )  # fmt: skip
     assert page.status_code == 200
-    assert "Case 2024/17" in page.text and "Search 1: 3 candidate(s)" in page.text
+    assert "Case 2024/17" in page.text and "Search 1: 3 candidates." in page.text
     assert team["ivan"].get("/media/cases/2024/17/photos/1.jpg").status_code == 200
 
 

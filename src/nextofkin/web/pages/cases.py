@@ -8,7 +8,10 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from nextofkin.cases import service as cases
+from nextofkin.cases.labels import state_label
 from nextofkin.cases.review import Verdict, review
+from nextofkin.i18n import _, ngettext
+from nextofkin.inquiries.service import case_links as inquiry_links
 from nextofkin.users.service import ROLE_PERMISSIONS, Permission, Role
 from nextofkin.web.deps import Closer, Opener, Reviewer, Searcher, StateDep, Viewer
 from nextofkin.web.pages.alerts import alerts_context
@@ -89,14 +92,22 @@ def new_case(
                     place=place or None,
                     notes=notes or None,
                 )
-            flash(request, f"Opened case {info.number} with {len(info.photos)} photo(s).")
+            flash(
+                request,
+                ngettext(
+                    "Opened case %(number)s with %(num)d photo.",
+                    "Opened case %(number)s with %(num)d photos.",
+                    len(info.photos),
+                    number=info.number,
+                ),
+            )
             if search and may(actor, Permission.SEARCH):
                 outcome = cases.identify_for_case(
                     state.workspace, actor.name, info.number, [], service=state.engine
                 )
                 flash(
                     request,
-                    f"Search {outcome.search.id}: {len(outcome.result.candidates)} candidate(s).",
+                    _found(outcome.search.id, len(outcome.result.candidates)),
                 )
     except FormFailed:
         return see_other("/cases/new")
@@ -115,7 +126,14 @@ def upload_photos(
                 state.db() as session,
             ):
                 added = cases.add_photos(session, state.workspace, actor.name, number, paths)
-            flash(request, f"Added {len(added)} photo(s); search again to use them.")
+            flash(
+                request,
+                ngettext(
+                    "Added %(num)d photo; search again to use it.",
+                    "Added %(num)d photos; search again to use them.",
+                    len(added),
+                ),
+            )
     except FormFailed:
         pass
     return see_other(case_url(number, "#photos"))
@@ -137,7 +155,7 @@ def search(
             )
             flash(
                 request,
-                f"Search {outcome.search.id}: {len(outcome.result.candidates)} candidate(s).",
+                _found(outcome.search.id, len(outcome.result.candidates)),
             )
     except FormFailed:
         pass
@@ -169,15 +187,21 @@ def decide(
                 reason=(reason or "").strip() or None,
             )
         if outcome.verdict is Verdict.CONFIRM and outcome.identified:
-            text = f"Confirmed {outcome.account_ref}: case identified."
+            text = _("Confirmed %(account)s: case identified.", account=outcome.account_ref)
         elif outcome.verdict is Verdict.CONFIRM:
-            text = (
-                f"Confirmed {outcome.account_ref}: {len(outcome.confirmations)} of "
-                f"{outcome.needed} reviewers; a second reviewer must confirm."
+            text = ngettext(
+                "Confirmed %(account)s: %(got)s of %(num)d reviewer; a second reviewer must "
+                "confirm.",
+                "Confirmed %(account)s: %(got)s of %(num)d reviewers; a second reviewer must "
+                "confirm.",
+                outcome.needed,
+                account=outcome.account_ref,
+                got=len(outcome.confirmations),
             )
         else:
-            text = f"Rejected {outcome.account_ref}."
-        flash(request, f"{text} Case is now {outcome.state.value.replace('_', ' ')}.")
+            text = _("Rejected %(account)s.", account=outcome.account_ref)
+        now = _("Case is now %(state)s.", state=state_label(outcome.state))
+        flash(request, f"{text} {now}")
     except FormFailed:
         pass
     return see_other(case_url(number, anchor))
@@ -198,7 +222,10 @@ def close(
             info = cases.close_case(
                 session, actor.name, number, reason=reason or None, unidentified=unidentified
             )
-        flash(request, f"Case {number} is now {info.state.value}.")
+        flash(
+            request,
+            _("Case %(number)s is now %(state)s.", number=number, state=state_label(info.state)),
+        )
     except FormFailed:
         pass
     return see_other(case_url(number))
@@ -218,6 +245,7 @@ def case(number: str, request: Request, state: StateDep, actor: Viewer) -> Respo
         view = case_page(session, state.workspace, state.settings.review, info)
         following = next_case(session, actor.name, info.number)
         alerts = alerts_context(session, actor, info.number)
+        links = inquiry_links(session, cases.get_case(session, info.number))
     return page(
         request,
         "case.html",
@@ -232,6 +260,16 @@ def case(number: str, request: Request, state: StateDep, actor: Viewer) -> Respo
             "can_draft": may(actor, Permission.DRAFT),
             "policy": state.settings.review,
             **alerts,
+            "inquiry_links": links,
             "back": "case",
         },
+    )
+
+
+def _found(search_id: int, candidates: int) -> str:
+    return ngettext(
+        "Search %(id)s: %(num)d candidate.",
+        "Search %(id)s: %(num)d candidates.",
+        candidates,
+        id=search_id,
     )
