@@ -104,9 +104,9 @@ def test_search_moves_case_and_is_stored(ws: Workspace, tmp_path: Path) -> None:
                 [stored], [candidate(1, "olena", 0.91, "match"), candidate(2, "x", 0.5, "no match")]
             ),
         )
-    assert [c["account"] for c in search.candidates] == ["olena", "x"]
-    assert search.probe_faces[0]["photo"] == info.photos[0].stored_path
-    assert search.probe_faces[0]["sha256"] == info.photos[0].sha256
+    assert [c.account for c in search.candidates] == ["olena", "x"]
+    assert search.probe_faces[0].photo == info.photos[0].stored_path
+    assert search.probe_faces[0].sha256 == info.photos[0].sha256
     with ws.session() as s:
         shown = view_case(s, "ivan", "C1")
         assert shown.state is CaseState.SEARCHED and shown.searches[0].run_by == "ivan"

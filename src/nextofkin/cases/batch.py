@@ -399,7 +399,7 @@ def _current(
     with workspace.session() as session:
         info = case_info(session, number)
     first = (
-        info.searches[-1].candidates[0] if info.searches and info.searches[-1].candidates else {}
+        info.searches[-1].candidates[0] if info.searches and info.searches[-1].candidates else None
     )
     return CaseOutcome(
         number=number,
@@ -407,9 +407,9 @@ def _current(
         opened=opened,
         searched=searched,
         skipped=skipped,
-        top_candidate=f"{first['source']}/{first['account']}" if first else None,
-        score=first.get("score"),
-        decision=first.get("decision"),
+        top_candidate=first.ref if first else None,
+        score=first.score if first else None,
+        decision=first.decision if first else None,
     )
 
 

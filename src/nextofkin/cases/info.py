@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin.cases.records import CaseDecision, CasePhoto, CaseSearch
 from nextofkin.cases.states import CaseState, get_case
+from nextofkin.identify.results import Candidate, ProbeFace
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,30 @@ class PhotoInfo:
     added_at: datetime
 
 
+@dataclass
+class StoredProbe(ProbeFace):
+    """A probe face as a case keeps it: the photo is the case's stored copy when it is one."""
+
+    case_photo: int | None = None  # the ordinal of the case's photo
+    sha256: str | None = None  # the custody hash of that photo
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StoredProbe:
+        """The record as stored in a search's ``probe_faces``."""
+        base = ProbeFace.from_json(data)
+        return cls(**asdict(base), case_photo=data.get("case_photo"), sha256=data.get("sha256"))
+
+
+def stored_candidates(search: CaseSearch) -> list[Candidate]:
+    """A stored search's candidates, read back as the records the search returned."""
+    return [Candidate.from_json(c) for c in search.candidates or []]
+
+
+def stored_probes(search: CaseSearch) -> list[StoredProbe]:
+    """A stored search's probe faces, read back as typed records."""
+    return [StoredProbe.from_json(p) for p in search.probe_faces or []]
+
+
 @dataclass(frozen=True)
 class SearchInfo:
     """One search of a case."""
@@ -35,8 +60,8 @@ class SearchInfo:
     model: str | None
     gallery_size: int | None
     params: dict[str, Any]
-    probe_faces: list[dict[str, Any]]
-    candidates: list[dict[str, Any]]
+    probe_faces: list[StoredProbe]
+    candidates: list[Candidate]
 
 
 @dataclass(frozen=True)
@@ -114,8 +139,8 @@ def search_info(search: CaseSearch) -> SearchInfo:
         model=search.model,
         gallery_size=search.gallery_size,
         params=dict(search.params or {}),
-        probe_faces=list(search.probe_faces or []),
-        candidates=list(search.candidates or []),
+        probe_faces=stored_probes(search),
+        candidates=stored_candidates(search),
     )
 
 

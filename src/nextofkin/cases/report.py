@@ -30,6 +30,7 @@ from nextofkin.gallery.labels import face_role_label
 from nextofkin.gallery.records import Face
 from nextofkin.i18n import format_datetime, gettext, install_jinja
 from nextofkin.identify.meaning import decision_explanation, decision_label, stored_meaning
+from nextofkin.identify.results import Evidence
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
 
@@ -52,7 +53,7 @@ class CandidateView:
     decision_text: str
     probe_face: str | None
     gallery_face: str | None
-    evidence: list[dict[str, Any]]
+    evidence: list[Evidence]
     verdicts: list[str]
 
 
@@ -154,12 +155,12 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
         )
     searches = []
     for s in info.searches:
-        probe = max(s.probe_faces, key=lambda p: float(p.get("quality", 0)), default=None)
+        probe = max(s.probe_faces, key=lambda p: p.quality, default=None)
         probe_face = None
-        if probe is not None and (media / probe["photo"]).is_file():
+        if probe is not None and (media / probe.photo).is_file():
             probe_face = _safe(
                 lambda probe=probe: face_crop(
-                    media / probe["photo"], probe["box"], rotation=int(probe.get("rotation", 0))
+                    media / probe.photo, probe.box, rotation=probe.rotation
                 )
             )
         view = SearchView(
@@ -172,35 +173,28 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
         )
         samples = view.calibration.get("samples")
         for rank, c in enumerate(s.candidates, start=1):
-            ref = f"{c['source']}/{c['account']}"
-            evidence = list(c.get("evidence") or [])
+            ref = c.ref
             live = set(
-                session.scalars(
-                    select(Face.id).where(Face.id.in_([int(e["face_id"]) for e in evidence]))
-                )
+                session.scalars(select(Face.id).where(Face.id.in_([e.face_id for e in c.evidence])))
             )
-            evidence = [e for e in evidence if int(e["face_id"]) in live]
+            evidence = [e for e in c.evidence if e.face_id in live]
             gallery_face = None
             if evidence:
                 best = evidence[0]
-                gallery_face = _safe(
-                    lambda best=best: face_crop(Path(best["image_path"]), best["box"])
-                )
+                gallery_face = _safe(lambda best=best: face_crop(Path(best.image_path), best.box))
             view.candidates.append(
                 CandidateView(
                     rank=rank,
                     ref=ref,
-                    name=c.get("name"),
-                    url=c.get("url"),
-                    score=float(c["score"]),
-                    similarity=float(c["similarity"]) if c.get("similarity") is not None else None,
-                    margin=float(c["margin"]) if c.get("margin") is not None else None,
-                    decision=str(c["decision"]),
+                    name=c.name,
+                    url=c.url,
+                    score=c.score,
+                    similarity=c.similarity,
+                    margin=c.margin,
+                    decision=c.decision,
                     # Written again in the report's language from the stored numbers.
-                    meaning=stored_meaning(
-                        c.get("fpir"), s.gallery_size, samples, c.get("meaning")
-                    ),
-                    decision_text=decision_explanation(c["decision"]),
+                    meaning=stored_meaning(c.fpir, s.gallery_size, samples, c.meaning),
+                    decision_text=decision_explanation(c.decision),
                     probe_face=probe_face,
                     gallery_face=gallery_face,
                     evidence=evidence,
@@ -266,7 +260,7 @@ SHOWS_SUFFIX = ".shows.json"
 
 def shown(data: ReportData) -> dict[str, list[Any]]:
     """The gallery faces and accounts a report shows (a purge deletes reports showing its own)."""
-    faces = {int(e["face_id"]) for s in data.searches for c in s.candidates for e in c.evidence}
+    faces = {e.face_id for s in data.searches for c in s.candidates for e in c.evidence}
     accounts = {c.ref for s in data.searches for c in s.candidates}
     accounts |= {str(k["account"]) for k in data.kin}
     accounts |= {d.account_ref for d in data.case.decisions}

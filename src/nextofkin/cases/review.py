@@ -20,18 +20,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import column, func, select, table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
+from nextofkin.cases.info import stored_candidates
 from nextofkin.cases.records import Case, CaseDecision, CaseSearch, Identification
-from nextofkin.cases.service import CaseState, get_case, transition
+from nextofkin.cases.states import CaseState, get_case, transition
 from nextofkin.db import utcnow
 from nextofkin.errors import CaseStateError, InputError, PermissionDenied, PolicyViolation
 from nextofkin.gallery.accounts import parse_account_ref
+from nextofkin.identify.results import Candidate
 from nextofkin.settings import ReviewPolicy
 from nextofkin.users.service import Role, require_role
 
@@ -60,17 +61,17 @@ class CandidateRef:
     """A candidate of one of the case's searches, found from what a reviewer typed."""
 
     search: CaseSearch
-    candidate: dict[str, Any]
+    candidate: Candidate
 
     @property
     def ref(self) -> str:
         """``source/account`` (unique in the gallery)."""
-        return f"{self.candidate['source']}/{self.candidate['account']}"
+        return self.candidate.ref
 
     @property
     def account_id(self) -> int:
         """The gallery account's database id."""
-        return int(self.candidate["account_id"])
+        return self.candidate.account_id
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,9 @@ def find_candidate(case: Case, text: str) -> CandidateRef:
     wanted = parse_account_ref(text)
     found: dict[str, CandidateRef] = {}
     for search in sorted(case.searches, key=lambda s: s.id):
-        for candidate in search.candidates or []:
-            if wanted.matches(
-                int(candidate["account_id"]),
-                candidate["source"],
-                candidate["account"],
-                candidate.get("platform"),
-            ):
+        for candidate in stored_candidates(search):
+            # A stored candidate names its source, not its platform.
+            if wanted.matches(candidate.account_id, candidate.source, candidate.account, None):
                 ref = CandidateRef(search, candidate)
                 found[ref.ref] = ref  # later searches replace earlier ones
     if not found:
@@ -155,8 +152,8 @@ def searchers_of(case: Case, account_ref: str) -> set[str]:
     return {
         search.run_by
         for search in case.searches
-        for c in search.candidates or []
-        if f"{c['source']}/{c['account']}" == account_ref
+        for c in stored_candidates(search)
+        if c.ref == account_ref
     }
 
 
@@ -188,7 +185,7 @@ def _all_rejected(case: Case) -> bool:
     last: dict[str, str] = {}
     for decision in sorted(case.decisions, key=lambda d: d.id):
         last[decision.account_ref] = decision.decision
-    refs = [f"{c['source']}/{c['account']}" for c in newest.candidates or []]
+    refs = [c.ref for c in stored_candidates(newest)]
     return bool(refs) and all(last.get(r) == Verdict.REJECT for r in refs)
 
 
@@ -235,8 +232,8 @@ def review(
         )
     target = find_candidate(case, account)
     cand = target.candidate
-    decision_level = str(cand.get("decision", ""))
-    score = float(cand.get("score", 0.0))
+    decision_level = cand.decision
+    score = cand.score
     needed = needed_reviewers(policy, decision_level)
     before = counting_confirmations(case, target.ref)
     _lock(session, case)
@@ -296,7 +293,7 @@ def review(
             "search": target.search.id,
             "score": score,
             "candidate_decision": decision_level,
-            "meaning": cand.get("meaning"),
+            "meaning": cand.meaning,
             "reason": reason,
             "confirmations": after,
             "needed": needed,

@@ -147,11 +147,11 @@ def show_command(
             table.add_row(
                 *cells(
                     rank,
-                    f"{c['source']}/{c['account']}",
-                    c.get("name") or "-",
-                    f"{c['score']:.3f}",
-                    c["decision"],
-                    c.get("meaning", ""),
+                    c.ref,
+                    c.name or "-",
+                    f"{c.score:.3f}",
+                    c.decision,
+                    c.meaning,
                 )
             )
         console.print(table)

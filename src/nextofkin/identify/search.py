@@ -14,12 +14,10 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, replace
-from typing import Annotated, Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
-from pydantic import Field
-from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -28,106 +26,21 @@ from nextofkin.gallery.index import VectorIndex
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Photo, Source
 from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.normalise import CohortStore, HitScorer, scorer_for
+from nextofkin.identify.results import Candidate as Candidate
+from nextofkin.identify.results import Evidence as Evidence
+from nextofkin.identify.results import ProbeFace as ProbeFace
+from nextofkin.identify.results import SearchResult as SearchResult
+from nextofkin.identify.results import Sighting as Sighting
 from nextofkin.vision.models import l2_normalise
 from nextofkin.vision.types import Face as DetectedFace
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-# A result field kept for the case record but never serialised (pydantic reads these markers when
-# the API returns a result; plain dataclass code ignores them).
-Hidden = Annotated[T, Field(exclude=True), SkipJsonSchema()]
 
 IDENTITY_ROLES = (FaceRole.OWNER.value, FaceRole.UNKNOWN.value)
 # Faces fetched by similarity before scoring: s-norm can reorder hits, and an account outside the
 # top few hundred faces by similarity does not reach the top ten by score.
 SHORTLIST = 200
-
-
-@dataclass
-class ProbeFace:
-    """The face used from one probe photo."""
-
-    photo: str
-    box: list[float]
-    rotation: int
-    detection_score: float
-    quality: float
-    faces_in_photo: int
-    tried: list[str]
-
-
-@dataclass
-class Evidence:
-    """One gallery face that matched the probe."""
-
-    face_id: int
-    photo_id: int
-    photo: str
-    image_path: str
-    box: list[float]
-    similarity: float
-    score: float
-    role: str
-    kind: str
-    caption: str | None
-
-
-@dataclass
-class Candidate:
-    """One account that may be the person, with what its score means."""
-
-    account_id: int
-    account: str
-    source: str
-    name: str | None
-    url: str | None
-    score: float
-    similarity: float
-    decision: str
-    fpir: float
-    meaning: str
-    evidence: list[Evidence] = field(default_factory=list)
-    # Score minus the best *other* account's: how clearly this account stands out. A top
-    # candidate barely ahead of the next is weak evidence whatever its score (look-alikes).
-    margin: float | None = None
-
-
-@dataclass
-class Sighting:
-    """The probe's face appears as a companion in another account's photo."""
-
-    account_id: int
-    account: str
-    face_id: int
-    photo: str
-    similarity: float
-    score: float
-
-
-@dataclass
-class SearchResult:
-    """Everything a search found, ready for the CLI, the API and the case record."""
-
-    probes: list[ProbeFace]
-    candidates: list[Candidate]
-    sightings: list[Sighting]
-    gallery_accounts: int
-    gallery_faces: int
-    model: str
-    calibration: dict[str, Any]
-    score_kind: str = "cosine"
-    # The fused probe vector and the highest face id of the index it was searched against: what a
-    # case keeps so that later rescans compare only newer faces (cases/standing.py). Never shown:
-    # left out of to_dict and of every API response and schema (a face template is biometric).
-    probe_vector: Hidden[tuple[float, ...] | None] = field(default=None, repr=False, compare=False)
-    watermark: Hidden[int | None] = field(default=None, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (without the probe vector and watermark)."""
-        data = asdict(replace(self, probe_vector=None))
-        del data["probe_vector"], data["watermark"]
-        return data
 
 
 @dataclass(frozen=True)

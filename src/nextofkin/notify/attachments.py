@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 from nextofkin.addresses import normalise_email
+from nextofkin.cases.info import StoredProbe, stored_probes
 from nextofkin.cases.media import clean_photo, face_crop, jpeg_bytes
 from nextofkin.cases.records import Case
 from nextofkin.errors import InputError, PolicyViolation
@@ -18,14 +18,15 @@ from nextofkin.notify.smtp import Attachment, OutgoingMessage
 from nextofkin.workspace import Workspace
 
 
-def best_probe(case: Case) -> dict[str, Any]:
-    probes = [p for s in sorted(case.searches, key=lambda s: -s.id) for p in (s.probe_faces or [])]
-    probes = [p for p in probes if p.get("case_photo") is not None]
+def best_probe(case: Case) -> StoredProbe:
+    """The best-quality face among the case's own stored photos that searches used."""
+    probes = [p for s in sorted(case.searches, key=lambda s: -s.id) for p in stored_probes(s)]
+    probes = [p for p in probes if p.case_photo is not None]
     if not probes:
         raise InputError(
             f"case {case.number} has no searched probe photo to attach: use --attach none"
         )
-    return max(probes, key=lambda p: float(p.get("quality", 0.0)))
+    return max(probes, key=lambda p: p.quality)
 
 
 def make_attachment(
@@ -36,9 +37,9 @@ def make_attachment(
     if attach is Attach.NONE:
         return None
     probe = best_probe(case)
-    source = workspace.media_dir / probe["photo"]
+    source = workspace.media_dir / probe.photo
     if attach is Attach.FACE:
-        picture = face_crop(source, probe["box"], rotation=int(probe.get("rotation", 0)))
+        picture = face_crop(source, probe.box, rotation=probe.rotation)
     else:
         picture = clean_photo(source)
     data = jpeg_bytes(picture)

@@ -3,22 +3,22 @@ review decision after the draft (the same test the outbox triggers make in the d
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from nextofkin.cases.info import stored_candidates
 from nextofkin.cases.inquiry_records import InquiryLink, InquiryLinkDecision
 from nextofkin.cases.records import Case, CaseDecision, Identification
 from nextofkin.cases.review import CONFIRMED, current_identification
 from nextofkin.cases.service import CaseState
 from nextofkin.errors import PolicyViolation
+from nextofkin.identify.results import Candidate
 from nextofkin.notify.records import OutboxMessage
 
 IDENTIFIED_STATES = (CaseState.IDENTIFIED, CaseState.NOTIFIED)
 
 
-def identified(session: Session, case: Case) -> tuple[Identification, dict[str, Any]]:
+def identified(session: Session, case: Case) -> tuple[Identification, Candidate]:
     """The current identification and its candidate record; PolicyViolation if there is none."""
     current = current_identification(session, case)
     if CaseState(case.state) not in IDENTIFIED_STATES or current is None:
@@ -28,8 +28,8 @@ def identified(session: Session, case: Case) -> tuple[Identification, dict[str, 
             "or sent"
         )
     for search in sorted(case.searches, key=lambda s: -s.id):
-        for candidate in search.candidates or []:
-            if f"{candidate['source']}/{candidate['account']}" == current.account_ref:
+        for candidate in stored_candidates(search):
+            if candidate.ref == current.account_ref:
                 return current, candidate
     raise PolicyViolation(
         f"confirmed account {current.account_ref} is in no search of case {case.number}"

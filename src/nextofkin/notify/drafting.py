@@ -62,8 +62,8 @@ def draft(
     person_ref = identification.account_ref
     latest_decision = newest_decision(session, case)
     # The gallery's current record names the person; the search's copy is the fallback.
-    person_account = session.get(Account, int(person["account_id"]))
-    person_name = (person_account.name if person_account else None) or person.get("name")
+    person_account = session.get(Account, person.account_id)
+    person_name = (person_account.name if person_account else None) or person.name
     team = workspace.settings.notify
     sender = workspace.settings.smtp.sender
     out: list[MessageInfo] = []

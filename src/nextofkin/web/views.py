@@ -15,6 +15,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nextofkin.cases.info import StoredProbe
 from nextofkin.cases.review import counting_confirmations, needed_reviewers
 from nextofkin.cases.service import CaseInfo, CustodyCheck, SearchInfo, get_case, verify_custody
 from nextofkin.gallery.records import Image as GalleryImage
@@ -72,11 +73,6 @@ class EvidenceView:
     role: str
     kind: str
     caption: str | None
-
-
-def _number(candidate: dict[str, Any], key: str) -> float | None:
-    value = candidate.get(key)
-    return float(value) if isinstance(value, int | float) else None
 
 
 @dataclass(frozen=True)
@@ -142,11 +138,11 @@ def case_page(
     custody = verify_custody(session, workspace, info.number)
     ok = {c.stored_path: c.ok for c in custody}
     search = info.searches[-1] if info.searches else None
-    probes_by_ordinal: dict[int, dict[str, Any]] = {}
+    probes_by_ordinal: dict[int, StoredProbe] = {}
     if search is not None:
         for probe in search.probe_faces:
-            if probe.get("case_photo") is not None:
-                probes_by_ordinal[int(probe["case_photo"])] = probe
+            if probe.case_photo is not None:
+                probes_by_ordinal[probe.case_photo] = probe
     probes = []
     for photo in info.photos:
         width, height = upright_size(workspace.media_dir / photo.stored_path)
@@ -158,16 +154,16 @@ def case_page(
                 sha256=photo.sha256,
                 width=width,
                 height=height,
-                box=[float(v) for v in used["box"]] if used else None,
-                rotation=int(used.get("rotation", 0)) if used else 0,
-                quality=float(used.get("quality", 0.0)) if used else None,
-                faces_in_photo=int(used.get("faces_in_photo", 0)) if used else None,
+                box=[float(v) for v in used.box] if used else None,
+                rotation=used.rotation if used else 0,
+                quality=used.quality if used else None,
+                faces_in_photo=used.faces_in_photo if used else None,
                 custody_ok=ok.get(photo.stored_path, False),
             )
         )
     candidates: list[CandidateView] = []
     if search is not None:
-        photo_ids = {int(e["photo_id"]) for c in search.candidates for e in c.get("evidence", [])}
+        photo_ids = {e.photo_id for c in search.candidates for e in c.evidence}
         sizes = _evidence_sizes(session, photo_ids)
         last: dict[str, Any] = {}
         for made in info.decisions:
@@ -175,40 +171,38 @@ def case_page(
         identified = set(info.identified_ref.split(",")) if info.identified_ref else set()
         samples = (search.params.get("calibration") or {}).get("samples")
         for rank, cand in enumerate(search.candidates, start=1):
-            ref = f"{cand['source']}/{cand['account']}"
-            decision = str(cand.get("decision", ""))
+            ref = cand.ref
+            decision = cand.decision
             previous = last.get(ref)
             candidates.append(
                 CandidateView(
                     rank=rank,
                     ref=ref,
-                    account_id=int(cand["account_id"]),
-                    name=cand.get("name"),
-                    url=cand.get("url"),
-                    score=float(cand.get("score", 0.0)),
-                    similarity=_number(cand, "similarity"),
-                    margin=_number(cand, "margin"),
+                    account_id=cand.account_id,
+                    name=cand.name,
+                    url=cand.url,
+                    score=cand.score,
+                    similarity=cand.similarity,
+                    margin=cand.margin,
                     decision=decision,
                     decision_text=decision_label(decision),
-                    fpir=cand.get("fpir"),
+                    fpir=cand.fpir,
                     # Written again in the reader's language from the stored numbers.
-                    meaning=stored_meaning(
-                        cand.get("fpir"), search.gallery_size, samples, cand.get("meaning")
-                    ),
+                    meaning=stored_meaning(cand.fpir, search.gallery_size, samples, cand.meaning),
                     evidence=[
                         EvidenceView(
-                            face_id=int(e["face_id"]),
-                            photo_id=int(e["photo_id"]),
-                            photo=str(e.get("photo", "")),
-                            box=[float(v) for v in e["box"]],
-                            width=sizes.get(int(e["photo_id"]), (1, 1))[0],
-                            height=sizes.get(int(e["photo_id"]), (1, 1))[1],
-                            similarity=float(e.get("similarity", 0.0)),
-                            role=str(e.get("role", "")),
-                            kind=str(e.get("kind", "")),
-                            caption=e.get("caption"),
+                            face_id=e.face_id,
+                            photo_id=e.photo_id,
+                            photo=e.photo,
+                            box=[float(v) for v in e.box],
+                            width=sizes.get(e.photo_id, (1, 1))[0],
+                            height=sizes.get(e.photo_id, (1, 1))[1],
+                            similarity=e.similarity,
+                            role=e.role,
+                            kind=e.kind,
+                            caption=e.caption,
                         )
-                        for e in cand.get("evidence", [])
+                        for e in cand.evidence
                     ],
                     confirmations=counting_confirmations(case, ref),
                     needed=needed_reviewers(policy, decision),

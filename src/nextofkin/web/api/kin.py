@@ -46,16 +46,16 @@ def person_of(state: WebState, number: str, account: str | None) -> str:
         wanted = parse_account_ref(account)
         for search in reversed(info.searches):
             for c in search.candidates:
-                found = (int(c["account_id"]), c["source"], c["account"], c.get("platform"))
-                if wanted.matches(*found):
-                    return f"{c['source']}/{c['account']}"
+                # A stored candidate names its source, not its platform.
+                if wanted.matches(c.account_id, c.source, c.account, None):
+                    return c.ref
         raise InputError(f"{account!r} is not a candidate of case {number}")
     if info.identified_ref:
         return info.identified_ref
     newest = info.searches[-1].candidates if info.searches else []
     if not newest:
         raise InputError(f"case {number} has no candidate yet: search first")
-    return f"{newest[0]['source']}/{newest[0]['account']}"
+    return newest[0].ref
 
 
 @router.get("/kin", response_model=KinResult, tags=["kin"], summary="Relations of an account")

@@ -55,10 +55,7 @@ def kin_panel(
         nodes,
         f"Relations of {result.name or result.account}: {len(nodes)} account(s)",
     )
-    candidates = [
-        f"{c['source']}/{c['account']}"
-        for c in (info.searches[-1].candidates if info.searches else [])
-    ]
+    candidates = [c.ref for c in (info.searches[-1].candidates if info.searches else [])]
     return page(
         request,
         "kin.html",
