@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -319,6 +320,7 @@ def match(
     actor: str | None,
     *,
     analyser: ProbeAnalyser | None = None,
+    make_analyser: Callable[[], ProbeAnalyser] | None = None,
     calibration: Calibration | None = None,
     inquiry_ids: Sequence[int] | None = None,
     case_numbers: Sequence[str] | None = None,
@@ -326,13 +328,16 @@ def match(
     """Analyse what is new, then compare inquiries with cases and propose links.
 
     Without ``inquiry_ids`` and ``case_numbers`` every pair is compared; with either, only the
-    pairs that involve them. Links already decided are never touched; a proposed link's score
-    and evidence are refreshed (a case may have gained photos), and it stays for review even if
-    its score fell (reviewers reject it, on the record).
+    pairs that involve them. ``analyser`` (or ``make_analyser``, called only when a photo waits)
+    finds faces; by default the workspace's models in this process. Links already decided are
+    never touched; a proposed link's score and evidence are refreshed (a case may have gained
+    photos), and it stays for review even if its score fell (reviewers reject it, on record).
     """
     with workspace.session() as session:
         name = acting_user(session, actor).name
-    analysed = analyse_pending(workspace, lambda: analyser or local_analyser(workspace))
+    analysed = analyse_pending(
+        workspace, lambda: analyser or (make_analyser or partial(local_analyser, workspace))()
+    )
     with workspace.session() as session:
         wanted_cases = (
             set(session.scalars(select(Case.id).where(Case.number.in_(list(case_numbers)))))

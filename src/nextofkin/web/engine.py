@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from nextofkin.errors import ModelError
 from nextofkin.identify.interfaces import Identifier
@@ -25,6 +25,7 @@ from nextofkin.workspace import Workspace
 if TYPE_CHECKING:
     from nextofkin.identify.probe_pool import ProbePool
     from nextofkin.identify.search import SearchResult
+    from nextofkin.identify.service import ProbeAnalyser
     from nextofkin.kin.engine import KinService
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,17 @@ class SearchEngine:
             service.index = open_index(self.workspace)
             log.info("index changed on disk: reopened (%d faces)", len(service.index))
         self._stamp = stamp
+
+    def probe_analyser(self) -> ProbeAnalyser:
+        """What finds faces in photos for this server: the worker pool (loaded if need be), or
+        a stand-in identifier's own ``analyser`` (tests); inquiries use it for their sweeps."""
+        with self._lock:
+            if self._service is None:
+                self._load_locked()
+            analyser = getattr(self._service, "analyser", None)
+        if analyser is None:
+            raise ModelError("the search engine has no photo analyser")
+        return cast("ProbeAnalyser", analyser)
 
     def identify(self, photos: list[Path], top: int = 10) -> SearchResult:
         """Run one search, loading the engine first if the server has not yet.

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from nextofkin.cases import service as cases
 from nextofkin.cases.review import ReviewOutcome, Verdict, review
 from nextofkin.identify.search import SearchResult
+from nextofkin.web.api.inquiries import sweep_case
 from nextofkin.web.deps import Closer, Opener, Reviewer, Searcher, StateDep, Viewer, WebState
 from nextofkin.web.security import Actor
 from nextofkin.web.uploads import saved_uploads
@@ -55,7 +56,7 @@ def open_case(
         saved_uploads(photos, state.config, state.scratch) as paths,
         state.db() as session,
     ):
-        return cases.open_case(
+        info = cases.open_case(
             session,
             state.workspace,
             actor.name,
@@ -65,6 +66,8 @@ def open_case(
             place=place,
             notes=notes,
         )
+    sweep_case(state, actor.name, info.number)
+    return info
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def run_search(
         outcome = cases.identify_for_case(
             state.workspace, actor.name, number, [], top=top, service=state.engine
         )
+    if photos:
+        sweep_case(state, actor.name, outcome.case_number)
     return SearchOutcome(outcome.case_number, outcome.opened, outcome.search.id, outcome.result)
 
 
@@ -123,7 +128,9 @@ def add_photos(
         saved_uploads(photos, state.config, state.scratch) as paths,
         state.db() as session,
     ):
-        return cases.add_photos(session, state.workspace, actor.name, number, paths)
+        added = cases.add_photos(session, state.workspace, actor.name, number, paths)
+    sweep_case(state, actor.name, number)
+    return added
 
 
 class SearchRequest(BaseModel):
