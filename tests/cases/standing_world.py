@@ -57,3 +57,61 @@ def open_searched_case(
         probes = [ProbeFace(str(picture), [0.0, 0.0, 1.0, 1.0], 0, 1.0, 0.9, 1, [])]
         result = searcher.search_vector(probe.astype(np.float32), probes, 10)
         attach_search(session, ws, user, number, result)
+
+
+def add_people(ws: Workspace, source: str, people: dict[str, np.ndarray], seed: int) -> None:
+    """Accounts named after ``people``, three owner faces each around the given centre, then
+    the derived data an ingest refreshes (for batches that bring chosen people)."""
+    from sqlalchemy import select
+
+    from nextofkin.gallery.records import (
+        Account,
+        Face,
+        FaceRole,
+        FaceRoleRecord,
+        Image,
+        Photo,
+        Source,
+    )
+
+    rng = np.random.default_rng(seed)
+    spec = default_registry().embedder(ws.settings.vision.embedder).spec
+    with ws.session() as session:
+        src = session.scalars(select(Source).where(Source.name == source)).one_or_none()
+        if src is None:
+            src = Source(name=source, root=f"/synthetic/{source}", layout="manifest")
+            session.add(src)
+            session.flush()
+        for name, centre in people.items():
+            account = Account(source_id=src.id, external_id=name, roles_dirty=False)
+            session.add(account)
+            session.flush()
+            noise = rng.standard_normal((3, centre.size)) * (0.9 / np.sqrt(centre.size))
+            for j, vector in enumerate(unit(centre[None, :] + noise)):
+                image = Image(
+                    sha256=f"{source}-{name}-{j}-{seed}".ljust(64, "0")[:64],
+                    path=f"/synthetic/{source}/{name}/{j}.jpg",
+                    width=100, height=100, size_bytes=1000, detector="synthetic", tried=[],
+                )  # fmt: skip
+                session.add(image)
+                session.flush()
+                session.add(
+                    Photo(
+                        source_id=src.id, account_id=account.id, rel_path=f"{name}/{j}.jpg",
+                        status="done", image_id=image.id,
+                    )
+                )  # fmt: skip
+                face = Face(
+                    image_id=image.id, ordinal=0, left=10.0, top=10.0, right=90.0, bottom=90.0,
+                    landmarks=[], detection_score=1.0, quality=0.9, quality_parts={},
+                    rotation=0, model=spec.name, alignment=spec.alignment, embedding=vector,
+                )  # fmt: skip
+                session.add(face)
+                session.flush()
+                session.add(
+                    FaceRoleRecord(
+                        account_id=account.id, face_id=face.id, role=FaceRole.OWNER.value,
+                        confidence=1.0, cluster=0,
+                    )
+                )  # fmt: skip
+    refresh_derived(ws)
