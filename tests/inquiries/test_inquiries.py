@@ -251,3 +251,18 @@ def test_purge_leaves_nothing_of_the_inquiry(
         assert traces == []
         blob = b"".join(p.read_bytes() for p in team.home.rglob("*") if p.is_file())
         assert b"Halyna" not in blob and b"mother@example.org" not in blob
+
+
+def test_the_case_report_lists_its_links_and_a_purge_deletes_it(
+    team: Workspace, tmp_path: Path, faces: VectorAnalyser
+) -> None:
+    from nextofkin.cases.report import write_report
+
+    inquiry, link = _linked(team, tmp_path, faces)
+    with team.session() as s:
+        review_link(s, POLICY, "rita", link, Verdict.CONFIRM)
+    report = write_report(team, "ivan", "K-1", "html")
+    html = report.read_text(encoding="utf-8")
+    assert "Missing-person inquiries" in html and "confirmed" in html and "rita" in html
+    purge_inquiry(team, "ada", inquiry)
+    assert not report.exists()

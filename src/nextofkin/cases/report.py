@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
+from nextofkin.cases.inquiry_records import InquiryLink
 from nextofkin.cases.labels import message_state_label, state_label, verdict_label
 from nextofkin.cases.media import clean_photo, face_crop, jpeg_bytes
 from nextofkin.cases.service import CaseInfo, get_case, verify_custody, view_case
@@ -70,6 +71,18 @@ class SearchView:
     candidates: list[CandidateView] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class InquiryLinkRow:
+    """A link of the case to a family's missing-person inquiry, as the report lists it."""
+
+    inquiry: int
+    state: str
+    score: float
+    decision: str
+    meaning: str
+    reviewers: str
+
+
 @dataclass
 class ReportData:
     """Everything the report template shows."""
@@ -85,6 +98,21 @@ class ReportData:
     chain_ok: bool
     chain_problems: list[str]
     team_name: str
+    # Links to families' missing-person inquiries (issue 16): inquiry id, state, score, meaning.
+    inquiry_links: list[InquiryLinkRow] = field(default_factory=list)
+
+
+def _inquiry_links(session: Session, case_id: int) -> list[InquiryLinkRow]:
+    """The case's links to inquiries, best first (read from the case layer's own tables)."""
+    rows = session.scalars(
+        select(InquiryLink).where(InquiryLink.case_id == case_id).order_by(InquiryLink.score.desc())
+    )
+    return [
+        InquiryLinkRow(
+            r.inquiry_id, r.state, r.score, r.decision, r.meaning, ", ".join(r.reviewers or [])
+        )
+        for r in rows
+    ]
 
 
 def _data_uri(data: bytes) -> str:
@@ -217,6 +245,7 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
         chain_ok=chain.ok,
         chain_problems=[p.message for p in chain.problems],
         team_name=workspace.settings.notify.team_name or gettext("Identification team"),
+        inquiry_links=_inquiry_links(session, get_case(session, number).id),
     )
 
 
