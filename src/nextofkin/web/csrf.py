@@ -11,6 +11,7 @@ import secrets
 
 from starlette.requests import Request
 
+from nextofkin.i18n import _
 from nextofkin.web import sessions
 from nextofkin.web.problems import CsrfRejected
 
@@ -54,7 +55,7 @@ async def check_csrf(request: Request) -> None:
         value = form.get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
     if not expected or not given or not hmac.compare_digest(str(expected), given):
-        raise CsrfRejected("missing or wrong CSRF token: reload the page and try again")
+        raise CsrfRejected(_("missing or wrong CSRF token: reload the page and try again"))
 
 
 def bearer_token(request: Request) -> str | None:

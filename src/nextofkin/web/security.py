@@ -22,6 +22,7 @@ from starlette.requests import Request
 
 from nextofkin import audit
 from nextofkin.db import utcnow
+from nextofkin.i18n import _, ngettext
 from nextofkin.settings import WebSettings
 from nextofkin.users.records import ApiToken, LoginSession, User
 from nextofkin.users.service import Role, verify_password
@@ -47,7 +48,9 @@ class Actor:
 def _active_user(session: Session, name: str) -> User:
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
     if user is None or not user.active:
-        raise NotAuthenticated(f"user {name!r} is unknown or deactivated: log in again")
+        raise NotAuthenticated(
+            _("user %(name)r is unknown or deactivated: log in again", name=name)
+        )
     return user
 
 
@@ -63,17 +66,17 @@ def authenticate(request: Request, session: Session) -> Actor:
             select(ApiToken).where(ApiToken.token_sha256 == hash_token(token))
         ).one_or_none()
         if row is None or row.revoked_at is not None:
-            raise NotAuthenticated("unknown or revoked API token")
+            raise NotAuthenticated(_("unknown or revoked API token"))
         user = _active_user(session, row.user_name)
         row.last_used_at = utcnow()
         return Actor(user.name, Role(user.role), "token")
     current = sessions.session_of(request)
     if current.user is None or current.record_id is None:
-        raise NotAuthenticated("log in first")
+        raise NotAuthenticated(_("log in first"))
     lifetimes = sessions.Lifetimes.of(request.app.state.web.settings.web)
     record = session.get(LoginSession, current.record_id)
     if record is None or record.user_name is None or not sessions.is_live(record, lifetimes):
-        raise NotAuthenticated("your session has ended: log in again")
+        raise NotAuthenticated(_("your session has ended: log in again"))
     user = _active_user(session, record.user_name)
     return Actor(user.name, Role(user.role), "session")
 
@@ -127,10 +130,15 @@ async def login(
                 _audit_lock(session, name if known else None, address, lock, "refused")
         log.warning("login of %r from %s refused: %s locked", name, address, lock.scope)
         raise LoginThrottled(
-            f"too many failed logins: try again in {lock.retry_after} seconds", lock.retry_after
+            ngettext(
+                "too many failed logins: try again in %(num)d second",
+                "too many failed logins: try again in %(num)d seconds",
+                lock.retry_after,
+            ),
+            lock.retry_after,
         )
     if guard.waiting >= guard.queue:
-        raise LoginBusy("too many logins at once: try again in a few seconds")
+        raise LoginBusy(_("too many logins at once: try again in a few seconds"))
     guard.waiting += 1
     try:
         async with guard.semaphore:

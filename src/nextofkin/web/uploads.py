@@ -26,6 +26,7 @@ from typing import IO
 
 from starlette.datastructures import UploadFile
 
+from nextofkin.i18n import _, format_number, ngettext
 from nextofkin.web.config import IMAGE_MAGIC, WebConfig
 from nextofkin.web.problems import UploadRejected, UploadTooLarge
 
@@ -115,9 +116,15 @@ def saved_uploads(
     """
     files = [f for f in files if f.filename or f.size]
     if not files:
-        raise UploadRejected("no photo was uploaded")
+        raise UploadRejected(_("no photo was uploaded"))
     if len(files) > config.max_upload_files:
-        raise UploadRejected(f"at most {config.max_upload_files} photos per upload")
+        raise UploadRejected(
+            ngettext(
+                "at most %(num)d photo per upload",
+                "at most %(num)d photos per upload",
+                config.max_upload_files,
+            )
+        )
     scratch.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix="upload-", dir=scratch))
     try:
@@ -143,7 +150,11 @@ def _write_checked(upload: UploadFile, target: Path, config: WebConfig) -> None:
     if kind is None or kind not in config.image_types:
         accepted = ", ".join(config.image_types)
         raise UploadRejected(
-            f"{upload.filename or 'upload'} is not an accepted image (accepted: {accepted})"
+            _(
+                "%(file)s is not an accepted image (accepted: %(accepted)s)",
+                file=upload.filename or _("upload"),
+                accepted=accepted,
+            )
         )
     written = len(head)
     with target.open("wb") as out:
@@ -152,6 +163,10 @@ def _write_checked(upload: UploadFile, target: Path, config: WebConfig) -> None:
             written += len(chunk)
             if written > config.max_upload_bytes:
                 raise UploadTooLarge(
-                    f"{upload.filename or 'upload'} is over {config.max_upload_bytes:,} bytes"
+                    _(
+                        "%(file)s is over %(size)s bytes",
+                        file=upload.filename or _("upload"),
+                        size=format_number(config.max_upload_bytes),
+                    )
                 )
             out.write(chunk)

@@ -55,7 +55,7 @@ async def login_submit(
         return page(
             request,
             "login.html",
-            {**context, "error": "Wrong user name or password."},
+            {**context, "error": _("Wrong user name or password.")},
             status_code=401,
         )
     return see_other(_safe_next(next))
