@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,12 @@ def reconcile(index: VectorIndex, session: Session, *, chunk: int = 20_000) -> R
     If the gallery has outgrown the index type (see :func:`growth_plan`), the index is rebuilt
     from the stored embeddings instead of patched.
     """
+    # A backend with its own way (Milvus: counts per source and id range, not a full listing).
+    own: Callable[[Session, int], ReconcileReport] | None = getattr(
+        index, "reconcile_records", None
+    )
+    if own is not None:
+        return own(session, chunk)
     model = index.description.model
     db_ids = np.fromiter(
         session.scalars(select(Face.id).where(Face.model == model)), dtype=np.int64

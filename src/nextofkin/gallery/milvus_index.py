@@ -3,7 +3,14 @@
 Selected with ``NEXTOFKIN_INDEX__BACKEND=milvus``. ``NEXTOFKIN_INDEX__MILVUS_URI`` names the
 server (``http://milvus.example:19530`` for a cluster) or a local Milvus Lite file (the default,
 ``index/milvus.db`` in the workspace, which is what the tests use). The collection holds one
-row per face: its database id (primary key) and its unit vector, searched by inner product.
+row per face: its database id (primary key), its source (the export of the face's first
+posting, the collection's *partition key*) and its unit vector, searched by inner product.
+
+At scale: a source is purged by one delete by filter (``remove_source``); new faces go in by
+batched inserts, not upserts; and ``milvus_reconcile.reconcile_milvus`` compares per-source
+counts, then id-range counts, and lists ids only where those differ.
+A collection made before the source field (no partition key) keeps working: it is reconciled by
+listing its ids, and ``nextofkin reindex`` recreates it with the field.
 
 Milvus keeps vectors, not our description; the description (model, alignment, dimension, index
 type, calibration) lives in a sidecar JSON file in the workspace's index directory, keyed by the
@@ -18,14 +25,20 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nextofkin.errors import ConfigError, IndexError_, ModelMismatch
-from nextofkin.gallery.index import IndexDescription
+from nextofkin.gallery.index_base import IndexDescription
+from nextofkin.gallery.milvus_reconcile import reconcile_milvus
 from nextofkin.settings import IndexSettings
 from nextofkin.vision.models import EmbedderSpec
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from nextofkin.gallery.index import ReconcileReport
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +73,7 @@ class MilvusIndex:
         self.sidecar = sidecar
         self.description = description
         self.policy = policy
+        self.partitioned = True  # the collection has the ``source`` partition key
 
     @classmethod
     def open(cls, directory: Path, spec: EmbedderSpec, *, policy: IndexSettings) -> MilvusIndex:
@@ -98,6 +112,7 @@ class MilvusIndex:
 
         if self.client.has_collection(self.collection):
             info = self.client.describe_collection(self.collection)
+            self.partitioned = any(f.get("name") == "source" for f in info.get("fields", []))
             for f in info.get("fields", []):
                 dim = f.get("params", {}).get("dim")
                 if (
@@ -113,6 +128,10 @@ class MilvusIndex:
             return
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
+        # Milvus hashes partition-key values into partitions it manages: a source is then
+        # deleted by a filter, and searches may be restricted to sources, without a partition
+        # per source (which Milvus caps at a few thousand).
+        schema.add_field("source", DataType.INT64, is_partition_key=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.description.dim)
         index_params = self.client.prepare_index_params()
         index_params.add_index(
@@ -130,7 +149,16 @@ class MilvusIndex:
     # the VectorIndex protocol -----------------------------------------------------------------
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Insert unit vectors under integer ids (an id present already is replaced)."""
+        """Insert unit vectors under integer ids (an id present already is replaced).
+
+        Their source is unknown here (0); the next reconcile moves them to their source.
+        """
+        self.add_with_sources(ids, vectors, np.zeros(len(ids), dtype=np.int64), replace=True)
+
+    def add_with_sources(
+        self, ids: np.ndarray, vectors: np.ndarray, sources: np.ndarray, *, replace: bool = False
+    ) -> None:
+        """Bulk-insert new faces with their sources (``replace``: upsert ids that may exist)."""
         if len(ids) == 0:
             return
         vectors = np.asarray(vectors, dtype=np.float32)
@@ -138,15 +166,54 @@ class MilvusIndex:
             raise ModelMismatch(
                 f"vectors of shape {vectors.shape} do not fit a {self.description.dim}-d index"
             )
-        id_list = [int(i) for i in ids]
-        for start in range(0, len(id_list), BATCH):
+        write = self.client.upsert if replace else self.client.insert
+        for start in range(0, len(ids), BATCH):
+            part = slice(start, start + BATCH)
             rows = [
-                {"id": face_id, "vector": vector.tolist()}
-                for face_id, vector in zip(
-                    id_list[start : start + BATCH], vectors[start : start + BATCH], strict=True
+                {"id": int(face_id), "vector": vector.tolist()}
+                | ({"source": int(source)} if self.partitioned else {})
+                for face_id, vector, source in zip(
+                    ids[part], vectors[part], sources[part], strict=True
                 )
             ]
-            self.client.upsert(self.collection, rows)
+            write(self.collection, rows)
+
+    def remove_source(self, source_id: int) -> int:
+        """Delete every face of a source by one filter; returns how many there were."""
+        if not self.partitioned:
+            raise IndexError_(
+                f"Milvus collection {self.collection!r} has no source field: run "
+                "`nextofkin reindex` to recreate it, or purge by face ids"
+            )
+        present = self.count(f"source == {int(source_id)}")
+        if present:
+            self.client.delete(self.collection, filter=f"source == {int(source_id)}")
+        return present
+
+    def count(self, where: str = "") -> int:
+        """How many rows match a Milvus filter expression (all rows when empty)."""
+        rows = self.client.query(self.collection, filter=where, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def ids_where(self, where: str) -> np.ndarray:
+        """The ids of the rows matching a filter, sorted (paged by Milvus's iterator)."""
+        iterator = self.client.query_iterator(
+            self.collection, batch_size=10_000, filter=where, output_fields=["id"]
+        )
+        out: list[int] = []
+        try:
+            while True:
+                page = iterator.next()
+                if not page:
+                    break
+                out.extend(int(r["id"]) for r in page)
+        finally:
+            iterator.close()
+        return np.asarray(sorted(out), dtype=np.int64)
+
+    def reconcile_records(self, session: Session, chunk: int) -> ReconcileReport:
+        """Make the collection hold exactly the database's faces (see ``milvus_reconcile``)."""
+        return reconcile_milvus(self, session, chunk)
 
     def remove(self, ids: Iterable[int]) -> int:
         """Delete ids; returns how many were present."""
@@ -182,24 +249,11 @@ class MilvusIndex:
         return scores, found
 
     def ids(self) -> np.ndarray:
-        """Every id in the collection."""
-        iterator = self.client.query_iterator(
-            self.collection, batch_size=10_000, filter="id >= 0", output_fields=["id"]
-        )
-        out: list[int] = []
-        try:
-            while True:
-                page = iterator.next()
-                if not page:
-                    break
-                out.extend(int(r["id"]) for r in page)
-        finally:
-            iterator.close()
-        return np.asarray(sorted(out), dtype=np.int64)
+        """Every id in the collection (a full listing: reconcile avoids it, see above)."""
+        return self.ids_where("id >= 0")
 
     def __len__(self) -> int:
-        rows = self.client.query(self.collection, filter="", output_fields=["count(*)"])
-        return int(rows[0]["count(*)"]) if rows else 0
+        return self.count()
 
     def save(self) -> None:
         """Flush the collection and write the sidecar description atomically."""

@@ -1,0 +1,153 @@
+"""Reconciling a Milvus collection with the records without listing every id.
+
+Listing a billion ids is ~100,000 round trips; counting is one query per source. So: count the
+faces per source on both sides; for a source whose counts differ, count per id range (ranges of
+``chunk`` database faces, keyset-paged); only in a range whose counts differ are the ids listed
+and compared. Milvus has no sum aggregate, so a range's checksum is its count: a face missing
+and another one extra in the same source and range would hide each other; ids are never reused
+(migration 0008) and purges delete from the collection at once, so that needs two faults in one
+range between two reconciles. A full listing (:func:`full_reconcile`) remains for a collection
+without the source field and for rows of a source the records never had.
+
+A face's source is the export of its image's first posting (lowest source id); a face with no
+posting left has source 0, where the protocol's plain ``add`` also puts faces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from nextofkin.gallery.index import ReconcileReport, embeddings_by_ids
+from nextofkin.gallery.records import Face, Photo
+
+if TYPE_CHECKING:
+    from nextofkin.gallery.milvus_index import MilvusIndex
+
+SOURCES_KEY = "sources"  # the sidecar remembers the sources it held: a purged one is checked
+
+
+@dataclass
+class _Fix:
+    """Ids to delete from the collection and (id, source) pairs to insert."""
+
+    delete: list[np.ndarray]
+    insert_ids: list[np.ndarray]
+    insert_sources: list[np.ndarray]
+
+
+def _face_source(model: str) -> Select[int, int]:
+    source = func.coalesce(func.min(Photo.source_id), 0)
+    return (
+        select(Face.id, source.label("source"))
+        .outerjoin(Photo, Photo.image_id == Face.image_id)
+        .where(Face.model == model)
+        .group_by(Face.id)
+    )
+
+
+def source_counts(session: Session, model: str) -> dict[int, int]:
+    """Faces of ``model`` per source, as the records say (one aggregate query)."""
+    per_face = _face_source(model).subquery()
+    rows = session.execute(
+        select(per_face.c.source, func.count()).group_by(per_face.c.source)
+    ).all()
+    return {int(source): int(n) for source, n in rows}
+
+
+def _pages(session: Session, model: str, source: int, chunk: int) -> list[np.ndarray]:
+    """The records' face ids of one source, sorted, in pages of ``chunk`` (keyset)."""
+    per_face = _face_source(model).subquery()
+    pages: list[np.ndarray] = []
+    last = -1
+    while True:
+        ids = np.fromiter(
+            session.scalars(
+                select(per_face.c.id)
+                .where(per_face.c.source == source, per_face.c.id > last)
+                .order_by(per_face.c.id)
+                .limit(chunk)
+            ),
+            dtype=np.int64,
+        )
+        if ids.size == 0:
+            return pages
+        pages.append(ids)
+        last = int(ids[-1])
+
+
+def _fix_source(
+    index: MilvusIndex, session: Session, model: str, source: int, chunk: int, fix: _Fix
+) -> None:
+    pages = _pages(session, model, source, chunk)
+    low = 0
+    for n, page in enumerate(pages):
+        # Contiguous ranges: the last one is open, so extra rows beyond the records are seen.
+        high = int(page[-1]) if n < len(pages) - 1 else None
+        where = f"source == {source} and id >= {low}"
+        if high is not None:
+            where += f" and id <= {high}"
+        if index.count(where) != page.size:
+            _diff(index.ids_where(where), page, source, fix)
+        low = (high or 0) + 1
+    if not pages:
+        fix.delete.append(index.ids_where(f"source == {source}"))
+
+
+def _diff(have: np.ndarray, want: np.ndarray, source: int, fix: _Fix) -> None:
+    fix.delete.append(np.setdiff1d(have, want))
+    missing = np.setdiff1d(want, have)
+    fix.insert_ids.append(missing)
+    fix.insert_sources.append(np.full(missing.size, source, dtype=np.int64))
+
+
+def reconcile_milvus(index: MilvusIndex, session: Session, chunk: int) -> ReconcileReport:
+    """Make the collection hold exactly the records' faces, by counts first (module docstring)."""
+    model = index.description.model
+    if not index.partitioned:
+        return full_reconcile(index, session, chunk)
+    want = source_counts(session, model)
+    remembered = {int(s) for s in index.description.extra.get(SOURCES_KEY, [])}
+    have = {s: index.count(f"source == {s}") for s in sorted(set(want) | remembered | {0})}
+    if sum(have.values()) != len(index):
+        return full_reconcile(index, session, chunk)  # rows of a source nobody remembers
+    fix = _Fix([], [], [])
+    for source in sorted(have):
+        if have[source] != want.get(source, 0):
+            _fix_source(index, session, model, source, chunk, fix)
+    report = _apply(index, session, fix, chunk)
+    index.description.extra[SOURCES_KEY] = sorted(want)
+    return report
+
+
+def full_reconcile(index: MilvusIndex, session: Session, chunk: int) -> ReconcileReport:
+    """The fallback: list every id on both sides and compare."""
+    model = index.description.model
+    rows = session.execute(_face_source(model).order_by(Face.id)).all()
+    db_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    db_sources = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    have = index.ids()
+    missing = ~np.isin(db_ids, have)
+    fix = _Fix([np.setdiff1d(have, db_ids)], [db_ids[missing]], [db_sources[missing]])
+    if index.partitioned:
+        index.description.extra[SOURCES_KEY] = sorted({int(s) for s in db_sources})
+    return _apply(index, session, fix, chunk)
+
+
+def _apply(index: MilvusIndex, session: Session, fix: _Fix, chunk: int) -> ReconcileReport:
+    # Deletes first: a face whose source changed is deleted under the old and inserted anew.
+    extra = np.concatenate([*fix.delete, np.zeros(0, np.int64)])
+    removed = index.remove(extra.tolist()) if extra.size else 0
+    ids = np.concatenate([*fix.insert_ids, np.zeros(0, np.int64)])
+    sources = np.concatenate([*fix.insert_sources, np.zeros(0, np.int64)])
+    by_id = dict(zip(ids.tolist(), sources.tolist(), strict=True))
+    for page_ids, vectors in embeddings_by_ids(session, ids, chunk):
+        page_sources = np.fromiter((by_id[int(i)] for i in page_ids), dtype=np.int64)
+        index.add_with_sources(page_ids, vectors, page_sources)
+    return ReconcileReport(
+        added=int(ids.size), removed=removed, total=len(index), factory=index.description.factory
+    )
