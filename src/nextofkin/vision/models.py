@@ -14,7 +14,6 @@ from typing import Protocol
 import numpy as np
 
 from nextofkin.errors import ModelError
-from nextofkin.settings import VisionSettings
 from nextofkin.vision.onnx_runtime import OnnxRuntime
 from nextofkin.vision.types import Box, Detection, Points, RGBImage, Vector
 
@@ -136,23 +135,3 @@ class ModelRegistry:
             "landmarks": sorted(self._landmarks),
             "embedders": sorted(self._embedders),
         }
-
-
-def default_registry(vision: VisionSettings | None = None) -> ModelRegistry:
-    """The registry with every model this installation can run (loaded lazily on first use);
-    its ONNX models run where ``vision`` says (``device``, ``threads``; default: CUDA when ONNX
-    Runtime offers it, else CPU, one thread)."""
-    from nextofkin.vision import dlib_models, dlib_onnx, flip, tfjs_onnx
-
-    registry = ModelRegistry(OnnxRuntime.from_settings(vision) if vision else None)
-    dlib_models.register(registry)
-    dlib_onnx.register(registry)
-    tfjs_onnx.register(registry)
-    for base in ("dlib-resnet", "dlib-resnet-onnx"):
-        flip.register_flip_variant(
-            registry, base, same_person=flip.DLIB_FLIP_SAME_PERSON, strict=flip.DLIB_FLIP_STRICT
-        )
-    from nextofkin.vision import onnx_pack
-
-    onnx_pack.register_configured(registry)
-    return registry

@@ -12,18 +12,19 @@ headers.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextofkin import errors as e
 from nextofkin.web.problems import (
     CsrfRejected,
+    ErrorBody,
     InternalError,
     LoginBusy,
     LoginThrottled,
@@ -31,6 +32,7 @@ from nextofkin.web.problems import (
     UploadRejected,
     UploadTooLarge,
 )
+from nextofkin.web.render import render_error
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +70,6 @@ STATUS: list[tuple[type[Exception], int]] = [
     (e.ConfigError, 500),
     (e.NextOfKinError, 500),
 ]
-
-
-@dataclass(frozen=True)
-class ErrorBody:
-    """What an error says, whichever way it is shown."""
-
-    status: int
-    type: str
-    message: str
-    extra: dict[str, Any]
-
-    def json(self) -> dict[str, Any]:
-        """The stable JSON shape of every API error."""
-        return {"error": {"type": self.type, "message": self.message, **self.extra}}
 
 
 def describe(exc: Exception) -> ErrorBody:
@@ -126,8 +114,6 @@ async def handle(request: Request, exc: Exception) -> Response:
     if isinstance(exc, NotAuthenticated) and request.method == "GET":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
-    from nextofkin.web.render import render_error
-
     response = render_error(request, body)
     response.headers.update(headers)
     return response
@@ -187,12 +173,6 @@ class ErrorShield:
 
 def _plain_error_page(request: Request, body: ErrorBody) -> Response:
     """The error page, or (if even rendering fails) the same words without the templates."""
-    from html import escape
-
-    from fastapi.responses import HTMLResponse
-
-    from nextofkin.web.render import render_error
-
     try:
         return render_error(request, body)
     except Exception:  # the templates or the session may be what broke

@@ -1,10 +1,14 @@
-"""The errors the web layer itself raises (authentication, CSRF, upload limits).
+"""The errors the web layer itself raises (authentication, CSRF, upload limits), and the shape
+every error is shown in (:class:`ErrorBody`).
 
 Apart from :mod:`nextofkin.web.errors` (which maps every error to a status and renders it), so that
 the modules raising them need not import the renderer.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from nextofkin.errors import NextOfKinError
 
@@ -47,3 +51,17 @@ class LoginBusy(WebError):
 
 class InternalError(WebError):
     """An error nobody foresaw (a bug, a full disk); the details are in the server log."""
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    """What an error says, whichever way it is shown."""
+
+    status: int
+    type: str
+    message: str
+    extra: dict[str, Any]
+
+    def json(self) -> dict[str, Any]:
+        """The stable JSON shape of every API error."""
+        return {"error": {"type": self.type, "message": self.message, **self.extra}}

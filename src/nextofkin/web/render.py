@@ -19,7 +19,7 @@ from nextofkin.users.labels import role_label
 from nextofkin.web.csrf import csrf_token
 
 if TYPE_CHECKING:
-    from nextofkin.web.errors import ErrorBody
+    from nextofkin.web.problems import ErrorBody
 
 TEMPLATES = Path(__file__).parent / "templates"
 
