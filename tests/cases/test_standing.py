@@ -145,3 +145,15 @@ def _alert_row(case_id: int, face_id: int) -> CaseAlert:
         raised_by="test",
         state="open",
     )
+
+
+def test_the_case_report_lists_the_case_alerts(world: Workspace, tmp_path: Path) -> None:
+    from nextofkin.cases.report import write_report
+
+    add_batch(world, "later", 40, seed=LATER)
+    alert = next(a for a in rescan(world, None, system=True).alerts if a.case_number == "C-2")
+    with world.session() as session:
+        acknowledge(session, "rita", alert.id, note="called the bureau")
+    html = write_report(world, "ivan", "C-2", "html", tmp_path / "r.html").read_text()
+    assert "Alerts from standing searches" in html
+    assert alert.account_ref in html and "acknowledged by rita: called the bureau" in html

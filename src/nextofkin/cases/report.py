@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
+from nextofkin.cases.alerts import AlertInfo, list_alerts
 from nextofkin.cases.inquiry_records import InquiryLink
 from nextofkin.cases.labels import message_state_label, state_label, verdict_label
 from nextofkin.cases.media import clean_photo, face_crop, jpeg_bytes
@@ -100,6 +101,8 @@ class ReportData:
     team_name: str
     # Links to families' missing-person inquiries (issue 16): inquiry id, state, score, meaning.
     inquiry_links: list[InquiryLinkRow] = field(default_factory=list)
+    # Alerts of the case's standing search (issue 16): every one, open or acknowledged.
+    alerts: list[AlertInfo] = field(default_factory=list)
 
 
 def _inquiry_links(session: Session, case_id: int) -> list[InquiryLinkRow]:
@@ -246,6 +249,7 @@ def collect(session: Session, workspace: Workspace, actor: str | None, number: s
         chain_problems=[p.message for p in chain.problems],
         team_name=workspace.settings.notify.team_name or gettext("Identification team"),
         inquiry_links=_inquiry_links(session, get_case(session, number).id),
+        alerts=list_alerts(session, user.name, state=None, case_number=number),
     )
 
 
