@@ -9,8 +9,10 @@ echo "==> ruff"
 .venv/bin/ruff format --check src tests benchmarks
 echo "==> mypy --strict"
 .venv/bin/mypy
+echo "==> lint-imports (the layers and no cycles: [tool.importlinter] in pyproject.toml)"
+.venv/bin/lint-imports
 echo "==> pytest"
-.venv/bin/pytest "$@"
+.venv/bin/pytest --durations=15 "$@"
 # The records again on PostgreSQL: a fresh database per test on a throwaway local server. The
 # database-level tests run (users, cases, notify with its triggers, index/scale); the model-heavy
 # ones ran above already.
