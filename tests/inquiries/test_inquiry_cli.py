@@ -44,7 +44,9 @@ def file_args(photo: Path, name: str, *extra: str) -> list[str]:
     ]
 
 
-def test_inquiry_commands_link_a_family_to_the_body(workspace: Workspace, lfw_dir: Path) -> None:
+def test_inquiry_commands_link_a_family_to_the_body(
+    workspace: Workspace, lfw_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     images = lfw_dir / "images"
     with workspace.session() as s:
         add_team(s)
@@ -88,6 +90,15 @@ def test_inquiry_commands_link_a_family_to_the_body(workspace: Workspace, lfw_di
         if states[-1] == "confirmed":
             break
     assert states[-1] == "confirmed"
+
+    monkeypatch.setenv("NEXTOFKIN_NOTIFY__TEAM_NAME", "Identification Team North")
+    monkeypatch.setenv("NEXTOFKIN_NOTIFY__TEAM_PHONE", "+380 44 000 00 00")
+    code, out = run(workspace, "ina", "inquiry", "letter", "K-1")
+    assert code == 1 and "Error (PermissionDenied)" in out
+    code, out = run(workspace, "ivan", "inquiry", "letter", "K-1", "--json")
+    assert code == 0, out
+    letter = json.loads(out)
+    assert (letter["recipient"], letter["state"]) == (f"inquiry:{filed['inquiry']}", "draft")
 
     code, out = run(workspace, "ina", "inquiry", "purge", str(filed["inquiry"]), "--yes", "--json")
     assert code == 0, out

@@ -240,6 +240,33 @@ def review_command(
     )
 
 
+@inquiry_app.command("letter")
+@handle_errors
+def letter_command(
+    ctx: typer.Context,
+    number: str = typer.Argument(..., help="Case number with a confirmed inquiry link."),
+    channel: str | None = typer.Option(None, "--channel", help="email (default) or manual."),
+    language: str | None = typer.Option(None, "--language", help="Template language."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Draft the letter to the family whose inquiry is confirmed for the case (send it with
+    `nextofkin notify send NUMBER`)."""
+    from nextofkin.notify.inquirers import draft_for_inquirer
+
+    cli = state(ctx)
+    with cli.workspace.session() as session:
+        info = draft_for_inquirer(
+            session, cli.workspace, cli.settings.user, number, channel=channel, language=language
+        )
+    if json_out:
+        print_json(asdict(info))
+        return
+    console.print(
+        f"letter to {lit(info.recipient_name or info.recipient)} ({lit(info.recipient)}) for "
+        f"case {lit(number)}: {info.state.value}; check it, then `nextofkin notify send {number}`"
+    )
+
+
 @inquiry_app.command("purge")
 @handle_errors
 def purge_command(
