@@ -111,6 +111,8 @@ def reconcile_milvus(index: MilvusIndex, session: Session, chunk: int) -> Reconc
     if not index.partitioned:
         return full_reconcile(index, session, chunk)
     want = source_counts(session, model)
+    if len(index) == 0:
+        return _bulk_fill(index, session, chunk, want)
     remembered = {int(s) for s in index.description.extra.get(SOURCES_KEY, [])}
     have = {s: index.count(f"source == {s}") for s in sorted(set(want) | remembered | {0})}
     if sum(have.values()) != len(index):
@@ -122,6 +124,34 @@ def reconcile_milvus(index: MilvusIndex, session: Session, chunk: int) -> Reconc
     report = _apply(index, session, fix, chunk)
     index.description.extra[SOURCES_KEY] = sorted(want)
     return report
+
+
+def _bulk_fill(
+    index: MilvusIndex, session: Session, chunk: int, want: dict[int, int]
+) -> ReconcileReport:
+    """An empty collection (a reindex, a first fill): every face in keyset pages, nothing
+    compared. A Milvus cluster can take the same rows as Parquet files by bulk import."""
+    per_face = _face_source(index.description.model).subquery()
+    last, added = -1, 0
+    while True:
+        rows = session.execute(
+            select(per_face.c.id, per_face.c.source, Face.embedding)
+            .join(Face, Face.id == per_face.c.id)
+            .where(per_face.c.id > last)
+            .order_by(per_face.c.id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            break
+        last = int(rows[-1][0])
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        sources = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        index.add_with_sources(ids, np.stack([r[2] for r in rows]), sources)
+        added += len(rows)
+    index.description.extra[SOURCES_KEY] = sorted(want)
+    return ReconcileReport(
+        added=added, removed=0, total=len(index), factory=index.description.factory
+    )
 
 
 def full_reconcile(index: MilvusIndex, session: Session, chunk: int) -> ReconcileReport:
