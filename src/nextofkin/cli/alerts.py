@@ -13,6 +13,7 @@ from rich.table import Table
 
 from nextofkin.cases.alerts import AlertInfo
 from nextofkin.cases.standing import RescanReport
+from nextofkin.cli.cases import case_app
 from nextofkin.cli.common import CliState, cells, console, handle_errors, lit, print_json, state
 from nextofkin.errors import Busy, CalibrationError, PermissionDenied
 
@@ -159,8 +160,6 @@ def rescan_after_ingest(cli: CliState, *, quiet: bool) -> dict[str, object] | No
 
 def register(app: typer.Typer) -> None:
     """Add ``alerts`` to ``app`` and ``rescan`` to the ``case`` group."""
-    from nextofkin.cli.cases import case_app
-
     app.add_typer(alerts_app, name="alerts")
     if not any(c.name == "rescan" for c in case_app.registered_commands):
         case_app.command("rescan")(rescan_command)
