@@ -118,6 +118,9 @@ def test_inquiries_through_the_api_and_pages_by_role(
     got = {key: users[key[0]].request(key[1], key[2]).status_code for key in expected}
     assert got == expected
     assert [r["id"] for r in users["ira"].get("/api/inquiries").json()] == [theirs["id"]]
+    landing = users["ina"].get("/", follow_redirects=False)
+    assert (landing.status_code, landing.headers["location"]) == (303, "/inquiries")
+    assert "Taras Bondar" in users["ina"].get("/inquiries").text
 
     review = f"/api/inquiry-links/{link}/review"
     assert users["ina"].post(review, json={"verdict": "confirm"}).status_code == 403

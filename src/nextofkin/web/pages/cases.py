@@ -13,7 +13,15 @@ from nextofkin.cases.review import Verdict, review
 from nextofkin.i18n import _, ngettext
 from nextofkin.inquiries.service import case_links as inquiry_links
 from nextofkin.users.service import ROLE_PERMISSIONS, Permission, Role
-from nextofkin.web.deps import Closer, Opener, Reviewer, Searcher, StateDep, Viewer
+from nextofkin.web.deps import (
+    ActorDep,
+    Closer,
+    Opener,
+    Reviewer,
+    Searcher,
+    StateDep,
+    Viewer,
+)
 from nextofkin.web.pages.alerts import alerts_context
 from nextofkin.web.pages.common import FormFailed, case_url, flashing_errors, see_other
 from nextofkin.web.render import flash, page
@@ -33,8 +41,13 @@ def may(actor: Actor, permission: Permission) -> bool:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, state: StateDep, actor: Viewer) -> Response:
-    """The dashboard: cases by state, counts, the review queue and recent activity."""
+def home(request: Request, state: StateDep, actor: ActorDep) -> Response:
+    """The dashboard: cases by state, counts, the review queue and recent activity.
+
+    An intake user, who sees no case, lands on the inquiries they record instead.
+    """
+    if not may(actor, Permission.VIEW):
+        return see_other("/inquiries")
     with state.db() as session:
         board = dashboard(session, actor.name)
         alerts = alerts_context(session, actor)
