@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from nextofkin.errors import InputError, NotFound
 from nextofkin.gallery.records import Account, Face, FaceRoleRecord, Image, Photo, Source
-from nextofkin.kin.engine import KinService
+from nextofkin.kin.engine import KinResult, KinService
 from nextofkin.kin.sample.generate import FORMAT, TRUTH_FILE
 from nextofkin.kin.sample.population import FAMILY_TYPES
 
@@ -207,6 +207,103 @@ def _face_checks(
     return _ratio(owner_right, owner_total), _ratio(detected, total), merges
 
 
+def _ingested_accounts(
+    service: KinService, root: Path, truth: Truth, source_name: str
+) -> tuple[int, list[str]]:
+    """The source's id and the truth's accounts it holds."""
+    with service.workspace.session() as session:
+        src = session.scalars(select(Source).where(Source.name == source_name)).first()
+        if src is None:
+            raise NotFound(
+                f"source {source_name!r} is not ingested in this workspace: run "
+                f"`nextofkin ingest {root}` first (or name it with --source)"
+            )
+        ingested = set(
+            session.scalars(select(Account.external_id).where(Account.source_id == src.id))
+        )
+    return src.id, [a for a in sorted(truth.owner_of) if a in ingested]
+
+
+@dataclass
+class _Tally:
+    """Counts over the evaluated accounts (hit, total pairs as two-item lists)."""
+
+    with_rel: int = 0
+    top1_rel: int = 0
+    top1_close: int = 0
+    top1_family: int = 0
+    top1_family_right: int = 0
+    hits3: int = 0
+    hits5: int = 0
+    cap3: int = 0
+    cap5: int = 0
+    all_rel: int = 0
+    returned3: int = 0
+    returned5: int = 0
+    fam_labelled: int = 0
+    fam_labelled_right: int = 0
+    fam_true_in_top5: int = 0
+    fam_true_labelled: int = 0
+    sib_pairs: int = 0
+    sib_merged: int = 0
+    by_relation: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    by_declared: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+
+    def labels(self, result: KinResult, relatives: dict[str, str]) -> None:
+        """The family label in the top 5, and siblings taken for the person's own face."""
+        for r in result.relations[:5]:
+            if r.relation == "family":
+                self.fam_labelled += 1
+                self.fam_labelled_right += r.account in relatives
+            if r.account in relatives:
+                self.fam_true_in_top5 += 1
+                self.fam_true_labelled += r.relation == "family"
+        same = {s["account"] for s in result.same_face_accounts}
+        for other, kind in relatives.items():
+            if kind == "sibling":
+                self.sib_pairs += 1
+                self.sib_merged += other in same
+
+    def ranking(self, account: str, result: KinResult, truth: Truth) -> None:
+        """The first candidate and the top 3 / top 5 of an account with relatives."""
+        relatives = truth.relatives[account]
+        ranked = [r.account for r in result.relations]
+        self.with_rel += 1
+        said = truth.declared.get(account, set())
+        group = "relative" if said & set(relatives) else "noise only" if said else "none"
+        self.by_declared[group][1] += 1
+        self.by_declared[group][0] += bool(ranked) and ranked[0] in relatives
+        if ranked:
+            friends = truth.friends.get(account, set())
+            first = result.relations[0]
+            self.top1_rel += ranked[0] in relatives
+            self.top1_close += ranked[0] in relatives or ranked[0] in friends
+            self.top1_family += first.relation == "family"
+            self.top1_family_right += first.relation == "family" and ranked[0] in relatives
+        self.hits3 += sum(1 for a in ranked[:3] if a in relatives)
+        self.hits5 += sum(1 for a in ranked[:5] if a in relatives)
+        self.cap3 += min(3, len(relatives))
+        self.cap5 += min(5, len(relatives))
+        self.all_rel += len(relatives)
+        self.returned3 += len(ranked[:3])
+        self.returned5 += len(ranked[:5])
+        for other, kind in relatives.items():
+            self.by_relation[kind][1] += 1
+            self.by_relation[kind][0] += other in ranked[:5]
+
+
+def _latency(latencies: list[float]) -> dict[str, float]:
+    latencies = sorted(latencies)
+    if not latencies:
+        return {"mean": 0.0, "p50": 0.0, "p95": 0.0, "max": 0.0}
+    return {
+        "mean": round(statistics.fmean(latencies), 1),
+        "p50": round(latencies[len(latencies) // 2], 1),
+        "p95": round(latencies[int(len(latencies) * 0.95)], 1),
+        "max": round(latencies[-1], 1),
+    }
+
+
 def evaluate(
     service: KinService,
     root: Path,
@@ -218,28 +315,10 @@ def evaluate(
     """Run the kin engine on every account of an ingested sample gallery and score it."""
     truth = load_truth(root)
     source_name = source or root.resolve().name
-    with service.workspace.session() as session:
-        src = session.scalars(select(Source).where(Source.name == source_name)).first()
-        if src is None:
-            raise NotFound(
-                f"source {source_name!r} is not ingested in this workspace: run "
-                f"`nextofkin ingest {root}` first (or name it with --source)"
-            )
-        source_id = src.id
-        ingested = set(
-            session.scalars(select(Account.external_id).where(Account.source_id == source_id))
-        )
-    accounts = [a for a in sorted(truth.owner_of) if a in ingested]
+    source_id, accounts = _ingested_accounts(service, root, truth, source_name)
     if limit:
         accounts = accounts[:limit]
-    top1_rel = top1_close = top1_family = top1_family_right = 0
-    with_rel = 0
-    hits3 = hits5 = cap3 = cap5 = all_rel = 0
-    returned3 = returned5 = 0
-    by_relation: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    fam_labelled = fam_labelled_right = fam_true_in_top5 = fam_true_labelled = 0
-    sib_pairs = sib_merged = 0
-    by_declared: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    t = _Tally()
     latencies: list[float] = []
     failures: list[str] = []
     for account in accounts:
@@ -252,82 +331,40 @@ def evaluate(
         latencies.append((time.perf_counter() - started) * 1000)
         if progress:
             progress(1)
-        ranked = [r.account for r in result.relations]
-        relatives = truth.relatives.get(account, {})
-        friends = truth.friends.get(account, set())
-        for r in result.relations[:5]:
-            if r.relation == "family":
-                fam_labelled += 1
-                fam_labelled_right += r.account in relatives
-            if r.account in relatives:
-                fam_true_in_top5 += 1
-                fam_true_labelled += r.relation == "family"
-        same = {s["account"] for s in result.same_face_accounts}
-        for other, kind in relatives.items():
-            if kind == "sibling":
-                sib_pairs += 1
-                sib_merged += other in same
-        if not relatives:
-            continue
-        with_rel += 1
-        said = truth.declared.get(account, set())
-        group = "relative" if said & set(relatives) else "noise only" if said else "none"
-        by_declared[group][1] += 1
-        by_declared[group][0] += bool(ranked) and ranked[0] in relatives
-        if ranked:
-            top1_rel += ranked[0] in relatives
-            top1_close += ranked[0] in relatives or ranked[0] in friends
-            top1_family += result.relations[0].relation == "family"
-            top1_family_right += result.relations[0].relation == "family" and ranked[0] in relatives
-        in3 = sum(1 for a in ranked[:3] if a in relatives)
-        in5 = sum(1 for a in ranked[:5] if a in relatives)
-        hits3 += in3
-        hits5 += in5
-        cap3 += min(3, len(relatives))
-        cap5 += min(5, len(relatives))
-        all_rel += len(relatives)
-        returned3 += len(ranked[:3])
-        returned5 += len(ranked[:5])
-        for other, kind in relatives.items():
-            by_relation[kind][1] += 1
-            by_relation[kind][0] += other in ranked[:5]
+        t.labels(result, truth.relatives.get(account, {}))
+        if truth.relatives.get(account):
+            t.ranking(account, result, truth)
     owner_acc, detection, merges = _face_checks(service, source_id, truth)
-    latencies.sort()
     return KinEvaluation(
         source=source_name,
         gallery=truth.params,
         accounts_evaluated=len(latencies),
-        accounts_with_relatives=with_rel,
-        top1_relative=_ratio(top1_rel, with_rel),
-        top1_relative_or_friend=_ratio(top1_close, with_rel),
+        accounts_with_relatives=t.with_rel,
+        top1_relative=_ratio(t.top1_rel, t.with_rel),
+        top1_relative_or_friend=_ratio(t.top1_close, t.with_rel),
         top1_relative_by_declared={
             k: {"accounts": float(n), "top1_relative": _ratio(h, n)}
-            for k, (h, n) in sorted(by_declared.items())
+            for k, (h, n) in sorted(t.by_declared.items())
         },
-        top1_labelled_family=_ratio(top1_family, with_rel),
-        top1_family_label_correct=_ratio(top1_family_right, top1_family),
-        precision_at_3=_ratio(hits3, returned3),
-        precision_at_5=_ratio(hits5, returned5),
-        recall_at_3=_ratio(hits3, cap3),
-        recall_at_5=_ratio(hits5, cap5),
-        recall_at_5_uncapped=_ratio(hits5, all_rel),
-        recall_at_5_by_relation={k: _ratio(h, n) for k, (h, n) in sorted(by_relation.items())},
-        family_label_precision_top5=_ratio(fam_labelled_right, fam_labelled),
-        family_label_recall_top5=_ratio(fam_true_labelled, fam_true_in_top5),
+        top1_labelled_family=_ratio(t.top1_family, t.with_rel),
+        top1_family_label_correct=_ratio(t.top1_family_right, t.top1_family),
+        precision_at_3=_ratio(t.hits3, t.returned3),
+        precision_at_5=_ratio(t.hits5, t.returned5),
+        recall_at_3=_ratio(t.hits3, t.cap3),
+        recall_at_5=_ratio(t.hits5, t.cap5),
+        recall_at_5_uncapped=_ratio(t.hits5, t.all_rel),
+        recall_at_5_by_relation={k: _ratio(h, n) for k, (h, n) in sorted(t.by_relation.items())},
+        family_label_precision_top5=_ratio(t.fam_labelled_right, t.fam_labelled),
+        family_label_recall_top5=_ratio(t.fam_true_labelled, t.fam_true_in_top5),
         owner_resolution_accuracy=owner_acc,
         face_detection_recall=detection,
         merged_into_owner=merges,
         sibling_search_merges={
-            "sibling_pairs": sib_pairs,
-            "merged": sib_merged,
-            "rate": _ratio(sib_merged, sib_pairs),
+            "sibling_pairs": t.sib_pairs,
+            "merged": t.sib_merged,
+            "rate": _ratio(t.sib_merged, t.sib_pairs),
         },
-        latency_ms={
-            "mean": round(statistics.fmean(latencies), 1) if latencies else 0.0,
-            "p50": round(latencies[len(latencies) // 2], 1) if latencies else 0.0,
-            "p95": round(latencies[int(len(latencies) * 0.95)], 1) if latencies else 0.0,
-            "max": round(latencies[-1], 1) if latencies else 0.0,
-        },
+        latency_ms=_latency(latencies),
         declared_links_used=service.declared,
         failures=failures[:20],
     )
