@@ -7,8 +7,21 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from nextofkin.cases.labels import state_label, verdict_label
+from nextofkin.cases.service import CaseInfo, CustodyCheck, SearchInfo
 from nextofkin.cli.common import cells, console, handle_errors, lit, print_json, state
 from nextofkin.cli.inquiries import sweep_case
+from nextofkin.i18n import (
+    LANGUAGES,
+    _,
+    current_language,
+    format_datetime,
+    format_number,
+    ngettext,
+    normalise_language,
+    use_language,
+)
+from nextofkin.identify.meaning import decision_label, stored_meaning
 
 case_app = typer.Typer(help="Cases: post-mortem photos, searches, decisions.", no_args_is_help=True)
 
@@ -44,7 +57,14 @@ def open_command(
     if json_out:
         print_json(info.to_dict())
         return
-    console.print(f"opened case [bold]{lit(info.number)}[/] with {len(info.photos)} photo(s)")
+    console.print(
+        ngettext(
+            "opened case %(number)s with %(num)d photo",
+            "opened case %(number)s with %(num)d photos",
+            len(info.photos),
+            number=f"[bold]{lit(info.number)}[/]",
+        )
+    )
     for photo in info.photos:
         console.print(f"  {lit(photo.original_name)}  sha256 {photo.sha256}")
 
@@ -62,7 +82,14 @@ def add_photo_command(
     cli = state(ctx)
     with cli.workspace.session() as session:
         added = add_photos(session, cli.workspace, cli.settings.user, number, photos)
-    console.print(f"added {len(added)} photo(s) to case {lit(number)}")
+    console.print(
+        ngettext(
+            "added %(num)d photo to case %(number)s",
+            "added %(num)d photos to case %(number)s",
+            len(added),
+            number=lit(number),
+        )
+    )
     sweep_case(ctx, number)
 
 
@@ -85,13 +112,21 @@ def list_command(
         print_json([asdict(r) for r in rows])
         return
     table = Table()
-    for column in ("case", "state", "found", "place", "photos", "searches", "identified"):
+    for column in (
+        _("case"),
+        _("state"),
+        _("found"),
+        _("place"),
+        _("photos"),
+        _("searches"),
+        _("identified"),
+    ):
         table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(
             *cells(
                 r.number,
-                r.state.value,
+                state_label(r.state),
                 r.found_at or "-",
                 r.place or "-",
                 r.photos,
@@ -120,49 +155,99 @@ def show_command(
     if json_out:
         data = info.to_dict()
         data["custody"] = [{"stored_path": c.stored_path, "ok": c.ok} for c in custody]
+        # The human-readable meaning in the command's language, like the table (issue 18).
+        for search, shown in zip(info.searches, data["searches"], strict=True):
+            samples = (search.params.get("calibration") or {}).get("samples")
+            for c, row in zip(search.candidates, shown["candidates"], strict=True):
+                row["meaning"] = stored_meaning(c.fpir, search.gallery_size, samples, c.meaning)
         print_json(data)
         return
-    console.print(f"[bold]case {lit(info.number)}[/]  state: [bold]{info.state.value}[/]")
-    console.print(
-        f"found: {lit(info.found_at or '-')}  place: {lit(info.place or '-')}  opened by "
-        f"{lit(info.opened_by)} at {info.opened_at:%Y-%m-%d %H:%M} UTC"
-    )
-    if info.notes:
-        console.print(f"notes: {lit(info.notes)}")
-    if info.identified_ref:
-        console.print(f"[bold green]identified as {lit(info.identified_ref)}[/]")
-    for photo, check in zip(info.photos, custody, strict=True):
-        mark = "[green]hash ok[/]" if check.ok else "[bold red]HASH MISMATCH[/]"
-        name = lit(photo.original_name)
-        console.print(f"photo {photo.ordinal}: {name} ({photo.sha256[:16]}…) {mark}")
+    _print_case(info, custody)
     for search in info.searches:
-        console.print(
-            f"\nsearch {search.id} by {lit(search.run_by)} at {search.run_at:%Y-%m-%d %H:%M} UTC "
-            f"({lit(search.model)}, gallery of {search.gallery_size or '?'} accounts)"
-        )
-        table = Table(show_lines=False)
-        for column in ("#", "account", "name", "score", "decision", "what the score means"):
-            table.add_column(column, overflow="fold")
-        for rank, c in enumerate(search.candidates, start=1):
-            table.add_row(
-                *cells(
-                    rank,
-                    c.ref,
-                    c.name or "-",
-                    f"{c.score:.3f}",
-                    c.decision,
-                    c.meaning,
-                )
-            )
-        console.print(table)
+        _print_search(search)
     if info.decisions:
-        console.print("\ndecisions:")
+        console.print("\n" + _("decisions:"))
         for d in info.decisions:
             console.print(
-                f"  {d.at:%Y-%m-%d %H:%M} {d.reviewer} {d.decision} {d.account_ref}"
-                + (f" — {d.reason}" if d.reason else ""),
+                f"  {format_datetime(d.at)} {d.reviewer} {verdict_label(d.decision)} "
+                f"{d.account_ref}" + (f" — {d.reason}" if d.reason else ""),
                 markup=False,
             )
+
+
+def _print_case(info: CaseInfo, custody: list[CustodyCheck]) -> None:
+    """The case's facts and photos, each with its custody check."""
+    console.print(
+        "[bold]"
+        + _("case %(number)s", number=lit(info.number))
+        + "[/]  "
+        + _("state: %(state)s", state=f"[bold]{lit(state_label(info.state))}[/]")
+    )
+    console.print(
+        _(
+            "found: %(found)s  place: %(place)s  opened by %(user)s at %(when)s UTC",
+            found=lit(info.found_at or "-"),
+            place=lit(info.place or "-"),
+            user=lit(info.opened_by),
+            when=format_datetime(info.opened_at),
+        )
+    )
+    if info.notes:
+        console.print(_("notes: %(notes)s", notes=lit(info.notes)))
+    if info.identified_ref:
+        shown = _("identified as %(account)s", account=lit(info.identified_ref))
+        console.print(f"[bold green]{shown}[/]")
+    for photo, check in zip(info.photos, custody, strict=True):
+        mark = f"[green]{_('hash ok')}[/]" if check.ok else f"[bold red]{_('HASH MISMATCH')}[/]"
+        name = lit(photo.original_name)
+        console.print(
+            _("photo %(n)s: %(name)s", n=photo.ordinal, name=name)
+            + f" ({photo.sha256[:16]}…) {mark}"
+        )
+
+
+def _print_search(search: SearchInfo) -> None:
+    """One search and its candidates, each meaning written in the current language."""
+    gallery = search.gallery_size or 0
+    console.print(
+        "\n"
+        + _(
+            "search %(id)s by %(user)s at %(when)s UTC (%(model)s, %(gallery)s)",
+            id=search.id,
+            user=lit(search.run_by),
+            when=format_datetime(search.run_at),
+            model=lit(search.model),
+            gallery=ngettext(
+                "gallery of %(count)s account",
+                "gallery of %(count)s accounts",
+                gallery,
+                count=format_number(gallery),
+            ),
+        )
+    )
+    table = Table(show_lines=False)
+    for column in (
+        "#",
+        _("account"),
+        _("name"),
+        _("score"),
+        _("decision"),
+        _("what the score means"),
+    ):
+        table.add_column(column, overflow="fold")
+    samples = (search.params.get("calibration") or {}).get("samples")
+    for rank, c in enumerate(search.candidates, start=1):
+        table.add_row(
+            *cells(
+                rank,
+                c.ref,
+                c.name or "-",
+                format_number(c.score, 3),
+                decision_label(c.decision),
+                stored_meaning(c.fpir, search.gallery_size, samples, c.meaning),
+            )
+        )
+    console.print(table)
 
 
 @case_app.command("close")
@@ -183,7 +268,9 @@ def close_command(
         info = close_case(
             session, cli.settings.user, number, reason=reason, unidentified=unidentified
         )
-    console.print(f"case {lit(number)} is now {info.state.value}")
+    console.print(
+        _("case %(number)s is now %(state)s", number=lit(number), state=state_label(info.state))
+    )
 
 
 @case_app.command("report")
@@ -193,13 +280,29 @@ def report_command(
     number: str = typer.Argument(..., help="Case number."),
     fmt: str = typer.Option("html", "--format", help="html or pdf."),
     out: Path | None = typer.Option(None, "--out", help="Where to write (default: workspace)."),
+    language: str | None = typer.Option(
+        None,
+        "--language",
+        help="The report's language (uk, en, ru): it is often for someone else. "
+        "Default: the command's (--language before the command, NEXTOFKIN_LANGUAGE).",
+    ),
 ) -> None:
     """Write the case report: photos, candidates side by side, decisions, messages, audit trail."""
     from nextofkin.cases.report import write_report
 
     cli = state(ctx)
-    path = write_report(cli.workspace, cli.settings.user, number, fmt, out)  # type: ignore[arg-type]
-    console.print(f"report written to {lit(path)}")
+    if language is not None and normalise_language(language) is None:
+        raise typer.BadParameter(
+            _(
+                "unknown language %(language)s (one of: %(known)s)",
+                language=language,
+                known=", ".join(LANGUAGES),
+            ),
+            param_hint="--language",
+        )
+    with use_language(language or current_language()):
+        path = write_report(cli.workspace, cli.settings.user, number, fmt, out)  # type: ignore[arg-type]
+    console.print(_("report written to %(path)s", path=lit(path)))
 
 
 def register(app: typer.Typer) -> None:
