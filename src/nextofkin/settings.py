@@ -1,17 +1,35 @@
 """The one settings object: typed, validated at start-up, read from ``NEXTOFKIN_*`` variables.
 
-Nested groups use a double underscore, e.g. ``NEXTOFKIN_VISION__DETECTOR=hog``. The SMTP group
-also answers to the flat names the notification issue fixed (``NEXTOFKIN_SMTP_HOST`` …).
+Nested groups use a double underscore, e.g. ``NEXTOFKIN_VISION__DETECTOR=hog``. A few settings
+also answer to the flat names they had before they joined a group (:data:`FLAT_NAMES`:
+``NEXTOFKIN_SMTP_HOST`` … for ``NEXTOFKIN_SMTP__HOST`` …, ``NEXTOFKIN_MODEL_PACK`` for
+``NEXTOFKIN_VISION__MODEL_PACK``, ``NEXTOFKIN_MODEL_CACHE`` for ``NEXTOFKIN_VISION__MODEL_CACHE``);
+a flat name wins over the nested one. Secrets are ``SecretStr`` (never printed or logged).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+# Flat environment names kept from before their settings joined a group: name -> (group, field).
+FLAT_NAMES: dict[str, tuple[str, str]] = {
+    **{f"NEXTOFKIN_SMTP_{key.upper()}": ("smtp", key) for key in ("host", "port", "user")},
+    "NEXTOFKIN_SMTP_PASSWORD": ("smtp", "password"),
+    "NEXTOFKIN_SMTP_FROM": ("smtp", "from"),
+    "NEXTOFKIN_SMTP_TLS": ("smtp", "tls"),
+    "NEXTOFKIN_MODEL_PACK": ("vision", "model_pack"),
+    "NEXTOFKIN_MODEL_CACHE": ("vision", "model_cache"),
+}
 
 
 def default_home() -> Path:
@@ -32,6 +50,14 @@ class VisionSettings(BaseModel):
         "each face with its mirror image (+2 points of 1:N rank-1 on LFW)",
     )
     landmarks: str = Field("dlib-5", description="registered landmark model name")
+    model_pack: Path | None = Field(
+        None, description="folder of an ONNX model pack to register as 'onnx-pack' (docs/MODELS.md)"
+    )
+    model_cache: Path | None = Field(
+        None,
+        description="where converted ONNX models are cached (default: $XDG_CACHE_HOME or "
+        "~/.cache, then nextofkin/models)",
+    )
     max_pixels: int = Field(40_000_000, description="decompression-bomb limit (pixels)")
     max_bytes: int = Field(50_000_000, description="largest image file accepted (bytes)")
     upsample_below: int = Field(
@@ -117,7 +143,7 @@ class SmtpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 25
     user: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
     sender: str = Field("nextofkin@localhost", alias="from")
     tls: Literal["none", "starttls", "ssl"] = "none"
     timeout: float = 30.0
@@ -126,6 +152,15 @@ class SmtpSettings(BaseModel):
     )
 
     model_config = {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _password_goes_with_a_user(self) -> SmtpSettings:
+        # Checked when the settings load (start-up), not at the first letter to a family.
+        if self.password is not None and not self.user:
+            raise ValueError("NEXTOFKIN_SMTP__PASSWORD is set without NEXTOFKIN_SMTP__USER")
+        if self.password is not None and not self.password.get_secret_value():
+            raise ValueError("NEXTOFKIN_SMTP__PASSWORD is empty: unset it or give the password")
+        return self
 
 
 class ReviewPolicy(BaseModel):
@@ -325,18 +360,44 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The flat names (:data:`FLAT_NAMES`) rank above the nested ``__`` ones."""
+        return (
+            init_settings,
+            FlatNamesSource(settings_cls),
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+    @classmethod
     def load(cls, home: Path | None = None) -> Settings:
         """Read settings from the environment, with an optional workspace override."""
         settings = cls()
-        smtp_flat = {
-            key: os.environ[f"NEXTOFKIN_SMTP_{key.upper()}"]
-            for key in ("host", "port", "user", "password", "from", "tls")
-            if f"NEXTOFKIN_SMTP_{key.upper()}" in os.environ
-        }
-        if smtp_flat:
-            merged = settings.smtp.model_dump(by_alias=True) | smtp_flat
-            settings.smtp = SmtpSettings.model_validate(merged)
         if home is not None:
             settings.home = home
         settings.home = settings.home.expanduser().resolve()
         return settings
+
+
+class FlatNamesSource(PydanticBaseSettingsSource):
+    """The settings given by their flat environment names (:data:`FLAT_NAMES`), as nested values."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: :meth:`__call__` reads every flat name at once."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """``{group: {field: value}}`` for the flat names set in the environment."""
+        values: dict[str, dict[str, str]] = {}
+        for name, (group, key) in FLAT_NAMES.items():
+            if name in os.environ:
+                values.setdefault(group, {})[key] = os.environ[name]
+        return values

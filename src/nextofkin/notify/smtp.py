@@ -147,7 +147,7 @@ class SmtpChannel:
                     stage = "AUTH"
                     if s.tls == "none":
                         log.warning("SMTP AUTH over an unencrypted connection to %s", s.host)
-                    smtp.login(s.user, s.password or "")
+                    smtp.login(s.user, s.password.get_secret_value() if s.password else "")
                 stage = "MAIL FROM"
                 code, reply = smtp.mail(s.sender)
                 if code != 250:

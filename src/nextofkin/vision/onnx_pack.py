@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,13 +40,14 @@ import cv2
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.settings import Settings, VisionSettings
 from nextofkin.vision.models import EmbedderSpec, ModelRegistry, l2_normalise
 from nextofkin.vision.onnx_runtime import OnnxRuntime, make_session
 from nextofkin.vision.types import Box, Detection, Points, RGBImage
 
 log = logging.getLogger(__name__)
 
-PACK_ENV = "NEXTOFKIN_MODEL_PACK"
+PACK_ENV = "NEXTOFKIN_MODEL_PACK"  # the flat name (settings.FLAT_NAMES)
 MANIFEST = "pack.json"
 ARCFACE_SIZE = 112
 ARCFACE_ALIGNMENT = "arcface-5pt-112"
@@ -330,9 +330,10 @@ def register(registry: ModelRegistry, directory: Path) -> None:
     registry.add_embedder("onnx-pack", lambda: ArcFaceEmbedder(pack, registry.runtime))
 
 
-def register_configured(registry: ModelRegistry) -> None:
-    """Register the pack named by ``NEXTOFKIN_MODEL_PACK``, if any; a broken pack is logged."""
-    configured = os.environ.get(PACK_ENV)
+def register_configured(registry: ModelRegistry, vision: VisionSettings | None = None) -> None:
+    """Register the pack ``vision.model_pack`` names (``NEXTOFKIN_VISION__MODEL_PACK``, or the
+    flat ``NEXTOFKIN_MODEL_PACK``), if any; a broken pack is logged."""
+    configured = (vision or Settings().vision).model_pack
     if not configured:
         return
     try:

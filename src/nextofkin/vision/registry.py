@@ -25,5 +25,5 @@ def default_registry(vision: VisionSettings | None = None) -> ModelRegistry:
         flip.register_flip_variant(
             registry, base, same_person=flip.DLIB_FLIP_SAME_PERSON, strict=flip.DLIB_FLIP_STRICT
         )
-    onnx_pack.register_configured(registry)
+    onnx_pack.register_configured(registry, vision)
     return registry

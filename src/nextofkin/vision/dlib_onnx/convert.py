@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import ModelError
-from nextofkin.vision.dlib_onnx import dat, graph, reference, specs
+from nextofkin.settings import Settings
+from nextofkin.vision.dlib_onnx import dat, reference, specs
 
 log = logging.getLogger(__name__)
 
 CONVERTER_VERSION = 1
-CACHE_ENV = "NEXTOFKIN_MODEL_CACHE"
+CACHE_ENV = "NEXTOFKIN_MODEL_CACHE"  # the flat name (settings.FLAT_NAMES)
 
 # Verification tolerances: the ONNX graph against an independent NumPy forward pass of the parsed
 # network (checks the translation), and against dlib itself when it is importable.
@@ -44,10 +45,11 @@ class Converted:
 
 
 def default_cache_dir() -> Path:
-    """``$NEXTOFKIN_MODEL_CACHE``, else the user cache dir (``$XDG_CACHE_HOME`` or ~/.cache)."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env)
+    """The settings' ``vision.model_cache`` (``NEXTOFKIN_VISION__MODEL_CACHE``, or the flat
+    ``NEXTOFKIN_MODEL_CACHE``), else the user cache dir (``$XDG_CACHE_HOME`` or ~/.cache)."""
+    configured = Settings().vision.model_cache
+    if configured:
+        return configured
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"
     return base / "nextofkin" / "models"
@@ -109,6 +111,10 @@ def _verification_chips(count: int = 4) -> np.ndarray:
 
 def build_resnet(dat_path: Path) -> tuple[bytes, dict[str, Any]]:
     """Parse, translate and verify dlib's ResNet; the model bytes and a verification record."""
+    # Deferred: the onnx graph builder takes over a second to import and only the one-time
+    # conversion needs it (a search never does).
+    from nextofkin.vision.dlib_onnx import graph
+
     net = dat.parse(dat_path.read_bytes(), specs.resnet_spec())
     model = graph.build(
         net,
@@ -148,6 +154,10 @@ def _dlib_resnet_distance(dat_path: Path, chips: np.ndarray, got: np.ndarray) ->
 
 def build_mmod(dat_path: Path) -> tuple[bytes, dict[str, Any]]:
     """Parse, translate and verify dlib's MMOD detector network (the score map part)."""
+    # Deferred: the onnx graph builder takes over a second to import and only the one-time
+    # conversion needs it (a search never does).
+    from nextofkin.vision.dlib_onnx import graph
+
     net = dat.parse(dat_path.read_bytes(), specs.mmod_spec())
     model = graph.build(
         net,
