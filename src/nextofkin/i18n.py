@@ -132,13 +132,13 @@ def translations(language: str | None = None) -> NullTranslations:
     return found
 
 
-def gettext(message: str, **variables: Any) -> str:
+def gettext(message: str, /, **variables: Any) -> str:
     """``message`` in the current language; ``%(name)s`` placeholders filled from ``variables``."""
     text = translations().gettext(message)
     return text % variables if variables else text
 
 
-def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
+def ngettext(singular: str, plural: str, n: int, /, **variables: Any) -> str:
     """The form of ``singular``/``plural`` that goes with the count ``n`` (``%(num)d`` is n).
 
     Ukrainian and Russian have three forms (1 фото, 2 фото, 5 фото; 1 обліковий запис,
@@ -148,7 +148,7 @@ def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
     return text % {"num": n, **variables}
 
 
-def pgettext(context: str, message: str, **variables: Any) -> str:
+def pgettext(context: str, message: str, /, **variables: Any) -> str:
     """``message`` in the current language where the same English word needs two translations."""
     text = str(translations().pgettext(context, message))
     return text % variables if variables else text

@@ -59,3 +59,20 @@ def test_translations_keep_their_placeholders() -> None:
                 if text:
                     assert set(placeholder.findall(text)) <= wanted | {"num"}, (language, ids[0])
                     assert set(placeholder.findall(text)) >= wanted - {"num"}, (language, ids[0])
+
+
+def test_no_translation_inside_an_f_string() -> None:
+    """Extraction does not look inside f-strings (Python 3.11): ``f"{_('x')}"`` would never
+    reach the catalogue, so it would stay English in every language."""
+    import re
+    from pathlib import Path
+
+    hidden = re.compile(r"""f["'][^"'\n]*\{(_|gettext|ngettext|pgettext)\(""")
+    src = Path(__file__).resolve().parents[2] / "src" / "nextofkin"
+    found = [
+        f"{path.relative_to(src)}:{number}"
+        for path in src.rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if hidden.search(line)
+    ]
+    assert found == []

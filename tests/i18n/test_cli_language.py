@@ -89,3 +89,19 @@ def test_report_in_its_own_language(ws: Workspace, tmp_path: Path) -> None:
     code, _said = run(ws, "case", "report", "K-1", "--out", str(out))
     english = out.read_text(encoding="utf-8")
     assert '<html lang="en">' in english and "Case K-1 — identification report" in english
+
+
+def test_user_language_from_the_cli(ws: Workspace) -> None:
+    from nextofkin.users.preferences import get_language
+
+    code, out = run(ws, "user", "language", "rita", "uk")
+    assert code == 0 and "rita's pages: Ukrainian" in out
+    code, out = run(ws, "user", "language", "ivan", "uk")  # rita is no admin
+    assert code == 1 and out.startswith("Error (PermissionDenied)")
+    code, out = run(ws, "user", "language", "rita", "xx")
+    assert code == 1 and "unknown language xx" in out
+    with ws.session() as s:
+        assert get_language(s, "rita") == "uk" and get_language(s, "ivan") is None
+    code, out = run(ws, "user", "language", "rita", "browser")
+    with ws.session() as s:
+        assert code == 0 and get_language(s, "rita") is None

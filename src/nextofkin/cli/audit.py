@@ -7,6 +7,7 @@ from rich.table import Table
 
 from nextofkin.cli.common import cells, console, err_console, handle_errors, print_json, state
 from nextofkin.errors import InputError
+from nextofkin.i18n import _, ngettext
 
 audit_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
 
@@ -27,7 +28,7 @@ def verify_command(
 
     pinned: tuple[int, str] | None = None
     if anchor is not None:
-        seq, _, digest = anchor.partition(":")
+        seq, _colon, digest = anchor.partition(":")
         if not seq.isdigit() or len(digest) != 64:
             raise InputError("--anchor takes SEQ:HASH (as `audit verify` prints)")
         pinned = (int(seq), digest.lower())
@@ -37,17 +38,39 @@ def verify_command(
         print_json({**asdict(report), "ok": report.ok})
     elif report.ok:
         console.print(
-            f"[bold green]audit log intact[/]: {report.checked} entries; "
-            f"head {report.head_seq}:{report.head_hash}"
+            "[bold green]"
+            + _("audit log intact")
+            + "[/]: "
+            + ngettext(
+                "%(num)d entry; head %(seq)s:%(hash)s",
+                "%(num)d entries; head %(seq)s:%(hash)s",
+                report.checked,
+                seq=report.head_seq,
+                hash=report.head_hash,
+            )
         )
     else:
         err_console.print(
-            f"[bold red]audit log BROKEN[/]: {len(report.problems)} problem(s) in "
-            f"{report.checked} entries"
+            "[bold red]"
+            + _("audit log BROKEN")
+            + "[/]: "
+            + ngettext(
+                "%(num)d problem in %(checked)s entries",
+                "%(num)d problems in %(checked)s entries",
+                len(report.problems),
+                checked=report.checked,
+            )
         )
         for problem in report.problems:
             err_console.print(
-                f"  at entry {problem.seq} ({problem.kind}): {problem.message}", markup=False
+                "  "
+                + _(
+                    "at entry %(seq)s (%(kind)s): %(message)s",
+                    seq=problem.seq,
+                    kind=problem.kind,
+                    message=problem.message,
+                ),
+                markup=False,
             )
     if not report.ok:
         raise typer.Exit(2)

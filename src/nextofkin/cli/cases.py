@@ -198,7 +198,8 @@ def _print_case(info: CaseInfo, custody: list[CustodyCheck]) -> None:
         shown = _("identified as %(account)s", account=lit(info.identified_ref))
         console.print(f"[bold green]{shown}[/]")
     for photo, check in zip(info.photos, custody, strict=True):
-        mark = f"[green]{_('hash ok')}[/]" if check.ok else f"[bold red]{_('HASH MISMATCH')}[/]"
+        mark = "[green]" + _("hash ok") if check.ok else "[bold red]" + _("HASH MISMATCH")
+        mark += "[/]"
         name = lit(photo.original_name)
         console.print(
             _("photo %(n)s: %(name)s", n=photo.ordinal, name=name)

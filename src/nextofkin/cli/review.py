@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from nextofkin.cases.labels import state_label, verdict_label
 from nextofkin.cli.common import console, handle_errors, lit, print_json, state
 from nextofkin.errors import InputError
+from nextofkin.i18n import _, format_number, ngettext
+from nextofkin.identify.meaning import decision_label
 
 
 @handle_errors
@@ -49,20 +52,38 @@ def review_command(
         print_json(asdict(outcome))
         return
     console.print(
-        f"case [bold]{lit(number)}[/]: {lit(outcome.reviewer)} {outcome.verdict.value}ed "
-        f"{lit(outcome.account_ref)} (score {outcome.score:.3f}, {outcome.candidate_decision})"
+        _(
+            "case %(number)s: %(reviewer)s: %(verdict)s %(account)s "
+            "(score %(score)s, %(decision)s)",
+            number=f"[bold]{lit(number)}[/]",
+            reviewer=lit(outcome.reviewer),
+            verdict=verdict_label(outcome.verdict),
+            account=lit(outcome.account_ref),
+            score=format_number(outcome.score, 3),
+            decision=decision_label(outcome.candidate_decision),
+        )
     )
     if outcome.verdict.value == "confirm":
         if outcome.identified:
             console.print(
-                f"[bold green]identified[/]: confirmed by {lit(', '.join(outcome.confirmations))}"
+                "[bold green]"
+                + _("identified")
+                + "[/]: "
+                + _("confirmed by %(who)s", who=lit(", ".join(outcome.confirmations)))
             )
         else:
             console.print(
-                f"[yellow]awaiting a second reviewer[/]: {len(outcome.confirmations)} of "
-                f"{outcome.needed} confirmations"
+                "[yellow]"
+                + _("awaiting a second reviewer")
+                + "[/]: "
+                + ngettext(
+                    "%(got)s of %(num)d confirmation",
+                    "%(got)s of %(num)d confirmations",
+                    outcome.needed,
+                    got=len(outcome.confirmations),
+                )
             )
-    console.print(f"case state: {outcome.state.value}")
+    console.print(_("case state: %(state)s", state=state_label(outcome.state)))
 
 
 def register(app: typer.Typer) -> None:

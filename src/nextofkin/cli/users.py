@@ -8,6 +8,8 @@ import typer
 from rich.table import Table
 
 from nextofkin.cli.common import console, handle_errors, print_json, state
+from nextofkin.i18n import _, language_name
+from nextofkin.users.labels import role_label
 
 user_app = typer.Typer(
     help="Users and roles (investigator, reviewer, admin, intake).", no_args_is_help=True
@@ -33,7 +35,13 @@ def add_command(
     cli = state(ctx)
     with cli.workspace.session() as session:
         info = add_user(session, cli.settings.user, name, role, password=password)
-    console.print(f"added user [bold]{info.name}[/] ({info.role.value})")
+    console.print(
+        _(
+            "added user %(name)s (%(role)s)",
+            name=f"[bold]{info.name}[/]",
+            role=role_label(info.role),
+        )
+    )
 
 
 @user_app.command("list")
@@ -77,7 +85,7 @@ def deactivate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> N
     cli = state(ctx)
     with cli.workspace.session() as session:
         set_active(session, cli.settings.user, name, False)
-    console.print(f"deactivated {name} (their web sessions are ended)", markup=False)
+    console.print(_("deactivated %(name)s (their web sessions are ended)", name=name), markup=False)
 
 
 @user_app.command("activate")
@@ -89,7 +97,7 @@ def activate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> Non
     cli = state(ctx)
     with cli.workspace.session() as session:
         set_active(session, cli.settings.user, name, True)
-    console.print(f"activated {name}", markup=False)
+    console.print(_("activated %(name)s", name=name), markup=False)
 
 
 @user_app.command("role")
@@ -105,7 +113,32 @@ def role_command(
     cli = state(ctx)
     with cli.workspace.session() as session:
         info = set_role(session, cli.settings.user, name, role)
-    console.print(f"{info.name} is now {info.role.value}", markup=False)
+    console.print(
+        _("%(name)s is now %(role)s", name=info.name, role=role_label(info.role)), markup=False
+    )
+
+
+@user_app.command("language")
+@handle_errors
+def language_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="User name (yourself, or anyone for an admin)."),
+    language: str = typer.Argument(
+        ..., help="uk, en or ru; 'browser' to follow the browser's Accept-Language."
+    ),
+) -> None:
+    """Set the language a user's web pages are in."""
+    from nextofkin.users.preferences import set_language
+    from nextofkin.users.service import Permission, require
+
+    cli = state(ctx)
+    with cli.workspace.session() as session:
+        actor = require(session, cli.settings.user, Permission.VIEW)
+        if actor.name != name:
+            require(session, actor.name, Permission.MANAGE_USERS)
+        chosen = set_language(session, name, None if language == "browser" else language)
+    shown = language_name(chosen) if chosen else _("as the browser asks")
+    console.print(_("%(name)s's pages: %(language)s", name=name, language=shown), markup=False)
 
 
 def register(app: typer.Typer) -> None:
