@@ -5,12 +5,16 @@ worker processes) and with the Ray engine on a local cluster (``scripts/ray-clus
 and one worker node, one CPU each) with 1 and 2 analysis actors. Each run is the CLI in a fresh
 workspace, timed from start to exit (models loaded, records written, index and calibration
 derived). While the Ray runs go, the resident memory of every analysis actor is sampled.
-Prints images/s, the cluster path's overhead at equal cores, the scaling from 1 to 2 actors,
-the actors' peak and first RSS, and the hours and machines for 100M and 1B photos.
+Two gallery sizes are run, so that the seconds per extra image (start-up costs cancelled)
+give the steady-state rates. Prints images/s, the cluster path's overhead at equal cores, the
+scaling from 1 to 2 actors, the actors' first and peak RSS at both sizes, and the hours and
+machines for 100M and 1B photos.
 
 Usage::
 
     python benchmarks/bench_cluster_ingest.py [--owners 20] [--distractors 60] [--repeats 1]
+
+(the smaller gallery has half the owners and distractors)
 
 The machine is shared with other work: absolute figures are pessimistic, ratios come from one
 run. GPU figures are estimates (no GPU here).
@@ -123,6 +127,42 @@ def _sizing(core_s_per_photo: float) -> list[str]:
     return lines
 
 
+def _measure(root: Path, address: str, ray_env: dict[str, str], repeats: int) -> list[Run]:
+    runs = [Run("one machine, 1 process", 1), Run("one machine, 2 processes", 2),
+            Run("ray, 1 actor", 1), Run("ray, 2 actors", 2)]  # fmt: skip
+    ray_args = ["--engine", "ray", "--address", address]
+    for _ in range(repeats):
+        _ingest(root, ["-j", "1"], dict(os.environ), runs[0], False)
+        _ingest(root, ["-j", "2"], dict(os.environ), runs[1], False)
+        _ingest(root, [*ray_args, "-j", "1"], ray_env, runs[2], True)
+        _ingest(root, [*ray_args, "-j", "2"], ray_env, runs[3], True)
+    return runs
+
+
+def _print(runs: list[Run]) -> None:
+    print(f"-- {runs[0].images} images")
+    for run in runs:
+        rss = ""
+        if run.rss_peak_mb:
+            rss = (f"; actor RSS first {max(run.rss_first_mb):.0f} MB, "
+                   f"peak {max(run.rss_peak_mb):.0f} MB")  # fmt: skip
+        print(f"{run.label:26s} {statistics.median(run.seconds):7.1f} s  "
+              f"{run.rate:6.2f} images/s{rss}")  # fmt: skip
+    for cores, local, ray in ((1, runs[0], runs[2]), (2, runs[1], runs[3])):
+        print(f"cluster overhead at {cores} core(s): {local.rate / ray.rate - 1:+.1%}")
+    print(f"ray scaling 1 -> 2 actors: x{runs[3].rate / runs[2].rate:.2f} (linear: x2.00); "
+          f"one machine 1 -> 2: x{runs[1].rate / runs[0].rate:.2f}")  # fmt: skip
+
+
+def _marginal(small: list[Run], large: list[Run]) -> list[float]:
+    """Seconds per extra image between the two sizes: the start-up costs cancel out."""
+    out = []
+    for a, b in zip(small, large, strict=True):
+        extra = b.images - a.images
+        out.append((statistics.median(b.seconds) - statistics.median(a.seconds)) / extra)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--owners", type=int, default=20)
@@ -141,29 +181,24 @@ def main() -> None:
         "RAY_AUTH_TOKEN_PATH": str(ray_dir / "auth_token"),
     }
     with tempfile.TemporaryDirectory(prefix="bench-gallery-") as tmp:
-        gallery = build(LFW, Path(tmp) / "g", owners=args.owners, distractors=args.distractors)
-        runs = [Run("one machine, 1 process", 1), Run("one machine, 2 processes", 2),
-                Run("ray, 1 actor", 1), Run("ray, 2 actors", 2)]  # fmt: skip
-        for _ in range(args.repeats):
-            _ingest(gallery.root, ["-j", "1"], dict(os.environ), runs[0], False)
-            _ingest(gallery.root, ["-j", "2"], dict(os.environ), runs[1], False)
-            ray_args = ["--engine", "ray", "--address", address]
-            _ingest(gallery.root, [*ray_args, "-j", "1"], ray_env, runs[2], True)
-            _ingest(gallery.root, [*ray_args, "-j", "2"], ray_env, runs[3], True)
-    print(f"{runs[0].images} images (LFW gallery), {args.repeats} run(s) each, busy 2-core machine")
-    for run in runs:
-        rss = ""
-        if run.rss_peak_mb:
-            rss = (f"; actor RSS first {max(run.rss_first_mb):.0f} MB, "
-                   f"peak {max(run.rss_peak_mb):.0f} MB")  # fmt: skip
-        print(f"{run.label:26s} {statistics.median(run.seconds):7.1f} s  "
-              f"{run.rate:6.2f} images/s{rss}")  # fmt: skip
-    for cores, local, ray in ((1, runs[0], runs[2]), (2, runs[1], runs[3])):
-        print(f"cluster overhead at {cores} core(s): {local.rate / ray.rate - 1:+.1%} "
-              f"(ray/one-machine time ratio {ray.rate and local.rate / ray.rate:.2f})")  # fmt: skip
-    print(f"ray scaling 1 -> 2 actors: x{runs[3].rate / runs[2].rate:.2f} (linear: x2.00); "
-          f"one machine 1 -> 2: x{runs[1].rate / runs[0].rate:.2f}")  # fmt: skip
-    core_s = 2 / runs[3].rate
+        # Two sizes of the same kind of gallery: the difference in time per extra image is the
+        # steady-state cost, without model loading, Ray's start-up and the derived data.
+        half = build(LFW, Path(tmp) / "half", owners=args.owners // 2,
+                     distractors=args.distractors // 2)  # fmt: skip
+        full = build(LFW, Path(tmp) / "full", owners=args.owners, distractors=args.distractors)
+        small = _measure(half.root, address, ray_env, args.repeats)
+        large = _measure(full.root, address, ray_env, args.repeats)
+    print(f"LFW galleries, {args.repeats} run(s) each, same run; shared 2-core machine")
+    _print(small)
+    _print(large)
+    per = _marginal(small, large)
+    print("-- steady state (seconds per extra image between the two sizes)")
+    for run, seconds in zip(large, per, strict=True):
+        print(f"{run.label:26s} {seconds:7.3f} s/image  {1 / seconds:6.2f} images/s")
+    print(f"steady-state cluster overhead: {per[2] / per[0] - 1:+.1%} at 1 core, "
+          f"{per[3] / per[1] - 1:+.1%} at 2 cores; ray scaling 1 -> 2 actors "
+          f"x{per[2] / per[3]:.2f}")  # fmt: skip
+    core_s = 2 * per[3]
     print(f"cost per photo on the cluster path: {core_s:.3f} core-seconds (2 actors)")
     print("\n".join(_sizing(core_s)))
 

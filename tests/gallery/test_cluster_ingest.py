@@ -159,6 +159,10 @@ def test_driver_killed_mid_run_then_rerun_is_exact(
     assert loaded >= 1
     rerun = subprocess.run(command, capture_output=True, text=True, env=ray_env)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
+    with sqlite3.connect(db) as conn:
+        statuses = dict(conn.execute("select status, count(*) from photos group by 1").fetchall())
+    left = sorted(p.name for p in (cluster / "cluster" / "shards").rglob("*"))
+    assert "pending" not in statuses, (statuses, left, rerun.stderr[-3000:])
     _assert_same_records(local, cluster)
     # The shards loaded before the kill stay loaded once; none is left on disk.
     assert _loaded_shards(db) >= loaded

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from nextofkin.diskspace import disk_full, is_disk_full
-from nextofkin.errors import ConfigError, ImageError
+from nextofkin.errors import ConfigError, ImageError, NextOfKinError
 from nextofkin.gallery.analysis import ImageResult, init_worker, named, process_image
 from nextofkin.gallery.cluster.listing import into_shards, list_pending
 from nextofkin.gallery.cluster.loader import FaceLabel, load_shard
@@ -149,11 +149,26 @@ def _cluster_ingest(
         listing = list_pending(session, pending, vision.max_bytes, tick)
     report.duplicates_linked += listing.linked
     shards = into_shards(listing.jobs, settings.cluster.shard_images)
-    if shards:
-        for name in _run_on_ray(shards, vision, shard_dir, address or settings.cluster.address,
-                                workers, settings.cluster.gpus_per_worker):  # fmt: skip
-            loaded = _load_file(workspace, shard_dir / f"{name}.parquet", source_id, label, report)
-            tick(loaded)
+    planned = {shard_name(jobs): jobs for jobs in shards}
+    for _attempt in range(3):
+        if not planned:
+            break
+        for name in _run_on_ray(list(planned.values()), vision, shard_dir,
+                                address or settings.cluster.address, workers,
+                                settings.cluster.gpus_per_worker):  # fmt: skip
+            if planned.pop(name, None) is not None:
+                tick(_load_file(workspace, shard_dir / f"{name}.parquet", source_id, label, report))
+        # A shard Ray did not report may still have been written whole.
+        for name in [n for n in planned if (shard_dir / f"{n}.parquet").exists()]:
+            del planned[name]
+            tick(_load_file(workspace, shard_dir / f"{name}.parquet", source_id, label, report))
+        if planned:
+            log.warning("%d shards were not analysed; trying them again", len(planned))
+    if planned:
+        raise NextOfKinError(
+            f"{len(planned)} shards of the cluster ingest were not analysed (see the Ray logs); "
+            "run the ingest again: what was loaded stays loaded"
+        )
     report.failures = failures_of(workspace, source_id)
     derived = refresh_derived(workspace)
     report.accounts_resolved = derived.accounts_resolved
