@@ -82,13 +82,14 @@ def _records(db: Path) -> dict[str, list[tuple[object, ...]]]:
 
 def _assert_same_records(local: Path, cluster: Path) -> None:
     ours, theirs = _records(local / "nextofkin.db"), _records(cluster / "nextofkin.db")
+    # Postings first: a difference there names the photo and its error.
+    assert ours["photos"] == theirs["photos"]
     assert len(ours["faces"]) == len(theirs["faces"]) > 50
     for a, b in zip(ours["faces"], theirs["faces"], strict=True):
         assert a[:11] == b[:11]
         diff = np.abs(np.frombuffer(a[11], "<f4") - np.frombuffer(b[11], "<f4")).max()
         assert diff <= 1e-6
     assert ours["roles"] == theirs["roles"]
-    assert ours["photos"] == theirs["photos"]
 
 
 def _identify(workspace: Path, photo: Path) -> list[str]:
