@@ -179,7 +179,7 @@ def test_real_model_matches_tensorflow_js_on_lfw_faces(
 @pytest.mark.lfw
 def test_blazeface_finds_the_lfw_face_where_hog_does(lfw_dir: Path) -> None:
     from nextofkin.vision.dlib_models import HogDetector
-    from nextofkin.vision.models import default_registry
+    from nextofkin.vision.registry import default_registry
 
     _human("blazeface-back")
     blaze = default_registry().detector("blazeface-back")
@@ -204,3 +204,29 @@ def test_blazeface_finds_the_lfw_face_where_hog_does(lfw_dir: Path) -> None:
         # A quarter turn keeps the face findable (no rotation search needed for it).
         assert blaze.detect(np.ascontiguousarray(np.rot90(img)))
     assert checked >= 8
+
+
+@pytest.mark.models
+@pytest.mark.lfw
+def test_faceres_embedder_tells_people_apart(lfw_dir: Path) -> None:
+    from nextofkin.vision.dlib_models import DlibFivePoint, HogDetector
+    from nextofkin.vision.registry import default_registry
+
+    _human("faceres")
+    emb = default_registry().embedder("human-faceres")
+    assert emb.spec.name == "human-faceres-v1" and emb.spec.dim == 1024
+    det, marks = HogDetector(), DlibFivePoint()
+    people = [p for p in sorted((lfw_dir / "images").iterdir()) if len(list(p.iterdir())) >= 2][:4]
+    chips = []
+    for person in people:
+        for photo in sorted(person.iterdir())[:2]:
+            img = np.asarray(Image.open(photo).convert("RGB"))
+            box = det.detect(img, 1)[0].box
+            chips.append(emb.align(img, marks.locate(img, box)))
+    vecs = emb.embed(chips)
+    assert vecs.shape == (8, 1024)
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
+    sims = vecs @ vecs.T
+    same = [sims[2 * i, 2 * i + 1] for i in range(4)]
+    other = [sims[2 * i, 2 * j] for i in range(4) for j in range(4) if i != j]
+    assert min(same) > max(other)

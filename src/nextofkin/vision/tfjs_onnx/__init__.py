@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 
 def register(registry: ModelRegistry) -> None:
-    """Add ``blazeface-back`` (detector) to ``registry``; it loads (and converts) on first use."""
-    from nextofkin.vision.tfjs_onnx import blazeface
+    """Add ``blazeface-back`` (detector) and ``human-faceres`` (embedder) to ``registry``; they
+    load (and convert) on first use."""
+    from nextofkin.vision.tfjs_onnx import blazeface, recognisers
 
     registry.add_detector("blazeface-back", lambda: blazeface.BlazeFaceDetector(registry.runtime))
+    registry.add_embedder("human-faceres", lambda: recognisers.FaceresEmbedder(registry.runtime))
