@@ -62,7 +62,7 @@ from nextofkin.notify.model import (
 )
 from nextofkin.notify.recipients import kin_recipients
 from nextofkin.notify.records import OutboxMessage
-from nextofkin.notify.smtp import SmtpChannel
+from nextofkin.notify.smtp import OutgoingMessage, SmtpChannel
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
 
@@ -199,50 +199,10 @@ def _deliver_one(
     settings = workspace.settings.notify
     delay = settings.backoff_seconds
     while True:
-        with workspace.session() as session:
-            row = session.get_one(OutboxMessage, row_id)
-            message = outgoing(workspace, number, row)
-            # Serialise with review decisions on this case (row lock on PostgreSQL).
-            session.execute(select(Case.id).where(Case.id == row.case_id).with_for_update())
-            claimed = session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == row_id,
-                    OutboxMessage.state == OutboxState.APPROVED.value,
-                    bound_to_current(row.case_id),
-                )
-                .values(
-                    state=OutboxState.SENDING.value,
-                    owner=owner_token(),
-                    sending_since=utcnow(),
-                    attempts=OutboxMessage.attempts + 1,
-                    updated_at=utcnow(),
-                )
-            ).rowcount  # type: ignore[attr-defined]
-            if claimed != 1:
-                session.refresh(row)
-                note = _note(row, workspace)
-                if OutboxState(row.state) is OutboxState.APPROVED:
-                    note = (
-                        "NOT sent: the identification it was written for is no longer the "
-                        "case's current one; re-draft"
-                    )
-                return SendOutcome(row.recipient_key, OutboxState(row.state), False, note)
-            session.refresh(row)
-            audit.record(
-                session,
-                user,
-                audit.Action.NOTIFY_SENDING,
-                f"case:{number}",
-                # An inquirer's address stays out of the log: a family's purge must remove it.
-                {
-                    "recipient": row.recipient_key,
-                    "attempt": row.attempts,
-                    "to": row.address if row.inquiry_link_id is None else row.recipient_key,
-                },
-                case=number,
-            )
-            attempt = row.attempts
+        claim = _claim(workspace, user, number, row_id)
+        if isinstance(claim, SendOutcome):
+            return claim
+        message, attempt = claim
         # The claim is committed: from here on, a crash leaves `sending`, never a second send.
         try:
             receipt = channel.deliver(message)
@@ -266,6 +226,59 @@ def _deliver_one(
             log.exception("unexpected failure delivering to %s", message.to_address)
             return _record_failure(workspace, user, number, row_id, exc, OutboxState.UNCERTAIN)
         return _record_sent(workspace, user, number, row_id, receipt.reply, by_hand=False)
+
+
+def _claim(
+    workspace: Workspace, user: str, number: str, row_id: int
+) -> tuple[OutgoingMessage, int] | SendOutcome:
+    """Claim the approved row for this attempt (committed before any connection opens).
+
+    Returns the message and the attempt number, or, when the row cannot be claimed (no longer
+    approved, or no longer bound to the case's current identification), what happened instead.
+    """
+    with workspace.session() as session:
+        row = session.get_one(OutboxMessage, row_id)
+        message = outgoing(workspace, number, row)
+        # Serialise with review decisions on this case (row lock on PostgreSQL).
+        session.execute(select(Case.id).where(Case.id == row.case_id).with_for_update())
+        claimed = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == row_id,
+                OutboxMessage.state == OutboxState.APPROVED.value,
+                bound_to_current(row.case_id),
+            )
+            .values(
+                state=OutboxState.SENDING.value,
+                owner=owner_token(),
+                sending_since=utcnow(),
+                attempts=OutboxMessage.attempts + 1,
+                updated_at=utcnow(),
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        session.refresh(row)
+        if claimed != 1:
+            note = _note(row, workspace)
+            if OutboxState(row.state) is OutboxState.APPROVED:
+                note = (
+                    "NOT sent: the identification it was written for is no longer the "
+                    "case's current one; re-draft"
+                )
+            return SendOutcome(row.recipient_key, OutboxState(row.state), False, note)
+        audit.record(
+            session,
+            user,
+            audit.Action.NOTIFY_SENDING,
+            f"case:{number}",
+            # An inquirer's address stays out of the log: a family's purge must remove it.
+            {
+                "recipient": row.recipient_key,
+                "attempt": row.attempts,
+                "to": row.address if row.inquiry_link_id is None else row.recipient_key,
+            },
+            case=number,
+        )
+        return message, row.attempts
 
 
 def _record_failure(
