@@ -105,3 +105,11 @@ def test_user_language_from_the_cli(ws: Workspace) -> None:
     code, out = run(ws, "user", "language", "rita", "browser")
     with ws.session() as s:
         assert code == 0 and get_language(s, "rita") is None
+
+
+def test_errors_in_the_language_asked_for(ws: Workspace) -> None:
+    code, out = run(ws, "--language", "uk", "case", "show", "NOPE")
+    # The kind is a machine field (scripts grep it); the message is for the person.
+    assert code == 1 and out.startswith("Error (NotFound): немає справи 'NOPE'")
+    code, out = run(ws, "case", "show", "NOPE")
+    assert code == 1 and out.startswith("Error (NotFound): no case 'NOPE'")

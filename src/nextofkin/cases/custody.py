@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from nextofkin import audit
 from nextofkin.cases.info import CaseInfo, PhotoInfo, case_info, photo_info
 from nextofkin.cases.records import Case, CasePhoto
-from nextofkin.cases.states import AFTER_SEARCH, CaseState, get_case
+from nextofkin.cases.states import AFTER_SEARCH, CaseState, get_case, state_label
 from nextofkin.diskspace import write_atomically
 from nextofkin.errors import CaseStateError, InputError
+from nextofkin.i18n import _
 from nextofkin.users.service import Permission, require
 from nextofkin.vision.image_io import decode_image, read_bytes, require_face_size
 from nextofkin.workspace import Workspace
@@ -33,7 +34,10 @@ def check_number(number: str) -> str:
     number = number.strip()
     if not NUMBER_RE.match(number):
         raise InputError(
-            f"bad case number {number!r}: letters, digits and . _ - / only, at most 100"
+            _(
+                "bad case number %(number)r: letters, digits and . _ - / only, at most 100",
+                number=number,
+            )
         )
     return number
 
@@ -50,7 +54,7 @@ def check_found_at(value: str | None) -> str | None:
             datetime.fromisoformat(text)
     except ValueError as exc:
         raise InputError(
-            f"--found-at {value!r} is not an ISO date (2024-05-17) or date-time"
+            _("--found-at %(value)r is not an ISO date (2024-05-17) or date-time", value=value)
         ) from exc
     return text
 
@@ -77,7 +81,7 @@ def check_photos(workspace: Workspace, photos: Sequence[Path]) -> list[CheckedPh
     for photo in photos:
         source = Path(photo)
         if not source.is_file():
-            raise InputError(f"probe photo {source} does not exist")
+            raise InputError(_("probe photo %(path)s does not exist", path=source))
         data = read_bytes(source, vision.max_bytes)
         loaded = decode_image(data, max_pixels=vision.max_pixels, name=source.name)
         require_face_size(loaded.width, loaded.height, vision.min_face_px, name=source.name)
@@ -166,9 +170,9 @@ def open_case(
     user = require(session, actor, Permission.OPEN_CASE)
     number = check_number(number)
     if not photos:
-        raise InputError("a case needs at least one photo (--photo PHOTO)")
+        raise InputError(_("a case needs at least one photo (--photo PHOTO)"))
     if session.scalars(select(Case.id).where(Case.number == number)).first() is not None:
-        raise InputError(f"case {number} already exists")
+        raise InputError(_("case %(number)s already exists", number=number))
     checked = check_photos(workspace, photos)
     case = Case(
         number=number,
@@ -199,7 +203,13 @@ def add_photos(
     user = require(session, actor, Permission.OPEN_CASE)
     case = get_case(session, number)
     if CaseState(case.state) not in AFTER_SEARCH:
-        raise CaseStateError(f"case {number} is {case.state}: photos can no longer be added")
+        raise CaseStateError(
+            _(
+                "case %(number)s is %(state)s: photos can no longer be added",
+                number=number,
+                state=state_label(case.state),
+            )
+        )
     checked = check_photos(workspace, photos)
     return [photo_info(p) for p in store_photos(session, workspace, case, user.name, checked)]
 

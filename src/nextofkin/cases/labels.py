@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 from nextofkin.cases.review import Verdict
-from nextofkin.cases.service import CaseState
+from nextofkin.cases.states import STATE_NAMES, state_label
 from nextofkin.i18n import N_, label
 
-STATE_NAMES: dict[str, str] = {
-    CaseState.OPEN: N_("open"),
-    CaseState.SEARCHED: N_("searched"),
-    CaseState.UNDER_REVIEW: N_("under review"),
-    CaseState.IDENTIFIED: N_("identified"),
-    CaseState.NOTIFIED: N_("notified"),
-    CaseState.CLOSED: N_("closed"),
-    CaseState.REJECTED: N_("rejected"),
-    CaseState.UNIDENTIFIED: N_("unidentified"),
-}
+__all__ = [
+    "MESSAGE_STATE_NAMES",
+    "STATE_NAMES",
+    "VERDICT_NAMES",
+    "message_state_label",
+    "state_label",
+    "verdict_label",
+]
 
 VERDICT_NAMES: dict[str, str] = {
     Verdict.CONFIRM: N_("confirmed"),
     Verdict.REJECT: N_("rejected"),
 }
-
-
-def state_label(state: object) -> str:
-    """A case state in the current language."""
-    return label(STATE_NAMES, state)
 
 
 def verdict_label(verdict: object) -> str:

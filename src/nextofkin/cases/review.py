@@ -28,10 +28,11 @@ from sqlalchemy.orm import Session
 from nextofkin import audit
 from nextofkin.cases.info import stored_candidates
 from nextofkin.cases.records import Case, CaseDecision, CaseSearch, Identification
-from nextofkin.cases.states import CaseState, get_case, transition
+from nextofkin.cases.states import CaseState, get_case, state_label, transition
 from nextofkin.db import utcnow
 from nextofkin.errors import CaseStateError, InputError, PermissionDenied, PolicyViolation
 from nextofkin.gallery.accounts import parse_account_ref
+from nextofkin.i18n import _
 from nextofkin.identify.results import Candidate
 from nextofkin.settings import ReviewPolicy
 from nextofkin.users.service import Role, require_role
@@ -108,11 +109,21 @@ def find_candidate(case: Case, text: str) -> CandidateRef:
                 found[ref.ref] = ref  # later searches replace earlier ones
     if not found:
         raise InputError(
-            f"{text!r} is not a candidate of any search of case {case.number}: a reviewer can "
-            "only decide on candidates a search returned"
+            _(
+                "%(text)r is not a candidate of any search of case %(number)s: a reviewer can "
+                "only decide on candidates a search returned",
+                text=text,
+                number=case.number,
+            )
         )
     if len(found) > 1:
-        raise InputError(f"{text!r} is ambiguous: say which of {', '.join(sorted(found))}")
+        raise InputError(
+            _(
+                "%(text)r is ambiguous: say which of %(refs)s",
+                text=text,
+                refs=", ".join(sorted(found)),
+            )
+        )
     return next(iter(found.values()))
 
 
@@ -211,25 +222,31 @@ def review(
     verdict = Verdict(verdict)
     name = reviewer or actor
     if not name:
-        raise PermissionDenied("name the reviewer: --reviewer NAME (or --user NAME)")
+        raise PermissionDenied(_("name the reviewer: --reviewer NAME (or --user NAME)"))
     if actor and reviewer and actor != reviewer:
         raise PermissionDenied(
-            f"acting as {actor!r} but recording a decision for {reviewer!r}: "
-            "a reviewer records their own decisions"
+            _(
+                "acting as %(actor)r but recording a decision for %(reviewer)r: "
+                "a reviewer records their own decisions",
+                actor=actor,
+                reviewer=reviewer,
+            )
         )
     user = require_role(session, name, Role.REVIEWER)
     case = get_case(session, number)
     state = CaseState(case.state)
     if state in (CaseState.NOTIFIED, CaseState.CLOSED, CaseState.UNIDENTIFIED, CaseState.OPEN):
-        raise CaseStateError(
-            f"case {number} is {state.value}: decisions are recorded on searched cases only"
-            + (
+        said = _(
+            "case %(number)s is %(state)s: decisions are recorded on searched cases only",
+            number=number,
+            state=state_label(state),
+        )
+        if state is CaseState.NOTIFIED:
+            said += _(
                 "; a family was already notified, record a correction in the case notes and "
                 "contact them in person"
-                if state is CaseState.NOTIFIED
-                else ""
             )
-        )
+        raise CaseStateError(said)
     target = find_candidate(case, account)
     cand = target.candidate
     decision_level = cand.decision
@@ -241,21 +258,37 @@ def review(
     if verdict is Verdict.CONFIRM:
         if policy.reviewer_differs_from_searcher and user.name in searchers_of(case, target.ref):
             raise PolicyViolation(
-                f"{user.name} ran a search of case {number} that listed {target.ref}: another "
-                "reviewer must confirm it (settings review.reviewer_differs_from_searcher)"
+                _(
+                    "%(user)s ran a search of case %(number)s that listed %(account)s: another "
+                    "reviewer must confirm it (settings review.reviewer_differs_from_searcher)",
+                    user=user.name,
+                    number=number,
+                    account=target.ref,
+                )
             )
         if current is not None and current.account_ref != target.ref:
             raise PolicyViolation(
-                f"case {number} is identified as {current.account_ref}: a body has one identity. "
-                f"Reject {current.account_ref} first (recorded and audited), then confirm another"
+                _(
+                    "case %(number)s is identified as %(account)s: a body has one identity. "
+                    "Reject %(account)s first (recorded and audited), then confirm another",
+                    number=number,
+                    account=current.account_ref,
+                )
             )
         if user.name in before:
             raise PolicyViolation(
-                f"{user.name} has already confirmed {target.ref}: "
-                + (
-                    "a second, different reviewer must confirm it"
-                    if len(before) < needed
-                    else "the identification is already confirmed"
+                _(
+                    "%(user)s has already confirmed %(account)s: a second, different reviewer "
+                    "must confirm it",
+                    user=user.name,
+                    account=target.ref,
+                )
+                if len(before) < needed
+                else _(
+                    "%(user)s has already confirmed %(account)s: the identification is already "
+                    "confirmed",
+                    user=user.name,
+                    account=target.ref,
                 )
             )
     decision = CaseDecision(

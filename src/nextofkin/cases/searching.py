@@ -18,8 +18,9 @@ from nextofkin.cases.custody import check_photos, open_case, photo_paths, store_
 from nextofkin.cases.info import CaseInfo, SearchInfo, case_info, search_info
 from nextofkin.cases.probes import remember_probe
 from nextofkin.cases.records import Case, CaseSearch
-from nextofkin.cases.states import AFTER_SEARCH, CaseState, get_case, transition
+from nextofkin.cases.states import AFTER_SEARCH, CaseState, get_case, state_label, transition
 from nextofkin.errors import CaseStateError, InputError, NoFaceFound
+from nextofkin.i18n import _
 from nextofkin.identify.interfaces import Identifier
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
@@ -48,7 +49,13 @@ def attach_search(
     case = get_case(session, number)
     state = CaseState(case.state)
     if state not in AFTER_SEARCH:
-        raise CaseStateError(f"case {number} is {state.value}: it cannot be searched any more")
+        raise CaseStateError(
+            _(
+                "case %(number)s is %(state)s: it cannot be searched any more",
+                number=number,
+                state=state_label(state),
+            )
+        )
     data = result.to_dict()
     media = workspace.media_dir.resolve()
     by_path = {str((workspace.media_dir / p.stored_path).resolve()): p for p in case.photos}

@@ -16,6 +16,7 @@ from nextofkin import audit
 from nextofkin.cases.records import Case
 from nextofkin.db import utcnow
 from nextofkin.errors import CaseStateError, NotFound
+from nextofkin.i18n import N_, _, label
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,24 @@ class CaseState(StrEnum):
     CLOSED = "closed"  # finished; nothing changes any more
     REJECTED = "rejected"  # reviewers rejected every candidate of the latest search
     UNIDENTIFIED = "unidentified"  # set aside without identification (can be searched again)
+
+
+# What people read for each state (the stored value stays English); nextofkin.cases.labels.
+STATE_NAMES: dict[str, str] = {
+    CaseState.OPEN: N_("open"),
+    CaseState.SEARCHED: N_("searched"),
+    CaseState.UNDER_REVIEW: N_("under review"),
+    CaseState.IDENTIFIED: N_("identified"),
+    CaseState.NOTIFIED: N_("notified"),
+    CaseState.CLOSED: N_("closed"),
+    CaseState.REJECTED: N_("rejected"),
+    CaseState.UNIDENTIFIED: N_("unidentified"),
+}
+
+
+def state_label(state: object) -> str:
+    """A case state in the current language."""
+    return label(STATE_NAMES, state)
 
 
 S = CaseState
@@ -66,7 +85,7 @@ def get_case(session: Session, number: str) -> Case:
     """The case numbered ``number``, or NotFound."""
     case = session.scalars(select(Case).where(Case.number == number)).one_or_none()
     if case is None:
-        raise NotFound(f"no case {number!r} (see `nextofkin case list`)")
+        raise NotFound(_("no case %(number)r (see `nextofkin case list`)", number=number))
     return case
 
 
@@ -80,9 +99,15 @@ def transition(
     """
     old = CaseState(case.state)
     if new not in TRANSITIONS[old]:
-        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[old])) or "none (final)"
+        allowed = ", ".join(sorted(state_label(s) for s in TRANSITIONS[old])) or _("none (final)")
         raise CaseStateError(
-            f"case {case.number} is {old.value}: cannot become {new.value} (allowed: {allowed})"
+            _(
+                "case %(number)s is %(state)s: cannot become %(new)s (allowed: %(allowed)s)",
+                number=case.number,
+                state=state_label(old),
+                new=state_label(new),
+                allowed=allowed,
+            )
         )
     if old == new:
         case.updated_at = utcnow()

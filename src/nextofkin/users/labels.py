@@ -1,19 +1,11 @@
-"""What people read for a role (the stored and JSON value stays the English enum value)."""
+"""What people read for a role (the stored and JSON value stays the English enum value).
+
+The table lives beside the enum in :mod:`nextofkin.users.service` (whose errors name roles too);
+this module is where the other layers take it from.
+"""
 
 from __future__ import annotations
 
-from nextofkin.i18n import N_, label
-from nextofkin.users.service import Role
+from nextofkin.users.service import ROLE_NAMES, role_label
 
-ROLE_NAMES: dict[str, str] = {
-    Role.INVESTIGATOR: N_("investigator"),
-    Role.REVIEWER: N_("reviewer"),
-    Role.ADMIN: N_("admin"),
-    # The inquiries' role (issue 19), named by value until its enum member lands.
-    "intake": N_("intake"),
-}
-
-
-def role_label(role: object) -> str:
-    """``role`` in the current language."""
-    return label(ROLE_NAMES, role)
+__all__ = ["ROLE_NAMES", "role_label"]

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from nextofkin import audit
 from nextofkin.db import utcnow
 from nextofkin.errors import InputError, NotFound, PermissionDenied, PolicyViolation
+from nextofkin.i18n import N_, _, label
 from nextofkin.users.records import LoginSession, User
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,19 @@ class Permission(StrEnum):
 
 
 _COMMON = {Permission.OPEN_CASE, Permission.SEARCH, Permission.VIEW, Permission.AUDIT}
+
+
+def role_label(role: object) -> str:
+    """A role in the current language (the table is ``users.labels.ROLE_NAMES``)."""
+    return label(ROLE_NAMES, role)
+
+
+ROLE_NAMES: dict[str, str] = {
+    Role.INVESTIGATOR: N_("investigator"),
+    Role.REVIEWER: N_("reviewer"),
+    Role.ADMIN: N_("admin"),
+    Role.INTAKE: N_("intake"),
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.INVESTIGATOR: frozenset(_COMMON | {Permission.DRAFT, Permission.FILE_INQUIRY}),
@@ -106,7 +120,7 @@ def hash_password(password: str) -> str:
     from argon2 import PasswordHasher
 
     if len(password) < 8:
-        raise InputError("a password needs at least 8 characters")
+        raise InputError(_("a password needs at least 8 characters"))
     return PasswordHasher().hash(password)
 
 
@@ -114,7 +128,7 @@ def get_user(session: Session, name: str) -> User:
     """The user called ``name``, or :class:`NotFound`."""
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
     if user is None:
-        raise NotFound(f"no user called {name!r}")
+        raise NotFound(_("no user called %(name)r", name=name))
     return user
 
 
@@ -126,15 +140,24 @@ def require(session: Session, name: str | None, permission: Permission) -> User:
     """
     if not name:
         raise PermissionDenied(
-            "no acting user: pass --user NAME or set NEXTOFKIN_USER (see `nextofkin user list`)"
+            _("no acting user: pass --user NAME or set NEXTOFKIN_USER (see `nextofkin user list`)")
         )
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
     if user is None:
-        raise PermissionDenied(f"unknown user {name!r}: an admin adds users with `user add`")
+        raise PermissionDenied(
+            _("unknown user %(name)r: an admin adds users with `user add`", name=name)
+        )
     if not user.active:
-        raise PermissionDenied(f"user {name!r} is deactivated")
+        raise PermissionDenied(_("user %(name)r is deactivated", name=name))
     if permission not in ROLE_PERMISSIONS[Role(user.role)]:
-        raise PermissionDenied(f"user {name!r} ({user.role}) may not {permission.value}")
+        raise PermissionDenied(
+            _(
+                "user %(name)r (%(role)s) may not %(permission)s",
+                name=name,
+                role=role_label(user.role),
+                permission=permission.value,
+            )
+        )
     return user
 
 
@@ -142,11 +165,18 @@ def require_role(session: Session, name: str, role: Role) -> User:
     """The user ``name`` if they are active and have exactly ``role``, else PermissionDenied."""
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
     if user is None:
-        raise PermissionDenied(f"unknown user {name!r}")
+        raise PermissionDenied(_("unknown user %(name)r", name=name))
     if not user.active:
-        raise PermissionDenied(f"user {name!r} is deactivated")
+        raise PermissionDenied(_("user %(name)r is deactivated", name=name))
     if user.role != role:
-        raise PermissionDenied(f"user {name!r} is {user.role}, not {role.value}")
+        raise PermissionDenied(
+            _(
+                "user %(name)r is %(role)s, not %(wanted)s",
+                name=name,
+                role=role_label(user.role),
+                wanted=role_label(role),
+            )
+        )
     return user
 
 
@@ -166,13 +196,15 @@ def add_user(
         role = Role(role)
     except ValueError as exc:
         choices = ", ".join(r.value for r in Role)
-        raise InputError(f"unknown role {role!r} (choose from {choices})") from exc
+        raise InputError(
+            _("unknown role %(role)r (choose from %(choices)s)", role=role, choices=choices)
+        ) from exc
     if not NAME_RE.match(name):
-        raise InputError(f"bad user name {name!r}: letters, digits and . _ @ - only")
+        raise InputError(_("bad user name %(name)r: letters, digits and . _ @ - only", name=name))
     count = session.scalar(select(func.count()).select_from(User)) or 0
     if count == 0:
         if role is not Role.ADMIN:
-            raise PermissionDenied("the first user must be an admin (--role admin)")
+            raise PermissionDenied(_("the first user must be an admin (--role admin)"))
         creator = actor if actor == name else None
     elif not actor:
         # A workspace someone else set up (the demo's, a colleague's) already has its admins:
@@ -189,7 +221,7 @@ def add_user(
     else:
         creator = require(session, actor, Permission.MANAGE_USERS).name
     if session.scalars(select(User).where(User.name == name)).one_or_none() is not None:
-        raise InputError(f"user {name!r} already exists")
+        raise InputError(_("user %(name)r already exists", name=name))
     user = User(
         name=name,
         role=role.value,
@@ -239,7 +271,9 @@ def set_role(session: Session, actor: str | None, name: str, role: Role | str) -
         role = Role(role)
     except ValueError as exc:
         choices = ", ".join(r.value for r in Role)
-        raise InputError(f"unknown role {role!r} (choose from {choices})") from exc
+        raise InputError(
+            _("unknown role %(role)r (choose from %(choices)s)", role=role, choices=choices)
+        ) from exc
     user = get_user(session, name)
     if role is not Role.ADMIN:
         _keep_an_admin(session, user, f"make {role.value}")
