@@ -35,8 +35,11 @@ from sqlalchemy import ColumnElement, delete, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
+from nextofkin.cases.report import SHOWS_SUFFIX
 from nextofkin.errors import NextOfKinError, NotFound
 from nextofkin.gallery.accounts import resolve_account
+from nextofkin.gallery.index import FaissIndex
+from nextofkin.gallery.maintenance import open_index, refresh_derived
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Photo, Source
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
@@ -129,8 +132,6 @@ def _remove_rows(
 
 def _finish(workspace: Workspace, face_ids: list[int]) -> tuple[int, int]:
     """Take the vectors out of the index and reconcile/recalibrate; (removed, index total)."""
-    from nextofkin.gallery.maintenance import open_index, refresh_derived
-
     index = open_index(workspace)
     removed = index.remove(face_ids)
     index.save()
@@ -140,8 +141,6 @@ def _finish(workspace: Workspace, face_ids: list[int]) -> tuple[int, int]:
 
 def _affected_reports(workspace: Workspace, faces: set[int], accounts: set[str]) -> list[Path]:
     """Stored reports that show a purged face or account (or whose content is not recorded)."""
-    from nextofkin.cases.report import SHOWS_SUFFIX
-
     found: set[Path] = set()
     for sidecar in workspace.home.rglob(f"*{SHOWS_SUFFIX}"):
         report = sidecar.with_name(sidecar.name[: -len(SHOWS_SUFFIX)])
@@ -177,10 +176,6 @@ def _scrub(
     workspace: Workspace, actor: str, subject: str, faces: list[int], accounts: list[str]
 ) -> None:
     """Remove the copies a purge leaves in files (see the module docstring) and audit them."""
-    from nextofkin.cases.report import SHOWS_SUFFIX
-    from nextofkin.gallery.index import FaissIndex
-    from nextofkin.gallery.maintenance import open_index
-
     generations: list[str] = []
     index = open_index(workspace)
     if isinstance(index, FaissIndex):
