@@ -282,7 +282,9 @@ def run_lfw(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             }
         )
         log.info("batch %d: %s", b, rows[-1])
-    return _lfw_summary(rows, cases, first, mate_of, protocol)
+    summary = _lfw_summary(rows, cases, first, mate_of, protocol)
+    summary["gallery_accounts"] += len(batches[0])
+    return summary
 
 
 def _lfw_summary(
