@@ -104,3 +104,50 @@ def test_every_enum_value_has_a_label() -> None:
     ]
     for table, enum in pairs:
         assert set(table) == {member.value for member in enum}, enum.__name__
+
+
+@pytest.mark.parametrize(
+    ("language", "counts"),
+    [
+        (
+            "uk",
+            {
+                1: "1 обліковий запис",
+                2: "2 облікові записи",
+                4: "4 облікові записи",
+                5: "5 облікових записів",
+                11: "11 облікових записів",
+                21: "21 обліковий запис",
+                22: "22 облікові записи",
+                112: "112 облікових записів",
+            },
+        ),
+        ("en", {1: "1 account", 2: "2 accounts", 5: "5 accounts", 21: "21 accounts"}),
+    ],
+)
+def test_plural_forms(language: str, counts: dict[int, str]) -> None:
+    """Ukrainian has three forms chosen by the last digits, English two."""
+    with i18n.use_language(language):
+        for n, expected in counts.items():
+            shown = i18n.ngettext("%(count)s account", "%(count)s accounts", n, count=n)
+            assert shown == expected
+            photos = i18n.ngettext("%(num)d photo", "%(num)d photos", n)
+            assert photos == (
+                f"{n} фото" if language == "uk" else expected.replace("account", "photo")
+            )
+
+
+def test_russian_plural_forms() -> None:
+    with i18n.use_language("ru"):
+        shown = [
+            i18n.ngettext(
+                "gallery of %(count)s account", "gallery of %(count)s accounts", n, count=n
+            )
+            for n in (1, 3, 5, 21)
+        ]
+    assert shown == [
+        "галерея: 1 учётная запись",
+        "галерея: 3 учётные записи",
+        "галерея: 5 учётных записей",
+        "галерея: 21 учётная запись",
+    ]

@@ -25,6 +25,8 @@ def test_accept_language_chooses_the_page_language(team: Team, app: FastAPI) -> 
     assert '<html lang="uk">' in uk and ">Огляд<" in uk and ">Справи<" in uk
     en = ivan.get("/", headers=EN).text
     assert '<html lang="en">' in en and ">Dashboard<" in en
+    ru = ivan.get("/", headers={"Accept-Language": "ru-RU,ru;q=0.9"}).text
+    assert '<html lang="ru">' in ru and ">Обзор<" in ru and ">Дела<" in ru
     # A language we do not have falls back to English.
     assert '<html lang="en">' in ivan.get("/", headers={"Accept-Language": "de"}).text
 
