@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from inquiries.inquirywork import VectorAnalyser
 from inquiries.test_inquiries import POLICY, _linked, faces, team  # noqa: F401 - fixtures
+from nextofkin.cases.inquiry_records import InquiryLink
 from nextofkin.cases.review import Verdict
 from nextofkin.errors import CaseStateError, PolicyViolation
 from nextofkin.inquiries.purge import purge_inquiry
@@ -85,3 +86,30 @@ def test_the_inquirer_gets_one_letter_and_never_after_the_link_is_withdrawn(
         assert "Bondar" not in row.body
         logged = s.execute(text("SELECT count(*) FROM audit_log WHERE details LIKE '%mother@%'"))
         assert logged.scalar() == 0
+
+
+def test_a_letter_under_a_withdrawn_link_is_not_sent_when_another_link_is_confirmed(
+    letters: Workspace,
+    tmp_path: Path,
+    faces: VectorAnalyser,  # noqa: F811
+) -> None:
+    from inquiries.inquirywork import near, unit
+    from inquiries.test_inquiries import file, sweep
+
+    first, link = _linked(letters, tmp_path, faces)
+    second = file(letters, tmp_path, faces, "ina", near(unit(1), 7), seed=17)
+    sweep(letters, faces)
+    with letters.session() as s:
+        other = s.scalars(select(InquiryLink.id).where(InquiryLink.inquiry_id == second)).one()
+        review_link(s, POLICY, "rita", link, Verdict.CONFIRM)
+    with letters.session() as s:
+        draft_for_inquirer(s, letters, "ivan", "K-1")
+    with letters.session() as s:
+        review_link(s, POLICY, "rob", link, Verdict.REJECT)
+    with letters.session() as s:
+        review_link(s, POLICY, "rob", other, Verdict.CONFIRM)
+    with smtp_server(tmp_path) as server:
+        use_server(letters, server.port)
+        outcomes = send(letters, "rita", "K-1")
+        assert [(o.recipient, o.sent_now) for o in outcomes] == [(f"inquiry:{first}", False)]
+        assert server.handler.received == []

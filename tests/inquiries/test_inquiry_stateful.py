@@ -126,10 +126,10 @@ class InquiryMachine(RuleBasedStateMachine):
         super().__init__()
         self.stack: list[Callable[[], None]] = []
 
-    @initialize(head_start=st.booleans())
-    def start(self, head_start: bool) -> None:
-        """Two bodies and taras's family's inquiry; half the sequences start with its link
-        confirmed and a letter drafted, where letters begin."""
+    @initialize(head_start=st.sampled_from(["none", "drafted", "sent"]))
+    def start(self, head_start: str) -> None:
+        """Two bodies and two inquiries for taras; two sequences in three start with the first
+        link confirmed and a letter drafted (or already sent), where letters begin."""
         n = len(list(self.root.glob("run-*")))
         run = self.root / f"run-{n}"
         shutil.copytree(template(self.root), run / "ws")
@@ -154,8 +154,11 @@ class InquiryMachine(RuleBasedStateMachine):
             path = self.faces.person_photo(run / f"{number}.jpg", 90 + n, PEOPLE[person])
             with self.ws.session() as s:
                 open_case(s, self.ws, "ivan", number, [path])
+        # Two families ask about taras (a mother and a brother, say): sequences reach the hard
+        # part, a letter written under one link while the other is confirmed, in a few steps.
         self.file("taras")
-        if head_start:
+        self.file("taras")
+        if head_start != "none":
             with self.ws.session() as s:
                 link = s.scalars(select(InquiryLink.id)).first()
             if link is not None:
@@ -163,6 +166,8 @@ class InquiryMachine(RuleBasedStateMachine):
                     review_link(s, self.ws.settings.review, "rita", link, "confirm")
                 with self.ws.session() as s:
                     draft_for_inquirer(s, self.ws, "ivan", "K-1")
+                if head_start == "sent":
+                    send(self.ws, "rob", "K-1")
 
     def teardown(self) -> None:
         # What the sequence reached at any step: the test fails if runs never get there.
@@ -224,6 +229,33 @@ class InquiryMachine(RuleBasedStateMachine):
                 review_link(s, self.ws.settings.review, reviewer, link, verdict)
 
         self.quietly(work)
+
+    @rule(first=st.sampled_from(REVIEWERS), second=st.sampled_from(REVIEWERS))
+    def switch_link(self, first: str, second: str) -> None:
+        """Reviewers decide a body is the other family's person: the confirmed link of K-1 is
+        rejected and another link of K-1 confirmed (the hard case for a letter already written)."""
+        with self.ws.session() as s:
+            links = list(
+                s.scalars(
+                    select(InquiryLink).where(InquiryLink.case_id == 1).order_by(InquiryLink.id)
+                )
+            )
+            current = next((lk.id for lk in links if lk.state == "confirmed"), None)
+            others = [lk.id for lk in links if lk.state != "confirmed"]
+        if current is None or not others:
+            return
+        policy = self.ws.settings.review
+
+        def reject() -> None:
+            with self.ws.session() as s:
+                review_link(s, policy, first, current, "reject")
+
+        def confirm() -> None:
+            with self.ws.session() as s:
+                review_link(s, policy, second, others[0], "confirm")
+
+        self.quietly(reject)
+        self.quietly(confirm)
 
     @rule(number=st.sampled_from(CASES))
     def write_letter(self, number: str) -> None:
