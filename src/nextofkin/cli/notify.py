@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
+from nextofkin.cases.labels import message_state_label
 from nextofkin.cli.common import (
     cells,
     console,
@@ -21,6 +22,7 @@ from nextofkin.cli.common import (
     state,
 )
 from nextofkin.errors import InputError
+from nextofkin.i18n import _
 
 
 class _DefaultDraftGroup(TyperGroup):
@@ -50,7 +52,8 @@ def _print_outcomes(outcomes: list[Any]) -> bool:
         colour = {"sent": "green", "uncertain": "bold red", "failed": "red", "void": "red"}.get(
             o.state.value, ""
         )
-        state_text = f"[{colour}]{o.state.value}[/]" if colour else o.state.value
+        label = message_state_label(o.state)
+        state_text = f"[{colour}]{label}[/]" if colour else label
         console.print(f"{lit(o.recipient)}: {state_text} — {lit(o.note)}")
         attention |= o.state.value in ("uncertain", "failed", "void")
     return attention
@@ -125,15 +128,16 @@ def draft_command(
         for d in drafts:
             console.print(
                 f"[bold]{lit(d.recipient)}[/] ({d.channel} {lit(d.address or '-')}, {d.language}, "
-                f"attach {d.attach}): {d.state.value}"
+                + _("attach %(what)s", what=d.attach)
+                + f"): {message_state_label(d.state)}"
             )
             if not send_now:
-                console.print(f"  Subject: {d.subject}", markup=False)
+                console.print("  " + _("Subject: %(subject)s", subject=d.subject), markup=False)
                 console.print("  " + d.body.replace("\n", "\n  "), markup=False)
         if not send_now:
-            console.print("review the text, then send with the same command and --send")
+            console.print(_("review the text, then send with the same command and --send"))
     if send_now and _print_outcomes(outcomes) and not json_out:
-        err_console.print("some messages need a person's attention (see above)")
+        err_console.print(_("some messages need a person's attention (see above)"))
         raise typer.Exit(EXIT_NEEDS_PERSON)
 
 
@@ -152,7 +156,7 @@ def mark_sent_command(
 
     cli = state(ctx)
     outcome = mark_sent(cli.workspace, cli.settings.user, number, to, note)
-    console.print(f"{outcome.recipient}: recorded as sent", markup=False)
+    console.print(_("%(to)s: recorded as sent", to=outcome.recipient), markup=False)
 
 
 @notify_app.command("release")
@@ -171,7 +175,12 @@ def release_command(
     cli = state(ctx)
     info = release(cli.workspace, cli.settings.user, number, to, reason)
     console.print(
-        f"{info.recipient}: {info.state.value} (will be sent by the next --send)", markup=False
+        _(
+            "%(to)s: %(state)s (will be sent by the next --send)",
+            to=info.recipient,
+            state=message_state_label(info.state),
+        ),
+        markup=False,
     )
 
 
