@@ -42,3 +42,14 @@ def test_smtp_password_is_secret_and_checked_at_load(
     monkeypatch.setenv("NEXTOFKIN_SMTP_PASSWORD", "")
     with pytest.raises(ValidationError, match="is empty"):
         Settings.load(tmp_path)
+
+
+def test_web_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from nextofkin.web.config import WebConfig
+
+    assert WebConfig.from_settings(Settings.load(tmp_path).web) == WebConfig()  # same defaults
+    monkeypatch.setenv("NEXTOFKIN_WEB__MAX_UPLOAD_MB", "5")
+    monkeypatch.setenv("NEXTOFKIN_WEB__HTTPS_ONLY", "true")
+    monkeypatch.setenv("NEXTOFKIN_WEB__LOAD_MODELS", "false")
+    config = WebConfig.from_settings(Settings.load(tmp_path).web)
+    assert config.max_upload_bytes == 5_000_000 and config.https_only and not config.load_models

@@ -275,6 +275,14 @@ class WebSettings(BaseModel):
     login_queue: int = Field(
         32, ge=1, description="logins waiting for a slot before more are refused (503)"
     )
+    max_upload_mb: int = Field(25, ge=1, description="largest photo upload (MB)")
+    max_upload_files: int = Field(12, ge=1, description="photos in one upload")
+    https_only: bool = Field(
+        False, description="send the session cookie over HTTPS only (behind a TLS proxy)"
+    )
+    load_models: bool = Field(
+        True, description="load the face models at start (false: on the first search)"
+    )
 
 
 class SearchSettings(BaseModel):

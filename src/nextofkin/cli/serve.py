@@ -15,11 +15,22 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: loopback)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
     https_only: bool = typer.Option(
-        False, "--https-only", help="Send the session cookie over HTTPS only (behind a TLS proxy)."
+        False,
+        "--https-only",
+        help="Send the session cookie over HTTPS only (behind a TLS proxy); "
+        "default: NEXTOFKIN_WEB__HTTPS_ONLY.",
     ),
-    max_upload_mb: int = typer.Option(25, "--max-upload-mb", min=1, help="Largest photo (MB)."),
+    max_upload_mb: int | None = typer.Option(
+        None,
+        "--max-upload-mb",
+        min=1,
+        help="Largest photo (MB); default: NEXTOFKIN_WEB__MAX_UPLOAD_MB (25).",
+    ),
     lazy_models: bool = typer.Option(
-        False, "--lazy-models", help="Load the face models on the first search, not at start."
+        False,
+        "--lazy-models",
+        help="Load the face models on the first search, not at start; default: "
+        "NEXTOFKIN_WEB__LOAD_MODELS.",
     ),
 ) -> None:
     """Serve the web UI and the REST API (OpenAPI schema at /api/openapi.json)."""
@@ -29,11 +40,15 @@ def serve_command(
     from nextofkin.web.config import WebConfig
 
     cli = state(ctx)
-    config = WebConfig(
-        max_upload_bytes=max_upload_mb * 1_000_000,
-        https_only=https_only,
-        load_models=not lazy_models,
+    # The settings decide; a flag given on the command line overrides them.
+    web = cli.settings.web.model_copy(
+        update={
+            "max_upload_mb": max_upload_mb or cli.settings.web.max_upload_mb,
+            "https_only": https_only or cli.settings.web.https_only,
+            "load_models": cli.settings.web.load_models and not lazy_models,
+        }
     )
+    config = WebConfig.from_settings(web)
     app = create_app(cli.settings, config)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(

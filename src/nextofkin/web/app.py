@@ -44,7 +44,7 @@ def create_app(
     (tests use a stand-in where faces are not the point). With ``config.load_models`` the models
     load when the server starts; otherwise on the first search.
     """
-    config = config or WebConfig()
+    config = config or WebConfig.from_settings(settings.web)
     workspace_box: dict[str, Workspace] = {}
 
     @asynccontextmanager

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nextofkin.settings import WebSettings
+
 # Image types a post-mortem upload may be, by the first bytes of the file (never by its name).
 IMAGE_MAGIC: dict[str, tuple[bytes, ...]] = {
     "jpeg": (b"\xff\xd8\xff",),
@@ -28,6 +30,16 @@ class WebConfig:
     https_only: bool = False  # the session cookie only over HTTPS (behind a TLS proxy)
     load_models: bool = True
     image_types: tuple[str, ...] = field(default=tuple(IMAGE_MAGIC))
+
+    @classmethod
+    def from_settings(cls, web: WebSettings) -> WebConfig:
+        """The limits and policies the settings give (``NEXTOFKIN_WEB__*``)."""
+        return cls(
+            max_upload_bytes=web.max_upload_mb * 1_000_000,
+            max_upload_files=web.max_upload_files,
+            https_only=web.https_only,
+            load_models=web.load_models,
+        )
 
     @property
     def max_request_bytes(self) -> int:
