@@ -60,3 +60,18 @@ def write_atomically(target: Path, data: bytes, *, mode: int | None = None) -> N
         raise
     if mode is not None:
         target.chmod(mode)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush ``path``'s content to the disk (before a rename makes it the real one)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush the directory ``path``: a rename in it is durable only once its entry is on disk."""
+    with contextlib.suppress(OSError):  # some filesystems refuse fsync on directories
+        fsync_file(path)

@@ -175,7 +175,7 @@ def test_save_is_one_commit_and_old_generations_go(
     def boom(*_args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("nextofkin.gallery.faiss_index._fsync_dir", boom)
+    monkeypatch.setattr("nextofkin.gallery.faiss_index.fsync_dir", boom)
     with pytest.raises(KeyboardInterrupt):
         monkeypatch.setattr(Path, "replace", _fail_on_description(Path.replace))
         index.save()

@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nextofkin.diskspace import fsync_dir, fsync_file
 from nextofkin.errors import IndexError_, ModelMismatch
 from nextofkin.gallery.index_base import (
     _GENERATION_PREFIX,
@@ -28,8 +29,6 @@ from nextofkin.gallery.index_base import (
     _embeddings_in_order,
     _faiss,
     _find,
-    _fsync,
-    _fsync_dir,
     _read_description,
     _train_size,
     embeddings_by_ids,
@@ -259,7 +258,7 @@ class FaissIndex:
             name = f"{_GENERATION_PREFIX}{generation}.faiss"
             tmp = self.directory / (name + ".tmp")
             _faiss().write_index(self._index, str(tmp))
-            _fsync(tmp)
+            fsync_file(tmp)
             tmp.replace(self.directory / name)
             desc.file = name
             self._tombstones_dirty = True
@@ -269,7 +268,7 @@ class FaissIndex:
                 tmp = self.directory / (name + ".tmp")
                 with tmp.open("wb") as handle:
                     np.save(handle, np.fromiter(sorted(self._tombstones), dtype=np.int64))
-                _fsync(tmp)
+                fsync_file(tmp)
                 tmp.replace(self.directory / name)
                 desc.tombstones_file = name
             else:
@@ -278,9 +277,9 @@ class FaissIndex:
         desc.build["tombstones"] = len(self._tombstones)
         tmp_desc = self.directory / (DESCRIPTION_FILE + ".tmp")
         tmp_desc.write_text(json.dumps(desc.to_dict(), indent=1), encoding="utf-8")
-        _fsync(tmp_desc)
+        fsync_file(tmp_desc)
         tmp_desc.replace(self.directory / DESCRIPTION_FILE)  # the commit point
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self._data_dirty = self._tombstones_dirty = False
         self._remove_stale()
 

@@ -6,10 +6,8 @@ See :mod:`nextofkin.gallery.index` for the design (index by size, deletions, ato
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -202,20 +200,6 @@ def _read_description(path: Path) -> IndexDescription:
         return IndexDescription.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as exc:
         raise IndexError_(f"cannot read index description {path}: {exc}") from exc
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    # The renames are durable only once the directory entry is on disk.
-    with contextlib.suppress(OSError):  # some filesystems refuse fsync on directories
-        _fsync(path)
 
 
 def _embeddings_in_order(

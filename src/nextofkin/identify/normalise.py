@@ -37,6 +37,7 @@ import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nextofkin.diskspace import fsync_dir
 from nextofkin.errors import CalibrationError
 from nextofkin.gallery.index import VectorIndex, embeddings_by_ids
 from nextofkin.gallery.records import Face, FaceRole, FaceRoleRecord
@@ -197,7 +198,7 @@ class CohortStore:
             fh.flush()
             os.fsync(fh.fileno())
         staged.replace(self.directory / POINTER)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self._remove_other_generations(keep=generation)
 
     def clear(self) -> bool:
@@ -217,16 +218,6 @@ class CohortStore:
             else:
                 with contextlib.suppress(OSError):
                     path.unlink()
-
-
-def _fsync_dir(path: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
-    with contextlib.suppress(OSError):  # some filesystems refuse fsync on directories
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @dataclass(frozen=True)

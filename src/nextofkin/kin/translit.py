@@ -44,14 +44,6 @@ _TABLES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "loose": (_LOOSE, {}),
 }
 
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-
-
-def has_cyrillic(text: str) -> bool:
-    """Whether ``text`` contains any Cyrillic letter."""
-    return bool(_CYRILLIC.search(text))
-
-
 def transliterate(text: str, scheme: Scheme = "uk") -> str:
     """``text`` with Cyrillic letters written in Latin by ``scheme``; other characters kept.
 
