@@ -22,6 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextofkin import errors as e
+from nextofkin.i18n import _, use_language
+from nextofkin.web.language import request_language
 from nextofkin.web.problems import (
     CsrfRejected,
     ErrorBody,
@@ -162,12 +164,14 @@ class ErrorShield:
             if started:
                 raise  # half a response went out: nothing better to do than cut it
             request = Request(scope, receive)
-            body = describe(InternalError("internal error: it was logged on the server"))
-            response: Response
-            if wants_json(request) or request.url.path.startswith("/media/"):
-                response = JSONResponse(body.json(), status_code=500)
-            else:
-                response = _plain_error_page(request, body)
+            # Outside the language middleware: choose the request's language again.
+            with use_language(request_language(scope)):
+                body = describe(InternalError(_("internal error: it was logged on the server")))
+                response: Response
+                if wants_json(request) or request.url.path.startswith("/media/"):
+                    response = JSONResponse(body.json(), status_code=500)
+                else:
+                    response = _plain_error_page(request, body)
             await response(scope, receive, send)
 
 
