@@ -12,6 +12,7 @@ from cases.casework import add_team
 from cases.standing_world import add_batch, batch_centres, body_probe, open_searched_case
 from nextofkin import audit
 from nextofkin.cases.alerts import AlertState, acknowledge, list_alerts
+from nextofkin.cases.report import write_report
 from nextofkin.cases.service import close_case
 from nextofkin.cases.standing import rescan
 from nextofkin.cases.standing_records import CaseAlert, CaseProbe
@@ -148,8 +149,6 @@ def _alert_row(case_id: int, face_id: int) -> CaseAlert:
 
 
 def test_the_case_report_lists_the_case_alerts(world: Workspace, tmp_path: Path) -> None:
-    from nextofkin.cases.report import write_report
-
     add_batch(world, "later", 40, seed=LATER)
     alert = next(a for a in rescan(world, None, system=True).alerts if a.case_number == "C-2")
     with world.session() as session:

@@ -11,6 +11,10 @@ from typer.testing import CliRunner
 from cases.casework import add_team
 from cases.standing_world import add_batch, batch_centres, body_probe, open_searched_case
 from nextofkin.cli import build_app
+from nextofkin.cli.alerts import rescan_after_ingest
+from nextofkin.cli.common import CliState
+from nextofkin.gallery.ingest import ingest_lock_path
+from nextofkin.processes import exclusive_lock
 from nextofkin.workspace import Workspace
 
 
@@ -67,3 +71,14 @@ def test_acknowledging_twice_is_one_line_error(ws: Workspace) -> None:
 def test_rescan_without_user_is_refused(ws: Workspace) -> None:
     code, out = _run(ws, "case", "rescan")
     assert code == 1 and "PermissionDenied" in out
+
+
+def test_the_ingest_hook_reports_a_rescan_that_cannot_run_and_does_not_fail(ws: Workspace) -> None:
+    cli = CliState(workspace_path=ws.settings.home)
+    with exclusive_lock(ingest_lock_path(ws), "an ingest"):
+        busy = rescan_after_ingest(cli, quiet=True)
+    assert busy is not None and "already running" in str(busy["error"])
+    done = rescan_after_ingest(cli, quiet=True)
+    assert done is not None and done["cases"] == 1 and done["alerts"]
+    cli.settings.standing.after_ingest = False
+    assert rescan_after_ingest(cli, quiet=True) is None

@@ -15,7 +15,7 @@ from nextofkin.cases.alerts import AlertInfo
 from nextofkin.cases.standing import RescanReport
 from nextofkin.cli.cases import case_app
 from nextofkin.cli.common import CliState, cells, console, handle_errors, lit, print_json, state
-from nextofkin.errors import Busy, CalibrationError, PermissionDenied
+from nextofkin.errors import NextOfKinError, PermissionDenied
 
 alerts_app = typer.Typer(
     help="Alerts of standing searches: accounts worth a look for open cases.",
@@ -142,14 +142,15 @@ def rescan_command(
 def rescan_after_ingest(cli: CliState, *, quiet: bool) -> dict[str, object] | None:
     """The ingest command's hook: rescan every open case as the system (``standing.after_ingest``).
 
-    A rescan that cannot run now (another ingest started, no calibration yet) is reported, not
-    fatal: the ingest itself succeeded, and the next ingest or ``case rescan`` catches up.
+    A rescan that cannot run now (another ingest started, no calibration yet, any other error of
+    the one tree) is reported, not fatal: the ingest itself succeeded, and the next ingest or
+    ``case rescan`` catches up.
     """
     if not cli.settings.standing.after_ingest:
         return None
     try:
         report, note = _rescan_and_mail(cli, None, None)
-    except (Busy, CalibrationError) as exc:
+    except NextOfKinError as exc:  # Busy, CalibrationError, DiskFull, ...: the ingest stands
         if not quiet:
             console.print(f"[yellow]standing searches not run:[/] {lit(str(exc))}")
         return {"error": str(exc)}
