@@ -3,12 +3,11 @@ engine proposes."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from nextofkin.addresses import normalise_email
 from nextofkin.cases.service import get_case
 from nextofkin.errors import InputError
 from nextofkin.gallery.records import Account
+from nextofkin.kin.interfaces import KinFinder
 from nextofkin.notify.binding import identified
 from nextofkin.notify.model import Channel, KinPick
 from nextofkin.users.service import Permission, require
@@ -38,13 +37,13 @@ def kin_recipients(
     *,
     top: int = 3,
     channel: Channel | str = Channel.EMAIL,
-    kin_service: Any = None,
+    kin_service: KinFinder | None = None,
 ) -> list[KinPick]:
     """The ``top`` strongest relatives of the identified person that ``channel`` can reach.
 
     Uses the kin engine (``nextofkin.kin``) on the confirmed account; relatives without an e-mail
     address are skipped for the e-mail channel, relatives without any contact for the manual one.
-    ``kin_service`` is an object with ``kin(account, source=..., top=...)`` (default: KinService).
+    ``kin_service`` finds the relatives (default: :class:`~nextofkin.kin.engine.KinService`).
     """
     channel = Channel(channel)
     with workspace.session() as session:
