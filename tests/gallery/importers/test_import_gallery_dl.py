@@ -73,3 +73,16 @@ def test_metadata_without_file_and_file_without_metadata_are_problems(tmp_path: 
     assert "--write-metadata" in problems["vk/ivan.petrenko/10.jpg"]
     assert "not valid JSON" in problems["vk/ivan.petrenko/11.jpg.json"]
     assert len([p for p in export.photos if p.platform == "vk"]) == 2
+
+
+def test_instagram_description_mentions_are_tags(tmp_path: Path) -> None:
+    folder = tmp_path / "gallery-dl" / "instagram" / "olena.k"
+    meta = gdl_instagram(
+        55501, "olena.k", "Olena Koval", "C1abc",
+        [{"id": "55502", "username": "taras.k", "full_name": "Taras"}],
+    ) | {"description": "з @taras.k та @Nina_P 🎉 (@olena.k)"}  # fmt: skip
+    gdl_file(folder / "3100000000000000002.jpg", meta)
+    export = read_export(tmp_path / "gallery-dl")
+    (photo,) = export.photos
+    # Taras is tagged already; the poster's own handle is no mention.
+    assert photo.tagged == [Tag("55502"), Tag("@nina_p")]

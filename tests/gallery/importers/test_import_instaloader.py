@@ -7,6 +7,7 @@ from pathlib import Path
 from tool_formats import insta_post, insta_profile, insta_tag, jpeg
 
 from nextofkin.gallery.formats import read_export
+from nextofkin.gallery.importers.common import caption_mentions
 from nextofkin.gallery.tags import Tag
 
 
@@ -92,3 +93,25 @@ def test_metadata_without_its_image_is_a_problem(tmp_path: Path) -> None:
     export = read_export(root)
     problems = {p.item: p.message for p in export.problems}
     assert "without its photo" in problems["olena.k/2024-06-01_10-00-00_UTC.json.xz"]
+
+
+def test_caption_mentions_are_tags_without_a_position(tmp_path: Path) -> None:
+    root = _download(tmp_path / "dl")
+    insta_post(
+        root / "olena.k",
+        "2024-05-03_10-00-00",
+        (55501, "olena.k"),
+        "C3ghi",
+        "З @Taras.K і @nina_p, пишіть на olena@mail.ua (@olena.k це я)",
+        [insta_tag(55502, "taras.k", 0.3, 0.5)],
+    )
+    export = read_export(root)
+    post = next(p for p in export.photos if p.rel_path.endswith("2024-05-03_10-00-00_UTC.jpg"))
+    # Taras is tagged already (by id, with his point); Nina is not in this download; an e-mail
+    # address and the poster's own handle are no mention.
+    assert post.tagged == [Tag("55502", point=(0.3, 0.5)), Tag("@nina_p")]
+
+
+def test_caption_mentions_reads_handles_once_and_in_order() -> None:
+    assert caption_mentions("@b hi @a. and @B again, x@y.z") == ["b", "a"]
+    assert caption_mentions(None) == []

@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import json
 import lzma
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from nextofkin.errors import ManifestError
 from nextofkin.vision.image_io import IMAGE_SUFFIXES
+
+# An Instagram handle after "@": letters, digits, "_" and inner single dots, at most 30 (as the
+# platform allows), not inside a word or an e-mail address.
+_MENTION = re.compile(
+    r"(?<![\w.@])@([A-Za-z0-9_](?:[A-Za-z0-9_]|\.(?!\.)){0,28}[A-Za-z0-9_]?)", re.ASCII
+)
+
+
+def caption_mentions(caption: str | None) -> list[str]:
+    """The handles ``@mentioned`` in a caption, lower-cased, in order, once each."""
+    found: list[str] = []
+    for match in _MENTION.finditer(caption or ""):
+        handle = match.group(1).rstrip(".").lower()
+        if handle and handle not in found:
+            found.append(handle)
+    return found
 
 
 def rel(root: Path, path: Path) -> str:

@@ -27,6 +27,7 @@ from nextofkin.errors import ManifestError
 from nextofkin.gallery.formats import MAX_NAME, AccountEntry, Export, ItemProblem, PhotoEntry
 from nextofkin.gallery.importers.common import (
     as_dict,
+    caption_mentions,
     id_text,
     is_image,
     iso_from_text,
@@ -110,6 +111,8 @@ def _instagram(data: dict[str, Any], rel_path: str) -> tuple[AccountEntry, Photo
         f"https://www.instagram.com/p/{shortcode}/" if shortcode else None
     )
     tags: list[Tag] = []
+    known: set[str] = set()
+    handle_of_owner = handle.lower() if handle else None
     for user in data.get("tagged_users") or ():
         if not isinstance(user, dict):
             continue
@@ -118,6 +121,12 @@ def _instagram(data: dict[str, Any], rel_path: str) -> tuple[AccountEntry, Photo
         tagged = other or (f"@{other_handle}" if other_handle else None)
         if tagged and tagged != account:
             tags.append(Tag(tagged))
+        if other_handle:
+            known.add(other_handle.lower())
+    # An @handle in the description names someone too (kin counts a mention like a tag).
+    for handle in caption_mentions(text_or_none(data.get("description"))):
+        if handle not in known and handle != (handle_of_owner or ""):
+            tags.append(Tag(f"@{handle}"))
     entry = AccountEntry(
         external_id=account,
         platform="instagram",

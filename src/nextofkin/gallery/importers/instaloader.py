@@ -24,6 +24,7 @@ from nextofkin.errors import ManifestError
 from nextofkin.gallery.formats import MAX_NAME, AccountEntry, Export, ItemProblem, PhotoEntry
 from nextofkin.gallery.importers.common import (
     as_dict,
+    caption_mentions,
     id_text,
     is_image,
     iso_from_timestamp,
@@ -109,6 +110,22 @@ def _tags(node: dict[str, Any], owner: str | None, ids: dict[str, str]) -> list[
         else:
             tags.append(Tag(account))
     return tags
+
+
+def _mentions(
+    tags: list[Tag], caption: str | None, owner: str | None, ids: dict[str, str]
+) -> list[Tag]:
+    """The tags, then each ``@handle`` of the caption not tagged already, as a tag without a
+    position (by the id of a profile this export holds, else ``@handle``), as kin counts a
+    mention."""
+    out = list(tags)
+    seen = {t.account for t in tags}
+    for handle in caption_mentions(caption):
+        account = ids.get(handle) or f"@{handle}"
+        if account not in seen and account != owner:
+            seen.add(account)
+            out.append(Tag(account))
+    return out
 
 
 class _Folder:
@@ -204,7 +221,8 @@ class _Folder:
         for number, path in sorted(slides.items()):
             child = children[number - 1] if 0 < number <= len(children) else node
             tags = _tags(child, owner, ids) or (_tags(node, owner, ids) if child is node else [])
-            self._add(path, "post", caption, posted, post_url, tags, owner)
+            self._add(path, "post", caption, posted, post_url, _mentions(tags, caption, owner,
+                      ids), owner)  # fmt: skip
 
     def _add(
         self,
