@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from nextofkin.cases.alerts import AlertInfo, acknowledge, list_alerts
+from nextofkin.i18n import _
 from nextofkin.users.service import ROLE_PERMISSIONS, Permission, Role
 from nextofkin.web.deps import RowId, Searcher, StateDep, Viewer
 from nextofkin.web.pages.common import FormFailed, case_url, flashing_errors, see_other
@@ -69,7 +70,14 @@ def acknowledge_alert(
     try:
         with flashing_errors(request), state.db() as session:
             alert = acknowledge(session, actor.name, alert_id, note or None)
-        flash(request, f"Alert {alert.id} on case {alert.case_number} acknowledged.")
+        flash(
+            request,
+            _(
+                "Alert %(id)s on case %(number)s acknowledged.",
+                id=alert.id,
+                number=alert.case_number,
+            ),
+        )
         if back == "case":
             target = case_url(alert.case_number)
     except FormFailed:
