@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from nextofkin.cli.common import cells, console, handle_errors, lit, print_json, state
+from nextofkin.i18n import _, ngettext
 
 
 @handle_errors
@@ -42,13 +43,27 @@ def kin_command(
         print_json({"account": data.pop("account"), "relations": data.pop("relations")} | data)
         return
     console.print(
-        f"[bold]{lit(result.account)}[/] ({lit(result.name or 'no name')}, source "
-        f"{lit(result.source)}): {result.owner_faces} owner face(s)"
+        f"[bold]{lit(result.account)}[/] ("
+        + _(
+            "%(name)s, source %(source)s",
+            name=lit(result.name or _("no name")),
+            source=lit(result.source),
+        )
+        + "): "
+        + ngettext("%(num)d owner face", "%(num)d owner faces", result.owner_faces)
     )
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {lit(note)}")
+        console.print("[yellow]" + _("note:") + f"[/] {lit(note)}")
     table = Table(show_lines=True)
-    for column in ("#", "account", "score", "relation", "reasons", "evidence", "contacts"):
+    for column in (
+        "#",
+        _("account"),
+        _("score"),
+        _("relation"),
+        _("reasons"),
+        _("evidence"),
+        _("contacts"),
+    ):
         table.add_column(column)
     for rank, rel in enumerate(result.relations, 1):
         relation = rel.relation + (f" ({rel.kinship})" if rel.kinship else "")
@@ -65,8 +80,11 @@ def kin_command(
     console.print(table)
     for same in result.same_face_accounts:
         console.print(
-            f"[yellow]same face as the person:[/] {lit(same['account'])} "
-            f"(similarity {same['similarity']})"
+            "[yellow]"
+            + _("same face as the person:")
+            + f"[/] {lit(same['account'])} ("
+            + _("similarity %(value)s", value=same["similarity"])
+            + ")"
         )
 
 

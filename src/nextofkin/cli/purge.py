@@ -6,6 +6,7 @@ import typer
 
 from nextofkin.cli.common import console, handle_errors, lit, print_json, state
 from nextofkin.errors import InputError
+from nextofkin.i18n import _, ngettext
 
 
 @handle_errors
@@ -41,10 +42,21 @@ def purge_command(
     if json_out:
         print_json(asdict(report))
         return
+    counts = [
+        ngettext("%(num)d account", "%(num)d accounts", report.accounts),
+        ngettext("%(num)d photo", "%(num)d photos", report.photos),
+        ngettext("%(num)d image", "%(num)d images", report.images),
+        ngettext("%(num)d face", "%(num)d faces", report.faces),
+        ngettext("%(num)d vector", "%(num)d vectors", report.vectors),
+    ]
     console.print(
-        f"purged {lit(report.subject)}: {report.accounts} account(s), {report.photos} photo(s), "
-        f"{report.images} image(s), {report.faces} face(s), {report.vectors} vector(s); "
-        f"the index now holds {report.index_total} faces"
+        _("purged %(subject)s: %(counts)s", subject=lit(report.subject), counts=", ".join(counts))
+        + "; "
+        + ngettext(
+            "the index now holds %(num)d face",
+            "the index now holds %(num)d faces",
+            report.index_total,
+        )
     )
 
 
