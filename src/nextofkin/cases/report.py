@@ -30,7 +30,7 @@ from nextofkin.cases.service import CaseInfo, get_case, verify_custody, view_cas
 from nextofkin.errors import ImageError, InputError, NextOfKinError
 from nextofkin.gallery.labels import face_role_label
 from nextofkin.gallery.records import Face
-from nextofkin.i18n import format_datetime, gettext, install_jinja
+from nextofkin.i18n import current_language, format_datetime, gettext, install_jinja, use_language
 from nextofkin.identify.meaning import decision_explanation, decision_label, stored_meaning
 from nextofkin.identify.results import Evidence
 from nextofkin.users.service import Permission, require
@@ -306,14 +306,19 @@ def write_report(
     number: str,
     fmt: Literal["html", "pdf"] = "html",
     out: Path | None = None,
+    language: str | None = None,
 ) -> Path:
-    """Render the case report to ``out`` (default: the workspace's reports folder) and audit it."""
+    """Render the case report to ``out`` (default: the workspace's reports folder) and audit it.
+
+    ``language`` is the report's (it is often for someone else: a prosecutor, a family's
+    lawyer); by default the current one (``--language`` / ``NEXTOFKIN_LANGUAGE``).
+    """
     if fmt not in ("html", "pdf"):
         raise InputError(f"unknown report format {fmt!r} (html or pdf)")
-    with workspace.session() as session:
+    with use_language(language or current_language()), workspace.session() as session:
         data = collect(session, workspace, actor, number)
         case_id = get_case(session, number).id
-    html = render_html(data)
+        html = render_html(data)
     if out is None:
         slug = re.sub(r"[^\w.-]+", "_", number)
         out = workspace.media_dir / "reports" / str(case_id) / f"case-{slug}.{fmt}"
@@ -334,7 +339,7 @@ def write_report(
             data.generated_by,
             audit.Action.CASE_REPORT,
             f"case:{number}",
-            {"format": fmt, "path": str(out)},
+            {"format": fmt, "path": str(out), "language": language or current_language()},
             case=number,
         )
     return out
