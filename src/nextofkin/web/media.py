@@ -31,6 +31,7 @@ from nextofkin.cases.media import clean_photo, face_crop, jpeg_bytes
 from nextofkin.cases.records import Case, CasePhoto, CaseSearch
 from nextofkin.errors import NotFound
 from nextofkin.gallery.records import Face, Image, Photo
+from nextofkin.notify.records import OutboxMessage
 from nextofkin.web.deps import RowId, StateDep, Viewer
 
 router = APIRouter(prefix="/media", tags=["media"])
@@ -214,8 +215,6 @@ def message_attachment(
     number: str, request: Request, state: StateDep, actor: Viewer, to: str
 ) -> Response:
     """The attachment of the message to recipient ``to`` (``account:source/id``) of a case."""
-    from nextofkin.notify.records import OutboxMessage
-
     with state.db() as session:
         stored = session.scalar(
             select(OutboxMessage.attachment_path)

@@ -15,13 +15,25 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nextofkin import audit
 from nextofkin.cases.info import StoredProbe
+from nextofkin.cases.records import Case
 from nextofkin.cases.review import counting_confirmations, needed_reviewers
-from nextofkin.cases.service import CaseInfo, CustodyCheck, SearchInfo, get_case, verify_custody
+from nextofkin.cases.service import (
+    CaseInfo,
+    CaseState,
+    CustodyCheck,
+    SearchInfo,
+    get_case,
+    list_cases,
+    verify_custody,
+)
 from nextofkin.gallery.records import Image as GalleryImage
 from nextofkin.gallery.records import Photo
 from nextofkin.identify.meaning import decision_label, stored_meaning
+from nextofkin.notify.service import OutboxState, outbox
 from nextofkin.settings import ReviewPolicy
+from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
 
 EXIF_ORIENTATION = 0x0112
@@ -242,10 +254,6 @@ class Dashboard:
 
 def dashboard(session: Session, actor: str) -> Dashboard:
     """Cases by state, identified and notified counts, review queue and recent activity."""
-    from nextofkin import audit
-    from nextofkin.cases.service import CaseState, list_cases
-    from nextofkin.notify.service import OutboxState, outbox
-
     rows = list_cases(session, actor)
     by_state = {s.value: 0 for s in CaseState}
     for row in rows:
@@ -268,9 +276,6 @@ def dashboard(session: Session, actor: str) -> Dashboard:
 
 def next_case(session: Session, actor: str, current: str) -> str | None:
     """The next case waiting for review after ``current`` (oldest first, wrapping around)."""
-    from nextofkin.cases.records import Case
-    from nextofkin.users.service import Permission, require
-
     # Shown on every case page: only the queue's numbers, not every case with its counts.
     require(session, actor, Permission.VIEW)
     numbers = list(
