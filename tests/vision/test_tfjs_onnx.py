@@ -214,7 +214,7 @@ def test_faceres_embedder_tells_people_apart(lfw_dir: Path) -> None:
 
     _human("faceres")
     emb = default_registry().embedder("human-faceres")
-    assert emb.spec.name == "human-faceres-v1" and emb.spec.dim == 1024
+    assert emb.spec.name == "hse-faceres-v1" and emb.spec.dim == 1024
     det, marks = HogDetector(), DlibFivePoint()
     people = [p for p in sorted((lfw_dir / "images").iterdir()) if len(list(p.iterdir())) >= 2][:4]
     chips = []
