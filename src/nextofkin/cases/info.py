@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin.cases.records import CaseDecision, CasePhoto, CaseSearch
 from nextofkin.cases.states import CaseState, get_case
-from nextofkin.identify.results import Candidate, ProbeFace
+from nextofkin.identify.results import Candidate, ProbeFace, Sighting
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,11 @@ class SearchInfo:
     params: dict[str, Any]
     probe_faces: list[StoredProbe]
     candidates: list[Candidate]
+
+    @property
+    def sightings(self) -> list[Sighting]:
+        """Where the probe appears as a companion in other accounts' photos (typed records)."""
+        return [Sighting.from_json(s) for s in self.params.get("sightings") or []]
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,11 @@ class Sighting:
     similarity: float
     score: float
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Sighting:
+        """The record as stored in JSON (a stored search's ``params["sightings"]``)."""
+        return cls(**_known(cls, data))
+
 
 @dataclass
 class SearchResult:

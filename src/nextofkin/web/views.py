@@ -31,6 +31,7 @@ from nextofkin.cases.service import (
 from nextofkin.gallery.records import Image as GalleryImage
 from nextofkin.gallery.records import Photo
 from nextofkin.identify.meaning import decision_label, stored_meaning
+from nextofkin.identify.results import Sighting
 from nextofkin.notify.service import OutboxState, outbox
 from nextofkin.settings import ReviewPolicy
 from nextofkin.users.service import Permission, require
@@ -121,7 +122,7 @@ class CasePage:
     search: SearchInfo | None
     candidates: list[CandidateView]
     calibration: dict[str, Any]
-    sightings: list[dict[str, Any]]
+    sightings: list[Sighting]
     custody: list[CustodyCheck] = field(default_factory=list)
 
     @property
@@ -231,7 +232,7 @@ def case_page(
         search=search,
         candidates=candidates,
         calibration=dict(params.get("calibration") or {}),
-        sightings=list(params.get("sightings") or []),
+        sightings=search.sightings if search is not None else [],
         custody=custody,
     )
 
