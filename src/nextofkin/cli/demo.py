@@ -126,9 +126,8 @@ def _identify(ws: Workspace, casting: Casting) -> str:
     )
     outcome = identify_for_case(ws, INVESTIGATOR, None, [probe], top=5)
     console.print(f"case [bold]{outcome.case_number}[/] opened by {INVESTIGATOR}")
-    result = outcome.result.to_dict()
-    render_result(result, photo_names(ws, outcome.case_number))
-    top = result["candidates"][0]["account"] if result["candidates"] else None
+    render_result(outcome.result.to_dict(), photo_names(ws, outcome.case_number))
+    top = outcome.result.candidates[0].account if outcome.result.candidates else None
     if top == casting.account:
         console.print(f"[bold green]The right account ({lit(casting.account)}) is ranked first.[/]")
     else:
