@@ -22,6 +22,9 @@ from nextofkin.cli.common import (
 )
 from nextofkin.cli.inquiries import sweep_case
 from nextofkin.errors import ConfigError
+from nextofkin.gallery.labels import face_role_label
+from nextofkin.i18n import _, format_number, ngettext
+from nextofkin.identify.meaning import decision_label
 from nextofkin.workspace import Workspace
 
 
@@ -124,55 +127,89 @@ def _margin_text(margin: object, rank: int) -> str:
     if not isinstance(margin, int | float):
         return ""
     if rank == 1:
-        return f"; {margin:.2f} above the next account"
-    return f"; {-margin:.2f} below the first"
+        return "; " + _("%(margin)s above the next account", margin=format_number(margin, 2))
+    return "; " + _("%(margin)s below the first", margin=format_number(-margin, 2))
 
 
-def render_result(result_dict: dict[str, object], names: dict[str, str] | None = None) -> None:
-    """Print a search result for a person; ``names`` maps stored copies to the user's names."""
+def _print_search_facts(result_dict: dict[str, object], names: dict[str, str] | None) -> str:
+    """The probes, the gallery and its thresholds, and the calibration's notes; the score kind."""
     probes = result_dict["probes"]
     assert isinstance(probes, list)
     for probe in probes:
         stored = Path(probe["photo"]).name
         console.print(
-            f"probe [bold]{lit((names or {}).get(stored, stored))}[/]: face at {probe['box']} "
-            f"(rotated {probe['rotation']}°, quality {probe['quality']:.2f}, "
-            f"{probe['faces_in_photo']} face(s) in photo)"
+            _(
+                "probe %(photo)s: face at %(box)s (rotated %(deg)s°, quality %(q)s, %(faces)s)",
+                photo=f"[bold]{lit((names or {}).get(stored, stored))}[/]",
+                box=probe["box"],
+                deg=probe["rotation"],
+                q=format_number(probe["quality"], 2),
+                faces=ngettext(
+                    "%(num)d face in photo", "%(num)d faces in photo", probe["faces_in_photo"]
+                ),
+            )
         )
     calibration = result_dict["calibration"]
     assert isinstance(calibration, dict)
+    accounts, faces = result_dict["gallery_accounts"], result_dict["gallery_faces"]
+    assert isinstance(accounts, int) and isinstance(faces, int)
     console.print(
-        f"gallery: {result_dict['gallery_accounts']:,} accounts, {result_dict['gallery_faces']:,}"
-        f" faces; thresholds: match ≥ {calibration['match_threshold']:.3f} "
-        f"(FPIR {calibration['match_fpir']:g}), possible ≥ "
-        f"{calibration['possible_threshold']:.3f} (FPIR {calibration['possible_fpir']:g})"
+        _(
+            "gallery: %(accounts)s, %(faces)s; thresholds: match ≥ %(match)s (FPIR "
+            "%(match_fpir)s), possible ≥ %(possible)s (FPIR %(possible_fpir)s)",
+            accounts=ngettext(
+                "%(count)s account", "%(count)s accounts", accounts, count=format_number(accounts)
+            ),
+            faces=ngettext("%(count)s face", "%(count)s faces", faces, count=format_number(faces)),
+            match=format_number(calibration["match_threshold"], 3),
+            match_fpir=f"{calibration['match_fpir']:g}",
+            possible=format_number(calibration["possible_threshold"], 3),
+            possible_fpir=f"{calibration['possible_fpir']:g}",
+        )
     )
     kind = str(result_dict.get("score_kind", "cosine"))
     if kind != "cosine":
         console.print(
-            f"scores: {kind}: cosine similarity standardised against a cohort of gallery faces "
-            "(0: as close as its 100 nearest other faces on average; higher is rarer); "
-            "cosine similarity in brackets"
+            _(
+                "scores: %(kind)s: cosine similarity standardised against a cohort of gallery "
+                "faces (0: as close as its 100 nearest other faces on average; higher is rarer); "
+                "cosine similarity in brackets",
+                kind=kind,
+            )
         )
     for note in calibration.get("notes", []):
-        console.print(f"[yellow]note:[/] {lit(note)}")
+        console.print("[yellow]" + _("note:") + f"[/] {lit(note)}")
+    return kind
+
+
+def render_result(result_dict: dict[str, object], names: dict[str, str] | None = None) -> None:
+    """Print a search result for a person; ``names`` maps stored copies to the user's names."""
+    kind = _print_search_facts(result_dict, names)
     table = Table(show_lines=True)
-    for column in ("#", "account", "score", "decision", "what the score means", "evidence"):
+    for column in (
+        "#",
+        _("account"),
+        _("score"),
+        _("decision"),
+        _("what the score means"),
+        _("evidence"),
+    ):
         table.add_column(column, overflow="fold")
     colours = {"match": "bold green", "possible": "yellow", "no match": "dim"}
     candidates = result_dict["candidates"]
     assert isinstance(candidates, list)
     for rank, cand in enumerate(candidates, start=1):
         evidence = "\n".join(
-            f"{e['photo']} ({e['role']}, {e['similarity']:.3f})" for e in cand["evidence"][:3]
+            f"{e['photo']} ({face_role_label(e['role'])}, {format_number(e['similarity'], 3)})"
+            for e in cand["evidence"][:3]
         )
         label = cand["account"] + (f"\n{cand['name']}" if cand.get("name") else "")
-        score = f"{cand['score']:.3f}" + (
-            f"\n({cand['similarity']:.3f})" if kind != "cosine" else ""
+        score = format_number(cand["score"], 3) + (
+            f"\n({format_number(cand['similarity'], 3)})" if kind != "cosine" else ""
         )
         table.add_row(
             *cells(rank, label, score),
-            Text(str(cand["decision"]), style=colours.get(cand["decision"], "")),
+            Text(decision_label(cand["decision"]), style=colours.get(cand["decision"], "")),
             *cells(cand["meaning"] + _margin_text(cand.get("margin"), rank), evidence),
         )
     console.print(table)
@@ -180,8 +217,11 @@ def render_result(result_dict: dict[str, object], names: dict[str, str] | None =
     assert isinstance(sightings, list)
     if sightings:
         console.print(
-            "also appears as a companion in photos of: "
-            + ", ".join(f"{s['account']} ({s['similarity']:.3f})" for s in sightings[:10]),
+            _("also appears as a companion in photos of:")
+            + " "
+            + ", ".join(
+                f"{s['account']} ({format_number(s['similarity'], 3)})" for s in sightings[:10]
+            ),
             markup=False,
         )
 
@@ -286,7 +326,7 @@ def _calibration_state(stored: dict[str, Any] | None) -> dict[str, Any]:
 
 def models_command(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the registered face models."""
-    from nextofkin.vision.models import default_registry
+    from nextofkin.vision.registry import default_registry
 
     names = default_registry().names()
     if json_out:
