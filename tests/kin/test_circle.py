@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
 
 from nextofkin.kin.circle import family_circle
+from nextofkin.kin.faces import nearest_owners
 from nextofkin.kin.scoring import DEFAULT_WEIGHTS, FAMILY, FRIEND, PairEvidence, judge
 
 
@@ -58,3 +63,30 @@ def test_score_stays_in_unit_interval_with_a_negative_weight() -> None:
         dates=["2000-01-01", "2020-01-01"],
     )  # fmt: skip
     assert 0.0 < judge(everything).score <= 1.0
+
+
+def test_nearest_owners_matches_a_plain_scan() -> None:
+    rng = np.random.default_rng(7)
+    for trial in range(30):
+        n_owners = int(rng.integers(1, 200))
+        # Few accounts with many owner faces each exercise the full-row fallback.
+        accounts = rng.integers(0, max(1, n_owners // int(rng.integers(1, 40))), n_owners)
+        owner_vectors = _unit(rng.normal(size=(n_owners, 8)))
+        vectors = _unit(rng.normal(size=(40, 8)))
+        links = SimpleNamespace(owner_accounts=accounts, owner_vectors=owner_vectors)
+        exclude = int(accounts[0]) if trial % 2 else None
+        got = nearest_owners(links, vectors, exclude=exclude)  # type: ignore[arg-type]
+        sims = vectors @ owner_vectors.T
+        if exclude is not None:
+            sims[:, accounts == exclude] = -2.0
+        for row, found in zip(sims, got, strict=True):
+            col = int(row.argmax())
+            others = row[accounts != accounts[col]]
+            assert found is not None and found[0] == accounts[col]
+            assert found[1] == pytest.approx(row[col])
+            assert found[2] == pytest.approx(others.max() if others.size else -1.0)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    unit: np.ndarray = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return unit

@@ -21,6 +21,8 @@ MIN_CONFIDENCE = 0.5
 # A nearest owner must beat the next account's owner by this much, unless it is this sure.
 MIN_MARGIN = 0.03
 SURE_ENOUGH = 0.9
+# Owner columns per face searched for the runner-up before a full scan of that row.
+RUNNER_UP_COLUMNS = 16
 # A face a positioned tag points at is the tagged account's: the poster said so. Not certain
 # (people mis-tap), so not 1, but above every gate.
 TAG_CONFIDENCE = 0.95
@@ -59,21 +61,31 @@ def nearest_owners(
     """For each face vector: (account, similarity, runner-up similarity) of its nearest owner.
 
     The runner-up is the best similarity to any *other* account's owner faces; ``exclude`` (the
-    poster's own account) takes no part.
+    poster's own account) takes no part. Vectorised: the runner-up is looked for among each
+    row's best few columns, and only rows whose best few are all one account scan the rest.
     """
     if not len(links.owner_accounts):
         return [None] * len(vectors)
+    owners = links.owner_accounts
     sims = vectors @ links.owner_vectors.T
     if exclude is not None:
-        sims[:, links.owner_accounts == exclude] = -2.0
-    out: list[tuple[int, float, float] | None] = []
-    for row in sims:
-        col = int(row.argmax())
-        account = int(links.owner_accounts[col])
-        others = row[links.owner_accounts != account]
-        runner_up = float(others.max()) if others.size else -1.0
-        out.append((account, float(row[col]), runner_up))
-    return out
+        sims[:, owners == exclude] = -2.0
+    rows = np.arange(len(sims))
+    best = sims.argmax(axis=1)
+    best_account = owners[best]
+    best_sim = sims[rows, best]
+    k = min(RUNNER_UP_COLUMNS, sims.shape[1])
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    top_sims = np.take_along_axis(sims, top, axis=1)
+    other = owners[top] != best_account[:, None]
+    runner_up = np.where(other, top_sims, -np.inf).max(axis=1)
+    for i in np.flatnonzero(~other.any(axis=1)):
+        rest = sims[i, owners != best_account[i]]
+        runner_up[i] = rest.max() if rest.size else -1.0
+    return [
+        (int(a), float(s), float(r))
+        for a, s, r in zip(best_account, best_sim, runner_up, strict=True)
+    ]
 
 
 def confident(confidence: FaceConfidence, found: tuple[int, float, float]) -> bool:
