@@ -44,6 +44,7 @@ _TABLES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "loose": (_LOOSE, {}),
 }
 
+
 def transliterate(text: str, scheme: Scheme = "uk") -> str:
     """``text`` with Cyrillic letters written in Latin by ``scheme``; other characters kept.
 
