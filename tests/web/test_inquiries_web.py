@@ -147,4 +147,13 @@ def test_inquiries_through_the_api_and_pages_by_role(
     assert response.status_code == 200 and response.json()["photos"] == 1
     assert users["ivan"].get(f"/api/inquiries/{mine['id']}").status_code == 404
     assert f'href="/inquiries/{mine["id"]}"' not in users["ivan"].get("/cases/K-1").text
+
+    # A body found later is searched against the inquiries waiting (here ira's).
+    later = engine.face(jpeg(6), near(unit(5), 3))
+    response = users["ivan"].post(
+        "/api/cases", data={"number": "K-2"}, files=[("photos", ("c.jpg", later, "image/jpeg"))]
+    )
+    assert response.status_code == 201, response.text
+    shown = users["ira"].get(f"/api/inquiries/{theirs['id']}").json()
+    assert [lk["case_number"] for lk in shown["links"]] == ["K-2"]
     assert csrf
