@@ -71,3 +71,22 @@ def test_case_page_in_ukrainian(team: Team, app: FastAPI) -> None:
     english = team["rita"].get("/cases/C1", headers=EN).text
     assert "against this gallery of 1,000 accounts about 1 time in 2,000" in english
     assert "Needs 2 reviewers to confirm." in english
+
+
+def test_api_machine_fields_stay_english(team: Team, app: FastAPI) -> None:
+    """The API's machine fields never change with the language; its sentences follow it."""
+    open_case(team)
+    uk = team["rita"].get("/api/cases/C1/candidates", headers=UK).json()["candidates"]
+    en = team["rita"].get("/api/cases/C1/candidates", headers=EN).json()["candidates"]
+    assert (
+        [c["decision"] for c in uk]
+        == [c["decision"] for c in en]
+        == [
+            "match",
+            "possible",
+            "no match",
+        ]
+    )
+    assert [c["fpir"] for c in uk] == [c["fpir"] for c in en]
+    assert uk[0]["decision_text"] == "впевнений збіг" and en[0]["decision_text"] == "strong match"
+    assert "стороння людина" in uk[0]["meaning"] and "a stranger" in en[0]["meaning"]
