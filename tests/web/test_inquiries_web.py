@@ -157,3 +157,47 @@ def test_inquiries_through_the_api_and_pages_by_role(
     shown = users["ira"].get(f"/api/inquiries/{theirs['id']}").json()
     assert [lk["case_number"] for lk in shown["links"]] == ["K-2"]
     assert csrf
+
+
+def test_inquiry_pages_record_review_and_withdraw(
+    site: tuple[FastAPI, dict[str, TestClient], dict[str, str]],
+) -> None:
+    app, users, csrf = site
+    engine: AnalysingIdentify = app.state.engine_stand_in
+    taras = unit(1)
+    body = engine.face(jpeg(1), taras)
+    response = users["ivan"].post(
+        "/api/cases", data={"number": "K-1"}, files=[("photos", ("b.jpg", body, "image/jpeg"))]
+    )
+    assert response.status_code == 201, response.text
+    form = {
+        "csrf_token": csrf["ina"],
+        "missing_name": "Taras Bondar",
+        "inquirer_name": "Halyna Bondar",
+        "inquirer_relation": "mother",
+        "inquirer_phone": "+380501112233",
+    }
+    photo = [("photos", ("t.jpg", engine.face(jpeg(2), near(taras, 1)), "image/jpeg"))]
+    refused = users["ina"].post("/inquiries", data=form, files=photo, follow_redirects=False)
+    assert (refused.status_code, refused.headers["location"]) == (303, "/inquiries")
+    assert "consent" in users["ina"].get("/inquiries").text
+    made = users["ina"].post(
+        "/inquiries", data={**form, "consent": "true"}, files=photo, follow_redirects=False
+    )
+    assert made.status_code == 303 and made.headers["location"].startswith("/inquiries/")
+    page = users["rita"].get(made.headers["location"]).text
+    assert "K-1" in page and 'value="confirm"' in page
+    inquiry = int(made.headers["location"].rsplit("/", 1)[1])
+    link = users["rita"].get(f"/api/inquiries/{inquiry}").json()["links"][0]["id"]
+    decided = users["rita"].post(
+        f"/inquiry-links/{link}/review",
+        data={"csrf_token": csrf["rita"], "verdict": "confirm", "inquiry": str(inquiry)},
+        follow_redirects=False,
+    )
+    assert decided.status_code == 303
+    assert users["rita"].get(f"/api/inquiries/{inquiry}").json()["links"][0]["state"] == "confirmed"
+    gone = users["ina"].post(
+        f"/inquiries/{inquiry}/purge", data={"csrf_token": csrf["ina"]}, follow_redirects=False
+    )
+    assert (gone.status_code, gone.headers["location"]) == (303, "/inquiries")
+    assert users["ivan"].get(f"/api/inquiries/{inquiry}").status_code == 404
