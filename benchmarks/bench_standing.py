@@ -72,9 +72,9 @@ def _workspace(home: Path) -> Any:
 
 def write_accounts(ws: Any, source: str, accounts: list[tuple[str, np.ndarray]]) -> None:
     """Accounts with one owner face each (vector given), as an ingest leaves them."""
-    from sqlalchemy import insert, select
+    from sqlalchemy import select
 
-    from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Source
+    from nextofkin.gallery.records import Source
     from nextofkin.vision.registry import default_registry
 
     spec = default_registry().embedder(ws.settings.vision.embedder).spec
@@ -85,54 +85,62 @@ def write_accounts(ws: Any, source: str, accounts: list[tuple[str, np.ndarray]])
             session.add(src)
             session.flush()
         for start in range(0, len(accounts), 5000):
-            part = accounts[start : start + 5000]
-            names = [name for name, _ in part]
-            session.execute(
-                insert(Account),
-                [{"source_id": src.id, "external_id": n, "roles_dirty": False} for n in names],
+            _write_chunk(session, src.id, source, accounts[start : start + 5000], spec)
+
+
+def _write_chunk(
+    session: Any, source_id: int, source: str, part: list[tuple[str, np.ndarray]], spec: Any
+) -> None:
+    from sqlalchemy import insert, select
+
+    from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image
+
+    # One chunk of accounts in bulk: accounts, images, faces, then owner roles.
+    names = [name for name, _ in part]
+    session.execute(
+        insert(Account),
+        [{"source_id": source_id, "external_id": n, "roles_dirty": False} for n in names],
+    )
+    ids = dict(
+        session.execute(
+            select(Account.external_id, Account.id).where(
+                Account.source_id == source_id, Account.external_id.in_(names)
             )
-            ids = dict(
-                session.execute(
-                    select(Account.external_id, Account.id).where(
-                        Account.source_id == src.id, Account.external_id.in_(names)
-                    )
-                ).all()
-            )
-            paths = [f"/bench/{source}/{n}.jpg" for n in names]
-            session.execute(
-                insert(Image),
-                [
-                    {"sha256": f"{source}/{n}".ljust(64, "0")[:64], "path": p, "width": 100,
-                     "height": 100, "size_bytes": 1, "detector": "bench", "tried": []}
-                    for n, p in zip(names, paths, strict=True)
-                ],
-            )  # fmt: skip
-            images = dict(
-                session.execute(select(Image.path, Image.id).where(Image.path.in_(paths))).all()
-            )
-            session.execute(
-                insert(Face),
-                [
-                    {"image_id": images[p], "ordinal": 0, "left": 10.0, "top": 10.0,
-                     "right": 90.0, "bottom": 90.0, "landmarks": [], "detection_score": 1.0,
-                     "quality": 0.9, "quality_parts": {}, "rotation": 0, "model": spec.name,
-                     "alignment": spec.alignment, "embedding": vec}
-                    for p, (_, vec) in zip(paths, part, strict=True)
-                ],
-            )  # fmt: skip
-            faces = session.execute(
-                select(Face.id, Image.path)
-                .join(Image, Image.id == Face.image_id)
-                .where(Image.path.in_(paths))
-            ).all()
-            session.execute(
-                insert(FaceRoleRecord),
-                [
-                    {"account_id": ids[path.rsplit("/", 1)[1][:-4]], "face_id": fid,
-                     "role": FaceRole.OWNER.value, "confidence": 1.0, "cluster": 0}
-                    for fid, path in faces
-                ],
-            )  # fmt: skip
+        ).all()
+    )
+    paths = [f"/bench/{source}/{n}.jpg" for n in names]
+    session.execute(
+        insert(Image),
+        [
+            {"sha256": f"{source}/{n}".ljust(64, "0")[:64], "path": p, "width": 100,
+             "height": 100, "size_bytes": 1, "detector": "bench", "tried": []}
+            for n, p in zip(names, paths, strict=True)
+        ],
+    )  # fmt: skip
+    images = dict(session.execute(select(Image.path, Image.id).where(Image.path.in_(paths))).all())
+    session.execute(
+        insert(Face),
+        [
+            {"image_id": images[p], "ordinal": 0, "left": 10.0, "top": 10.0,
+             "right": 90.0, "bottom": 90.0, "landmarks": [], "detection_score": 1.0,
+             "quality": 0.9, "quality_parts": {}, "rotation": 0, "model": spec.name,
+             "alignment": spec.alignment, "embedding": vec}
+            for p, (_, vec) in zip(paths, part, strict=True)
+        ],
+    )  # fmt: skip
+    faces = session.execute(
+        select(Face.id, Image.path)
+        .join(Image, Image.id == Face.image_id)
+        .where(Image.path.in_(paths))
+    ).all()
+    session.execute(
+        insert(FaceRoleRecord),
+        [
+            {"account_id": ids[path.rsplit("/", 1)[1][:-4]], "face_id": fid,
+             "role": FaceRole.OWNER.value, "confidence": 1.0, "cluster": 0}
+            for fid, path in faces
+        ],
+    )  # fmt: skip
 
 
 def open_cases(

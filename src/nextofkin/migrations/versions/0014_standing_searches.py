@@ -95,6 +95,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("case_id", name=op.f("pk_case_probes")),
     )
+    _create_alerts()
+    dialect = op.get_bind().dialect.name
+    for name, timing, cond, msg in GUARDS:
+        _create_guard(dialect, name, timing, cond, msg)
+
+
+def _create_alerts() -> None:
     op.create_table(
         "case_alerts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -132,9 +139,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_case_alerts_case_id", "case_alerts", ["case_id"], unique=False)
     op.create_index("ix_case_alerts_state", "case_alerts", ["state"], unique=False)
-    dialect = op.get_bind().dialect.name
-    for name, timing, cond, msg in GUARDS:
-        _create_guard(dialect, name, timing, cond, msg)
 
 
 def downgrade() -> None:
