@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -354,6 +354,15 @@ class Settings(BaseSettings):
         description="language of the CLI's messages and reports (default: English); the web UI "
         "follows each user's setting, else the browser's Accept-Language",
     )
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language_code(cls, value: object) -> object:
+        # A locale name as the system writes it (uk_UA.UTF-8, uk-UA) means its language.
+        if isinstance(value, str):
+            return value.strip().replace("-", "_").split("_")[0].split(".")[0].lower() or None
+        return value
+
     vision: VisionSettings = Field(default_factory=VisionSettings)
     decision: DecisionPolicy = Field(default_factory=DecisionPolicy)
     score: ScoreSettings = Field(default_factory=ScoreSettings)

@@ -56,6 +56,9 @@ def test_case_show_in_the_language_asked_for(ws: Workspace) -> None:
     assert "stranger" not in ukrainian
     code, from_env = run(ws, "case", "show", "K-1", env={"NEXTOFKIN_LANGUAGE": "uk"})
     assert code == 0 and "стан: пошук виконано" in from_env
+    # A locale name as the system writes it means its language.
+    code, from_env = run(ws, "case", "show", "K-1", env={"NEXTOFKIN_LANGUAGE": "uk_UA.UTF-8"})
+    assert code == 0 and "стан: пошук виконано" in from_env
 
 
 def test_json_machine_fields_stay_english(ws: Workspace) -> None:
