@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from nextofkin import audit
 from nextofkin.addresses import normalise_email
 from nextofkin.cases.inquiry_records import Inquiry
+from nextofkin.cases.records import Case
 from nextofkin.cases.service import get_case
 from nextofkin.db import utcnow
 from nextofkin.errors import InputError, PolicyViolation
@@ -57,6 +58,71 @@ def _address(inquiry: Inquiry, channel: Channel) -> str | None:
     return "; ".join(parts) or None
 
 
+def _letter(
+    workspace: Workspace, case: Case, inquiry: Inquiry, language: Language
+) -> tuple[str, str]:
+    """The letter's subject and body from the team's template (checked to say who writes)."""
+    team = workspace.settings.notify
+    context = {
+        "case_number": case.number,
+        "recipient_name": inquiry.inquirer_name,
+        "person_name": inquiry.missing_name,
+        "found_at": human_date(case.found_at, language),
+        "place": case.place,
+        "team_name": team.team_name,
+        "team_email": team.team_email,
+        "team_phone": team.team_phone,
+        "team_address": team.team_address,
+        "attach": Attach.NONE.value,
+        "has_attachment": False,
+    }
+    subject, body = render(workspace, language, context)
+    team_check(workspace, body)
+    return subject, body
+
+
+def _fill(
+    row: OutboxMessage,
+    inquiry: Inquiry,
+    channel: Channel,
+    language: Language,
+    subject: str,
+    body: str,
+    user: str,
+) -> None:
+    """A fresh draft's content in ``row`` (whatever an earlier draft held)."""
+    row.recipient_name = inquiry.inquirer_name
+    row.channel = channel.value
+    row.address = _address(inquiry, channel)
+    row.language = language.value
+    row.attach = Attach.NONE.value  # the family is shown pictures in person, never by mail
+    row.subject, row.body = subject, body
+    row.body_sha256 = hashlib.sha256(body.encode()).hexdigest()
+    row.attachment_path = row.attachment_sha256 = row.package_dir = None
+    row.state = OutboxState.DRAFT.value
+    row.approved_by = row.approved_at = None
+    row.drafted_by = user
+    row.drafted_at = row.updated_at = utcnow()
+
+
+def _audit_draft(
+    session: Session, user: str, number: str, row: OutboxMessage, *, existed: bool
+) -> None:
+    """The draft's audit entry: the recipient by key, never the inquirer's address."""
+    details = {
+        "recipient": row.recipient_key,
+        "channel": row.channel,
+        "language": row.language,
+        "body_sha256": row.body_sha256,
+        "key": row.idempotency_key,
+        "redraft": existed,
+        "link": row.inquiry_link_id,
+        "decision": row.decision_id,
+        "link_decision": row.link_decision_id,
+    }
+    audit.record(session, user, audit.Action.NOTIFY_DRAFT, f"case:{number}", details, case=number)
+
+
 def draft_for_inquirer(
     session: Session,
     workspace: Workspace,
@@ -92,22 +158,7 @@ def draft_for_inquirer(
     row_language = Language(
         language or (existing.language if existing else workspace.settings.notify.default_language)
     )
-    team = workspace.settings.notify
-    context = {
-        "case_number": number,
-        "recipient_name": inquiry.inquirer_name,
-        "person_name": inquiry.missing_name,
-        "found_at": human_date(case.found_at, row_language),
-        "place": case.place,
-        "team_name": team.team_name,
-        "team_email": team.team_email,
-        "team_phone": team.team_phone,
-        "team_address": team.team_address,
-        "attach": Attach.NONE.value,
-        "has_attachment": False,
-    }
-    subject, body = render(workspace, row_language, context)
-    team_check(workspace, body)
+    subject, body = _letter(workspace, case, inquiry, row_language)
     key = idempotency_key(number, key_name)
     row = existing or OutboxMessage(
         case_id=case.id,
@@ -117,38 +168,13 @@ def draft_for_inquirer(
         attempts=0,
         drafted_by=user.name,
     )
-    row.account_id = None
-    row.identification_id = None
+    row.account_id = row.identification_id = None
     row.inquiry_link_id = link.id
     row.decision_id = newest_decision(session, case)
     row.link_decision_id = newest_link_decision(session, case)
-    row.recipient_name = inquiry.inquirer_name
-    row.channel = row_channel.value
-    row.address = _address(inquiry, row_channel)
-    row.language = row_language.value
-    row.attach = Attach.NONE.value  # the family is shown pictures in person, never by mail
-    row.subject, row.body = subject, body
-    row.body_sha256 = hashlib.sha256(body.encode()).hexdigest()
-    row.attachment_path = row.attachment_sha256 = row.package_dir = None
-    row.state = OutboxState.DRAFT.value
-    row.approved_by = row.approved_at = None
-    row.drafted_by = user.name
-    row.drafted_at = row.updated_at = utcnow()
+    _fill(row, inquiry, row_channel, row_language, subject, body, user.name)
     if existing is None:
         session.add(row)
     session.flush()
-    details = {
-        "recipient": key_name,
-        "channel": row_channel.value,
-        "language": row_language.value,
-        "body_sha256": row.body_sha256,
-        "key": key,
-        "redraft": existing is not None,
-        "link": link.id,
-        "decision": row.decision_id,
-        "link_decision": row.link_decision_id,
-    }
-    audit.record(
-        session, user.name, audit.Action.NOTIFY_DRAFT, f"case:{number}", details, case=number
-    )
+    _audit_draft(session, user.name, number, row, existed=existing is not None)
     return message_info(number, row)
