@@ -78,7 +78,7 @@ def _found(dets: list[Any], x: float, y: float, width: float) -> bool:
 
 
 def _turn(img: np.ndarray, mmod: Any, marks: Any) -> float | None:
-    dets = mmod.detect(img, 1)
+    dets = mmod.detect(img, 0)  # LFW faces (~100 px) need no upsampling
     if not dets:
         return None
     w = img.shape[1]

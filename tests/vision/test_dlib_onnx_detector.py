@@ -12,7 +12,7 @@ from PIL import Image
 from nextofkin.vision.dlib_models import MmodDetector
 from nextofkin.vision.dlib_onnx import convert, dat, mmod, specs
 from nextofkin.vision.dlib_onnx.runtime import OnnxMmodDetector
-from nextofkin.vision.models import default_registry
+from nextofkin.vision.registry import default_registry
 from nextofkin.vision.types import Detection
 
 LFW_IMAGES = int(os.environ.get("NEXTOFKIN_LFW_DETECT", "12"))

@@ -13,7 +13,7 @@ from nextofkin.errors import ModelError
 from nextofkin.vision.dlib_models import DLIB_RESNET_SPEC, DlibFivePoint, DlibResnetEmbedder
 from nextofkin.vision.dlib_onnx import convert, dat, specs
 from nextofkin.vision.dlib_onnx.runtime import OnnxResnetEmbedder
-from nextofkin.vision.models import default_registry
+from nextofkin.vision.registry import default_registry
 from nextofkin.vision.types import Box
 
 # 1,000 LFW faces, as the issue asks (about 2-3 minutes, most of it in dlib-bin's reference run);

@@ -12,8 +12,8 @@ from nextofkin.errors import NextOfKinError
 from nextofkin.gallery.index import FaissIndex
 from nextofkin.settings import IndexSettings, VisionSettings
 from nextofkin.vision.flip import FLIP_SUFFIX, plain_embedder_name
-from nextofkin.vision.models import default_registry
 from nextofkin.vision.pipeline import FacePipeline
+from nextofkin.vision.registry import default_registry
 
 pytestmark = pytest.mark.models
 

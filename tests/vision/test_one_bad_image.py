@@ -17,8 +17,9 @@ from bad_images import ztxt_bomb_png
 from nextofkin.errors import ImageNotAnalysable, ImageTooSmall, NoFaceFound, UnreadableImage
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.image_io import decode_image
-from nextofkin.vision.models import Detector, default_registry
+from nextofkin.vision.models import Detector
 from nextofkin.vision.pipeline import FacePipeline
+from nextofkin.vision.registry import default_registry
 from nextofkin.vision.types import Detection, RGBImage
 
 MAX_PIXELS = 40_000_000

@@ -16,7 +16,6 @@ from onnx import TensorProto, helper
 
 from nextofkin.errors import ModelError
 from nextofkin.settings import VisionSettings
-from nextofkin.vision.models import default_registry
 from nextofkin.vision.onnx_runtime import (
     CPU,
     CUDA,
@@ -25,6 +24,7 @@ from nextofkin.vision.onnx_runtime import (
     choose_providers,
     make_session,
 )
+from nextofkin.vision.registry import default_registry
 
 
 def _relu_model() -> bytes:

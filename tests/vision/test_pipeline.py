@@ -8,8 +8,8 @@ from skimage import data as skdata
 
 from nextofkin.errors import ModelError, NoFaceFound
 from nextofkin.settings import VisionSettings
-from nextofkin.vision.models import default_registry
 from nextofkin.vision.pipeline import FacePipeline, equalise, rotate_view
+from nextofkin.vision.registry import default_registry
 from nextofkin.vision.types import Detection
 
 pytestmark = pytest.mark.models

@@ -190,8 +190,8 @@ def _init_worker(settings_json: str) -> None:
     # One inference thread per process: the pool provides the parallelism.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from nextofkin.vision.flip import plain_embedder_name
-    from nextofkin.vision.models import default_registry
     from nextofkin.vision.pipeline import FacePipeline
+    from nextofkin.vision.registry import default_registry
 
     settings = VisionSettings.model_validate_json(settings_json)
     # Faces keep plain and mirrored vectors; the flip option combines them later.

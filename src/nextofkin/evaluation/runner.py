@@ -70,7 +70,7 @@ class RunContext:
 def model_label(vision: VisionSettings) -> str:
     """The cache's model label for these settings: the embedder's spec name and alignment."""
     from nextofkin.vision.flip import plain_embedder_name
-    from nextofkin.vision.models import default_registry
+    from nextofkin.vision.registry import default_registry
 
     spec = default_registry().embedder(plain_embedder_name(vision.embedder)).spec
     return f"{spec.name}/{spec.alignment}"
