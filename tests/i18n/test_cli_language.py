@@ -116,3 +116,15 @@ def test_errors_in_the_language_asked_for(ws: Workspace) -> None:
     assert code == 1 and out.startswith("Error (NotFound): немає справи 'NOPE'")
     code, out = run(ws, "case", "show", "NOPE")
     assert code == 1 and out.startswith("Error (NotFound): no case 'NOPE'")
+
+
+def test_help_in_the_language_asked_for() -> None:
+    from nextofkin.cli import language_asked
+
+    assert language_asked(["--language", "uk", "case", "--help"], None) == "uk"
+    assert language_asked(["--language=ru", "--help"], "uk") == "ru"
+    assert language_asked(["case", "list"], "uk") == "uk"
+    with i18n.use_language("uk"):
+        app = build_app()  # help is written when the app is built, as main() does
+    shown = CliRunner().invoke(app, ["--help"], terminal_width=200).output
+    assert "Мова повідомлень і звітів" in shown and "Користувач, від імені якого" in shown

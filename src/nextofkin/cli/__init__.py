@@ -6,9 +6,13 @@ Every module here registers its commands through ``register(app)``; none does wo
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 import typer
+
+from nextofkin import i18n
 
 # Modules that contribute commands; each defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = [
@@ -38,7 +42,9 @@ def build_app() -> typer.Typer:
 
     app = typer.Typer(
         name="nextofkin",
-        help="Identify unidentified dead people from photographs and help reach their families.",
+        help=i18n.gettext(
+            "Identify unidentified dead people from photographs and help reach their families."
+        ),
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
@@ -67,4 +73,16 @@ def _flags_take_no_value() -> None:
 
 def main() -> None:
     """Entry point of the ``nextofkin`` console script."""
+    # Help is written when the app is built: its language is chosen before (issue 18).
+    i18n.set_language(language_asked(sys.argv[1:], os.environ.get("NEXTOFKIN_LANGUAGE")))
     build_app()()
+
+
+def language_asked(args: list[str], env: str | None) -> str | None:
+    """The language a command line asks for (``--language X``, else the environment's)."""
+    for i, arg in enumerate(args):
+        if arg == "--language" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--language="):
+            return arg.split("=", 1)[1]
+    return env

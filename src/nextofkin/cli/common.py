@@ -77,17 +77,24 @@ def install_global_options(app: typer.Typer) -> None:
             "--workspace",
             "-w",
             envvar="NEXTOFKIN_HOME",
-            help="Workspace directory (database and index). Default: ~/.local/share/nextofkin.",
+            help=i18n.gettext(
+                "Workspace directory (database and index). Default: ~/.local/share/nextofkin."
+            ),
         ),
         user: str | None = typer.Option(
-            None, "--user", envvar="NEXTOFKIN_USER", help="The user this command acts as."
+            None,
+            "--user",
+            envvar="NEXTOFKIN_USER",
+            help=i18n.gettext("The user this command acts as."),
         ),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+        verbose: bool = typer.Option(
+            False, "--verbose", "-v", help=i18n.gettext("Log debug messages.")
+        ),
         language: str | None = typer.Option(
             None,
             "--language",
             envvar="NEXTOFKIN_LANGUAGE",
-            help="Language of messages and reports: uk, en or ru. Default: en.",
+            help=i18n.gettext("Language of messages and reports: uk, en or ru. Default: en."),
         ),
     ) -> None:
         logging.basicConfig(
