@@ -51,7 +51,7 @@ MODELS: dict[str, tuple[int, float, str, list[tuple[float, float]]]] = {
         224,
         -2.0,
         "global_pooling/Mean",
-        [(2.6, 0.4), (3.0, 0.5), (3.6, 0.5)],
+        [(2.6, 0.4), (3.0, 0.5), (3.6, 0.5), (4.2, 0.6)],
     ),
     "faceres-deep": (224, 255.0, "global_pooling/Mean", [(2.6, 0.4), (3.0, 0.5), (3.6, 0.5)]),
     # MobileFaceNet's training code feeds (x - 127.5) / 128 (scale -1 below); Human feeds 0-1.
