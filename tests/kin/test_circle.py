@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nextofkin.kin.circle import family_circle
-from nextofkin.kin.faces import nearest_owners
+from nextofkin.kin.faces import nearest_owners, nearest_owners_many
 from nextofkin.kin.scoring import DEFAULT_WEIGHTS, FAMILY, FRIEND, PairEvidence, judge
 
 
@@ -90,3 +90,19 @@ def test_nearest_owners_matches_a_plain_scan() -> None:
 def _unit(x: np.ndarray) -> np.ndarray:
     unit: np.ndarray = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
     return unit
+
+
+def test_nearest_owners_many_matches_nearest_owners() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        n_owners = int(rng.integers(1, 200))
+        accounts = rng.integers(0, max(1, n_owners // int(rng.integers(1, 40))), n_owners)
+        links = SimpleNamespace(
+            owner_accounts=accounts, owner_vectors=_unit(rng.normal(size=(n_owners, 8)))
+        )
+        vectors = _unit(rng.normal(size=(60, 8)))
+        many = nearest_owners_many(links, vectors)  # type: ignore[arg-type]
+        one = nearest_owners(links, vectors)  # type: ignore[arg-type]
+        for a, b in zip(many, one, strict=True):
+            assert a is not None and b is not None and a[0] == b[0]
+            assert a[1:] == pytest.approx(b[1:], abs=1e-5)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextofkin.gallery.records import Face, FaceRole, FaceRoleRecord
-from nextofkin.kin.faces import FaceConfidence, confident, nearest_owners
+from nextofkin.kin.faces import FaceConfidence, confident, nearest_owners_many
 from nextofkin.kin.links import Links
 
 # Companion faces resolved per matrix product (bounds memory on large galleries).
@@ -70,7 +70,8 @@ def _seen_together(
     for start in range(0, len(companions), CHUNK):
         chunk = companions[start : start + CHUNK]
         vectors = np.stack([c[2] for c in chunk]).astype(np.float32)
-        for (poster, image, _), near in zip(chunk, nearest_owners(links, vectors), strict=True):
+        nearest = nearest_owners_many(links, vectors)
+        for (poster, image, _), near in zip(chunk, nearest, strict=True):
             if near is not None and near[0] != poster and confident(confidence, near):
                 in_image[image].add(near[0])
     return {image: accounts for image, accounts in in_image.items() if len(accounts) > 1}

@@ -88,6 +88,31 @@ def nearest_owners(
     ]
 
 
+def nearest_owners_many(links: Links, vectors: np.ndarray) -> list[tuple[int, float, float] | None]:
+    """:func:`nearest_owners` (no account left out) for many faces at once, such as every
+    companion face of a gallery: an exact flat inner-product index over the owner faces gives
+    each face's best few owner columns, already sorted, without a full similarity matrix; only
+    faces whose best few are all one account are scanned in full."""
+    import faiss  # heavy: loaded when a service first builds its family circle, not at import
+
+    owners = links.owner_accounts
+    if not len(owners) or not len(vectors):
+        return [None] * len(vectors)
+    index = faiss.IndexFlatIP(links.owner_vectors.shape[1])
+    index.add(np.ascontiguousarray(links.owner_vectors, dtype=np.float32))
+    k = min(RUNNER_UP_COLUMNS, len(owners))
+    top_sims, top = index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+    accounts = owners[top]
+    other = accounts != accounts[:, :1]
+    runner_up = np.where(other, top_sims, -np.inf).max(axis=1)
+    for i in np.flatnonzero(~other.any(axis=1)):
+        row = links.owner_vectors @ vectors[i]
+        rest = row[owners != accounts[i, 0]]
+        runner_up[i] = rest.max() if rest.size else -1.0
+    best, sims, seconds = accounts[:, 0].tolist(), top_sims[:, 0].tolist(), runner_up.tolist()
+    return [(int(a), float(s), float(r)) for a, s, r in zip(best, sims, seconds, strict=True)]
+
+
 def confident(confidence: FaceConfidence, found: tuple[int, float, float]) -> bool:
     """Whether a nearest-owner match is usable: confident enough, and clear of the runner-up."""
     _, sim, runner_up = found
