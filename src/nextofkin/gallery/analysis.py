@@ -66,8 +66,8 @@ def init_worker(
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(vision.threads)
     global _PIPELINE
-    from nextofkin.vision.models import default_registry
     from nextofkin.vision.pipeline import FacePipeline
+    from nextofkin.vision.registry import default_registry
 
     _PIPELINE = FacePipeline.from_settings(vision, default_registry(vision))
 
