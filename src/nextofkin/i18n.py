@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from datetime import date, datetime
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from babel import Locale, UnknownLocaleError, dates, numbers
 from babel.messages.mofile import write_mo
@@ -154,9 +154,11 @@ def pgettext(context: str, message: str, /, **variables: Any) -> str:
     return text % variables if variables else text
 
 
-def lazy_gettext(message: str) -> LazyProxy:
-    """``message`` translated when it is shown, not when it is defined (module-level labels)."""
-    return LazyProxy(gettext, message, enable_cache=False)
+def lazy_gettext(message: str) -> str:
+    """``message`` translated when it is shown, not when it is defined (CLI help written at import
+    time, module-level labels). Typed as ``str`` because it acts as one wherever it is used (a
+    Babel ``LazyProxy``: every string operation translates it first)."""
+    return cast(str, LazyProxy(gettext, message, enable_cache=False))
 
 
 # The short name extraction looks for, for use in modules that translate many strings.

@@ -128,3 +128,18 @@ def test_help_in_the_language_asked_for() -> None:
         app = build_app()  # help is written when the app is built, as main() does
     shown = CliRunner().invoke(app, ["--help"], terminal_width=200).output
     assert "Мова повідомлень і звітів" in shown and "Користувач, від імені якого" in shown
+
+
+def test_command_help_is_translated_when_shown() -> None:
+    """A command's help is a lazy string, written when Typer builds the click command at the
+    start of a run: main() chooses the language before, as this test does."""
+    app = build_app()
+    with i18n.use_language("uk"):
+        shown = (
+            CliRunner()
+            .invoke(app, ["--language", "uk", "case", "report", "--help"], terminal_width=200)
+            .output
+        )
+    assert "Записати звіт справи" in shown and "Номер справи." in shown
+    english = CliRunner().invoke(app, ["case", "report", "--help"], terminal_width=200).output
+    assert "Write the case report" in english

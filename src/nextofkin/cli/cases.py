@@ -17,25 +17,35 @@ from nextofkin.i18n import (
     current_language,
     format_datetime,
     format_number,
+    lazy_gettext,
     ngettext,
     normalise_language,
     use_language,
 )
 from nextofkin.identify.meaning import decision_label, stored_meaning
 
-case_app = typer.Typer(help="Cases: post-mortem photos, searches, decisions.", no_args_is_help=True)
+case_app = typer.Typer(
+    help=lazy_gettext("Cases: post-mortem photos, searches, decisions."), no_args_is_help=True
+)
 
 
-@case_app.command("open")
+@case_app.command(
+    "open",
+    help=lazy_gettext("Open a case; its photos are copied into the workspace with their SHA-256."),
+)
 @handle_errors
 def open_command(
     ctx: typer.Context,
-    number: str = typer.Argument(..., help="The team's case number."),
-    photos: list[Path] = typer.Option(..., "--photo", help="A post-mortem photo (repeatable)."),
-    found_at: str | None = typer.Option(None, "--found-at", help="When found (ISO date)."),
-    place: str | None = typer.Option(None, "--place", help="Where found."),
-    notes: str | None = typer.Option(None, "--notes", help="Free notes."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    number: str = typer.Argument(..., help=lazy_gettext("The team's case number.")),
+    photos: list[Path] = typer.Option(
+        ..., "--photo", help=lazy_gettext("A post-mortem photo (repeatable).")
+    ),
+    found_at: str | None = typer.Option(
+        None, "--found-at", help=lazy_gettext("When found (ISO date).")
+    ),
+    place: str | None = typer.Option(None, "--place", help=lazy_gettext("Where found.")),
+    notes: str | None = typer.Option(None, "--notes", help=lazy_gettext("Free notes.")),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Open a case; its photos are copied into the workspace with their SHA-256."""
     from nextofkin.cases.service import open_case
@@ -69,12 +79,17 @@ def open_command(
         console.print(f"  {lit(photo.original_name)}  sha256 {photo.sha256}")
 
 
-@case_app.command("add-photo")
+@case_app.command(
+    "add-photo",
+    help=lazy_gettext("Add more photos of the same body to a case that is still being searched."),
+)
 @handle_errors
 def add_photo_command(
     ctx: typer.Context,
-    number: str = typer.Argument(..., help="Case number."),
-    photos: list[Path] = typer.Option(..., "--photo", help="A post-mortem photo (repeatable)."),
+    number: str = typer.Argument(..., help=lazy_gettext("Case number.")),
+    photos: list[Path] = typer.Option(
+        ..., "--photo", help=lazy_gettext("A post-mortem photo (repeatable).")
+    ),
 ) -> None:
     """Add more photos of the same body to a case that is still being searched."""
     from nextofkin.cases.service import add_photos
@@ -93,12 +108,14 @@ def add_photo_command(
     sweep_case(ctx, number)
 
 
-@case_app.command("list")
+@case_app.command("list", help=lazy_gettext("List cases, newest first."))
 @handle_errors
 def list_command(
     ctx: typer.Context,
-    state_filter: str | None = typer.Option(None, "--state", help="Only cases in this state."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    state_filter: str | None = typer.Option(
+        None, "--state", help=lazy_gettext("Only cases in this state.")
+    ),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """List cases, newest first."""
     from dataclasses import asdict
@@ -137,12 +154,17 @@ def list_command(
     console.print(table)
 
 
-@case_app.command("show")
+@case_app.command(
+    "show",
+    help=lazy_gettext(
+        "Show a case: photos (with custody check), searches, candidates and decisions."
+    ),
+)
 @handle_errors
 def show_command(
     ctx: typer.Context,
-    number: str = typer.Argument(..., help="Case number."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    number: str = typer.Argument(..., help=lazy_gettext("Case number.")),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Show a case: photos (with custody check), searches, candidates and decisions."""
     from nextofkin.cases.service import verify_custody, view_case
@@ -251,15 +273,15 @@ def _print_search(search: SearchInfo) -> None:
     console.print(table)
 
 
-@case_app.command("close")
+@case_app.command("close", help=lazy_gettext("Close a case, or set it aside as unidentified."))
 @handle_errors
 def close_command(
     ctx: typer.Context,
-    number: str = typer.Argument(..., help="Case number."),
+    number: str = typer.Argument(..., help=lazy_gettext("Case number.")),
     unidentified: bool = typer.Option(
         False, "--unidentified", help="Set aside without identification (can be searched again)."
     ),
-    reason: str | None = typer.Option(None, "--reason", help="Why."),
+    reason: str | None = typer.Option(None, "--reason", help=lazy_gettext("Why.")),
 ) -> None:
     """Close a case, or set it aside as unidentified."""
     from nextofkin.cases.service import close_case
@@ -274,18 +296,27 @@ def close_command(
     )
 
 
-@case_app.command("report")
+@case_app.command(
+    "report",
+    help=lazy_gettext(
+        "Write the case report: photos, candidates side by side, decisions, messages, audit trail."
+    ),
+)
 @handle_errors
 def report_command(
     ctx: typer.Context,
-    number: str = typer.Argument(..., help="Case number."),
-    fmt: str = typer.Option("html", "--format", help="html or pdf."),
-    out: Path | None = typer.Option(None, "--out", help="Where to write (default: workspace)."),
+    number: str = typer.Argument(..., help=lazy_gettext("Case number.")),
+    fmt: str = typer.Option("html", "--format", help=lazy_gettext("html or pdf.")),
+    out: Path | None = typer.Option(
+        None, "--out", help=lazy_gettext("Where to write (default: workspace).")
+    ),
     language: str | None = typer.Option(
         None,
         "--language",
-        help="The report's language (uk, en, ru): it is often for someone else. "
-        "Default: the command's (--language before the command, NEXTOFKIN_LANGUAGE).",
+        help=lazy_gettext(
+            "The report's language (uk, en, ru): it is often for someone else. "
+            "Default: the command's (--language before the command, NEXTOFKIN_LANGUAGE)."
+        ),
     ),
 ) -> None:
     """Write the case report: photos, candidates side by side, decisions, messages, audit trail."""
