@@ -7,19 +7,28 @@ from rich.table import Table
 
 from nextofkin.cli.common import cells, console, err_console, handle_errors, print_json, state
 from nextofkin.errors import InputError
-from nextofkin.i18n import _, ngettext
+from nextofkin.i18n import _, lazy_gettext, ngettext
 
-audit_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help=lazy_gettext("The append-only, hash-chained audit log."), no_args_is_help=True
+)
 
 
-@audit_app.command("verify")
+@audit_app.command(
+    "verify",
+    help=lazy_gettext(
+        "Recompute the chain; exit 2 and say where if any entry was edited, deleted or moved."
+    ),
+)
 @handle_errors
 def verify_command(
     ctx: typer.Context,
     anchor: str | None = typer.Option(
-        None, "--anchor", help="SEQ:HASH written down earlier; that entry must still be there."
+        None,
+        "--anchor",
+        help=lazy_gettext("SEQ:HASH written down earlier; that entry must still be there."),
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Recompute the chain; exit 2 and say where if any entry was edited, deleted or moved."""
     from dataclasses import asdict
@@ -76,13 +85,15 @@ def verify_command(
         raise typer.Exit(2)
 
 
-@audit_app.command("show")
+@audit_app.command("show", help=lazy_gettext("Print audit entries (all, or one case's)."))
 @handle_errors
 def show_command(
     ctx: typer.Context,
-    case: str | None = typer.Option(None, "--case", help="Only this case's entries."),
-    last: int | None = typer.Option(None, "--last", min=1, help="Only the newest N entries."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    case: str | None = typer.Option(None, "--case", help=lazy_gettext("Only this case's entries.")),
+    last: int | None = typer.Option(
+        None, "--last", min=1, help=lazy_gettext("Only the newest N entries.")
+    ),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Print audit entries (all, or one case's)."""
     from dataclasses import asdict

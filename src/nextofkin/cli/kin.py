@@ -8,18 +8,25 @@ from pathlib import Path
 import typer
 
 from nextofkin.cli.common import cells, console, handle_errors, lit, print_json, state
-from nextofkin.i18n import _, ngettext
+from nextofkin.i18n import _, lazy_gettext, ngettext
 
 
 @handle_errors
 def kin_command(
     ctx: typer.Context,
     account: str = typer.Argument(
-        ..., help="The person's account: platform-or-source/account, a unique id, or #<id>."
+        ...,
+        help=lazy_gettext(
+            "The person's account: platform-or-source/account, a unique id, or #<id>."
+        ),
     ),
-    top: int = typer.Option(10, "--top", "-k", min=1, help="How many related accounts."),
-    source: str | None = typer.Option(None, "--source", help="Source holding the account."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    top: int = typer.Option(
+        10, "--top", "-k", min=1, help=lazy_gettext("How many related accounts.")
+    ),
+    source: str | None = typer.Option(
+        None, "--source", help=lazy_gettext("Source holding the account.")
+    ),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Rank the accounts related to ACCOUNT (relatives first), with reasons and evidence photos."""
     from rich.table import Table
@@ -91,13 +98,21 @@ def kin_command(
 @handle_errors
 def eval_kin_command(
     ctx: typer.Context,
-    root: Path = typer.Argument(..., help="A sample gallery (with truth.json), already ingested."),
-    source: str | None = typer.Option(None, "--source", help="Source name (default: ROOT name)."),
-    limit: int | None = typer.Option(None, "--limit", help="Evaluate only this many accounts."),
-    ignore_declared: bool = typer.Option(
-        False, "--ignore-declared", help="Ignore declared relatives and tag positions."
+    root: Path = typer.Argument(
+        ..., help=lazy_gettext("A sample gallery (with truth.json), already ingested.")
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    source: str | None = typer.Option(
+        None, "--source", help=lazy_gettext("Source name (default: ROOT name).")
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", help=lazy_gettext("Evaluate only this many accounts.")
+    ),
+    ignore_declared: bool = typer.Option(
+        False,
+        "--ignore-declared",
+        help=lazy_gettext("Ignore declared relatives and tag positions."),
+    ),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Score the kin engine against a sample gallery's ground truth."""
     from rich.progress import Progress

@@ -22,7 +22,7 @@ from nextofkin.cli.common import (
     state,
 )
 from nextofkin.errors import InputError
-from nextofkin.i18n import _
+from nextofkin.i18n import _, lazy_gettext
 
 
 class _DefaultDraftGroup(TyperGroup):
@@ -59,28 +59,39 @@ def _print_outcomes(outcomes: list[Any]) -> bool:
     return attention
 
 
-@notify_app.command("draft")
+@notify_app.command(
+    "draft",
+    help=lazy_gettext(
+        "Draft a message to each recipient (and with --send, approve and deliver it once)."
+    ),
+)
 @handle_errors
 def draft_command(
     ctx: typer.Context,
-    number: str = typer.Argument(..., help="Case number."),
+    number: str = typer.Argument(..., help=lazy_gettext("Case number.")),
     to: list[str] = typer.Option(
         [],
         "--to",
-        help="Recipient account (repeatable): platform-or-source/account, a unique id, #<id>.",
+        help=lazy_gettext(
+            "Recipient account (repeatable): platform-or-source/account, a unique id, #<id>."
+        ),
     ),
     kin: int = typer.Option(
-        0, "--kin", min=0, help="Also the N strongest relatives the kin engine finds."
+        0, "--kin", min=0, help=lazy_gettext("Also the N strongest relatives the kin engine finds.")
     ),
     channel: str | None = typer.Option(
-        None, "--channel", help="email or manual (default: the draft's, else email)."
+        None, "--channel", help=lazy_gettext("email or manual (default: the draft's, else email).")
     ),
     attach: str | None = typer.Option(
-        None, "--attach", help="none, face or photo (default: the draft's, else none)."
+        None,
+        "--attach",
+        help=lazy_gettext("none, face or photo (default: the draft's, else none)."),
     ),
-    language: str | None = typer.Option(None, "--language", help="ru, uk or en."),
-    send_now: bool = typer.Option(False, "--send", help="Approve and send now (reviewer)."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    language: str | None = typer.Option(None, "--language", help=lazy_gettext("ru, uk or en.")),
+    send_now: bool = typer.Option(
+        False, "--send", help=lazy_gettext("Approve and send now (reviewer).")
+    ),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Draft a message to each recipient (and with --send, approve and deliver it once)."""
     from dataclasses import asdict
@@ -141,15 +152,24 @@ def draft_command(
         raise typer.Exit(EXIT_NEEDS_PERSON)
 
 
-@notify_app.command("mark-sent")
+@notify_app.command(
+    "mark-sent",
+    help=lazy_gettext(
+        "Record that a manual message was sent by hand (or an uncertain one did arrive)."
+    ),
+)
 @handle_errors
 def mark_sent_command(
     ctx: typer.Context,
-    number: str = typer.Argument(..., help="Case number."),
+    number: str = typer.Argument(..., help=lazy_gettext("Case number.")),
     to: str = typer.Option(
-        ..., "--to", help="Recipient account: platform-or-source/account, a unique id, or #<id>."
+        ...,
+        "--to",
+        help=lazy_gettext("Recipient account: platform-or-source/account, a unique id, or #<id>."),
     ),
-    note: str | None = typer.Option(None, "--note", help="How it was sent or checked."),
+    note: str | None = typer.Option(
+        None, "--note", help=lazy_gettext("How it was sent or checked.")
+    ),
 ) -> None:
     """Record that a manual message was sent by hand (or an uncertain one did arrive)."""
     from nextofkin.notify.service import mark_sent
@@ -159,15 +179,24 @@ def mark_sent_command(
     console.print(_("%(to)s: recorded as sent", to=outcome.recipient), markup=False)
 
 
-@notify_app.command("release")
+@notify_app.command(
+    "release",
+    help=lazy_gettext(
+        "Allow one more attempt for an uncertain or failed message that did NOT arrive."
+    ),
+)
 @handle_errors
 def release_command(
     ctx: typer.Context,
-    number: str = typer.Argument(..., help="Case number."),
+    number: str = typer.Argument(..., help=lazy_gettext("Case number.")),
     to: str = typer.Option(
-        ..., "--to", help="Recipient account: platform-or-source/account, a unique id, or #<id>."
+        ...,
+        "--to",
+        help=lazy_gettext("Recipient account: platform-or-source/account, a unique id, or #<id>."),
     ),
-    reason: str = typer.Option(..., "--reason", help="How you know it did not arrive."),
+    reason: str = typer.Option(
+        ..., "--reason", help=lazy_gettext("How you know it did not arrive.")
+    ),
 ) -> None:
     """Allow one more attempt for an uncertain or failed message that did NOT arrive."""
     from nextofkin.notify.service import release
@@ -184,12 +213,12 @@ def release_command(
     )
 
 
-@notify_app.command("list")
+@notify_app.command("list", help=lazy_gettext("The outbox: every message and how far it got."))
 @handle_errors
 def list_command(
     ctx: typer.Context,
-    number: str | None = typer.Argument(None, help="Case number (default: all)."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    number: str | None = typer.Argument(None, help=lazy_gettext("Case number (default: all).")),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """The outbox: every message and how far it got."""
     from dataclasses import asdict

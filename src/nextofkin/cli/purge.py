@@ -6,7 +6,7 @@ import typer
 
 from nextofkin.cli.common import console, handle_errors, lit, print_json, state
 from nextofkin.errors import InputError
-from nextofkin.i18n import _, ngettext
+from nextofkin.i18n import _, lazy_gettext, ngettext
 
 
 @handle_errors
@@ -15,11 +15,13 @@ def purge_command(
     account: str | None = typer.Option(
         None,
         "--account",
-        help="Account to purge: platform-or-source/account, a unique id, or #<id>.",
+        help=lazy_gettext("Account to purge: platform-or-source/account, a unique id, or #<id>."),
     ),
-    source: str | None = typer.Option(None, "--source", help="Source to purge entirely."),
-    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    source: str | None = typer.Option(
+        None, "--source", help=lazy_gettext("Source to purge entirely.")
+    ),
+    yes: bool = typer.Option(False, "--yes", help=lazy_gettext("Do not ask for confirmation.")),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Purge biometric data on request (admins): database rows, face vectors, calibration."""
     from dataclasses import asdict

@@ -7,23 +7,29 @@ import typer
 from nextofkin.cases.labels import state_label, verdict_label
 from nextofkin.cli.common import console, handle_errors, lit, print_json, state
 from nextofkin.errors import InputError
-from nextofkin.i18n import _, format_number, ngettext
+from nextofkin.i18n import _, format_number, lazy_gettext, ngettext
 from nextofkin.identify.meaning import decision_label
 
 
 @handle_errors
 def review_command(
     ctx: typer.Context,
-    number: str = typer.Argument(..., help="Case number."),
+    number: str = typer.Argument(..., help=lazy_gettext("Case number.")),
     confirm: str | None = typer.Option(
-        None, "--confirm", help="Candidate account to confirm (source/account or account)."
+        None,
+        "--confirm",
+        help=lazy_gettext("Candidate account to confirm (source/account or account)."),
     ),
-    reject: str | None = typer.Option(None, "--reject", help="Candidate account to reject."),
+    reject: str | None = typer.Option(
+        None, "--reject", help=lazy_gettext("Candidate account to reject.")
+    ),
     reviewer: str | None = typer.Option(
-        None, "--reviewer", help="The reviewer deciding (default: --user)."
+        None, "--reviewer", help=lazy_gettext("The reviewer deciding (default: --user).")
     ),
-    reason: str | None = typer.Option(None, "--reason", help="Why (kept in the record)."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    reason: str | None = typer.Option(
+        None, "--reason", help=lazy_gettext("Why (kept in the record).")
+    ),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Record a reviewer's decision on one candidate of a case's searches."""
     from dataclasses import asdict

@@ -8,22 +8,32 @@ import typer
 from rich.table import Table
 
 from nextofkin.cli.common import console, handle_errors, print_json, state
-from nextofkin.i18n import _, language_name
+from nextofkin.i18n import _, language_name, lazy_gettext
 from nextofkin.users.labels import role_label
 
 user_app = typer.Typer(
-    help="Users and roles (investigator, reviewer, admin, intake).", no_args_is_help=True
+    help=lazy_gettext("Users and roles (investigator, reviewer, admin, intake)."),
+    no_args_is_help=True,
 )
 
 
-@user_app.command("add")
+@user_app.command(
+    "add",
+    help=lazy_gettext(
+        "Add a user. The first user must be an admin; after that only admins add users."
+    ),
+)
 @handle_errors
 def add_command(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="User name (letters, digits, . _ @ -)."),
-    role: str = typer.Option(..., "--role", help="investigator, reviewer, admin or intake."),
+    name: str = typer.Argument(..., help=lazy_gettext("User name (letters, digits, . _ @ -).")),
+    role: str = typer.Option(
+        ..., "--role", help=lazy_gettext("investigator, reviewer, admin or intake.")
+    ),
     password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="Read a password for the web UI from standard input."
+        False,
+        "--password-stdin",
+        help=lazy_gettext("Read a password for the web UI from standard input."),
     ),
 ) -> None:
     """Add a user. The first user must be an admin; after that only admins add users."""
@@ -44,10 +54,13 @@ def add_command(
     )
 
 
-@user_app.command("list")
+@user_app.command(
+    "list", help=lazy_gettext("List users and their roles (admins only, as in the web UI).")
+)
 @handle_errors
 def list_command(
-    ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """List users and their roles (admins only, as in the web UI)."""
     from dataclasses import asdict
@@ -76,7 +89,12 @@ def list_command(
     console.print(table)
 
 
-@user_app.command("deactivate")
+@user_app.command(
+    "deactivate",
+    help=lazy_gettext(
+        "Deactivate a user (users are never deleted, so the audit log keeps its meaning)."
+    ),
+)
 @handle_errors
 def deactivate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """Deactivate a user (users are never deleted, so the audit log keeps its meaning)."""
@@ -88,7 +106,7 @@ def deactivate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> N
     console.print(_("deactivated %(name)s (their web sessions are ended)", name=name), markup=False)
 
 
-@user_app.command("activate")
+@user_app.command("activate", help=lazy_gettext("Reactivate a deactivated user (admins only)."))
 @handle_errors
 def activate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """Reactivate a deactivated user (admins only)."""
@@ -100,12 +118,19 @@ def activate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> Non
     console.print(_("activated %(name)s", name=name), markup=False)
 
 
-@user_app.command("role")
+@user_app.command(
+    "role",
+    help=lazy_gettext(
+        "Give a user another role (admins only; the last active admin stays an admin)."
+    ),
+)
 @handle_errors
 def role_command(
     ctx: typer.Context,
     name: str = typer.Argument(...),
-    role: str = typer.Option(..., "--role", help="investigator, reviewer, admin or intake."),
+    role: str = typer.Option(
+        ..., "--role", help=lazy_gettext("investigator, reviewer, admin or intake.")
+    ),
 ) -> None:
     """Give a user another role (admins only; the last active admin stays an admin)."""
     from nextofkin.users.service import set_role
@@ -118,13 +143,15 @@ def role_command(
     )
 
 
-@user_app.command("language")
+@user_app.command("language", help=lazy_gettext("Set the language a user's web pages are in."))
 @handle_errors
 def language_command(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="User name (yourself, or anyone for an admin)."),
+    name: str = typer.Argument(
+        ..., help=lazy_gettext("User name (yourself, or anyone for an admin).")
+    ),
     language: str = typer.Argument(
-        ..., help="uk, en or ru; 'browser' to follow the browser's Accept-Language."
+        ..., help=lazy_gettext("uk, en or ru; 'browser' to follow the browser's Accept-Language.")
     ),
 ) -> None:
     """Set the language a user's web pages are in."""
