@@ -23,7 +23,7 @@ from nextofkin.cli.common import (
 from nextofkin.cli.inquiries import sweep_case
 from nextofkin.errors import ConfigError
 from nextofkin.gallery.labels import face_role_label
-from nextofkin.i18n import _, format_number, ngettext
+from nextofkin.i18n import _, format_number, lazy_gettext, ngettext
 from nextofkin.identify.meaning import decision_label
 from nextofkin.workspace import Workspace
 
@@ -31,23 +31,31 @@ from nextofkin.workspace import Workspace
 @handle_errors
 def ingest_command(
     ctx: typer.Context,
-    root: Path = typer.Argument(..., help="Gallery export root (see docs/FORMATS.md)."),
-    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
-    source: str | None = typer.Option(None, "--source", help="Source name (default: ROOT name)."),
+    root: Path = typer.Argument(
+        ..., help=lazy_gettext("Gallery export root (see docs/FORMATS.md).")
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", "-j", help=lazy_gettext("Worker processes.")
+    ),
+    source: str | None = typer.Option(
+        None, "--source", help=lazy_gettext("Source name (default: ROOT name).")
+    ),
     layout: str = typer.Option(
         "auto",
         "--format",
         help="Export layout: auto (detected), folders, manifest, telegram, gallery-dl, "
         "instaloader or vk-api.",
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print the report as JSON.")),
     engine: str = typer.Option(
         "local",
         "--engine",
-        help="local (worker processes on this machine) or ray (a Ray cluster; docs/SCALING.md).",
+        help=lazy_gettext(
+            "local (worker processes on this machine) or ray (a Ray cluster; docs/SCALING.md)."
+        ),
     ),
     address: str | None = typer.Option(
-        None, "--address", help="Ray cluster address (host:port) for --engine ray."
+        None, "--address", help=lazy_gettext("Ray cluster address (host:port) for --engine ray.")
     ),
 ) -> None:
     """Ingest a gallery export: accounts, photos, faces and the vector index.
@@ -230,13 +238,18 @@ def render_result(result_dict: dict[str, object], names: dict[str, str] | None =
 def identify_command(
     ctx: typer.Context,
     photos: list[Path] | None = typer.Argument(
-        None, help="Post-mortem photos of ONE body (optional with --case: its own photos)."
+        None,
+        help=lazy_gettext("Post-mortem photos of ONE body (optional with --case: its own photos)."),
     ),
-    top: int = typer.Option(10, "--top", "-k", min=1, max=500, help="Candidates to list."),
+    top: int = typer.Option(
+        10, "--top", "-k", min=1, max=500, help=lazy_gettext("Candidates to list.")
+    ),
     case: str | None = typer.Option(
-        None, "--case", help="Case number (opened if new). Without it a new case is opened."
+        None,
+        "--case",
+        help=lazy_gettext("Case number (opened if new). Without it a new case is opened."),
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Search the gallery for the person in the photos: ranked candidate accounts.
 
@@ -273,7 +286,8 @@ def photo_names(workspace: Workspace, number: str) -> dict[str, str]:
 
 @handle_errors
 def status_command(
-    ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """What the workspace holds."""
     from nextofkin.gallery.embedder import resolve_embedder
@@ -324,7 +338,9 @@ def _calibration_state(stored: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def models_command(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def models_command(
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
+) -> None:
     """List the registered face models."""
     from nextofkin.vision.registry import default_registry
 
@@ -338,7 +354,15 @@ def models_command(json_out: bool = typer.Option(False, "--json", help="Print JS
 
 def register(app: typer.Typer) -> None:
     """Add the core commands to ``app``."""
-    app.command("ingest")(ingest_command)
-    app.command("identify")(identify_command)
-    app.command("status")(status_command)
-    app.command("models")(models_command)
+    app.command(
+        "ingest",
+        help=lazy_gettext("Ingest a gallery export: accounts, photos, faces and the vector index."),
+    )(ingest_command)
+    app.command(
+        "identify",
+        help=lazy_gettext(
+            "Search the gallery for the person in the photos: ranked candidate accounts."
+        ),
+    )(identify_command)
+    app.command("status", help=lazy_gettext("What the workspace holds."))(status_command)
+    app.command("models", help=lazy_gettext("List the registered face models."))(models_command)
