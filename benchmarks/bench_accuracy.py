@@ -65,7 +65,7 @@ def _peer_encode(path: str, exact: bool = False) -> tuple[str, int, bytes]:
         import dlib
 
         if not _PEER_EMBEDDER:
-            from nextofkin.vision.models import default_registry
+            from nextofkin.vision.registry import default_registry
 
             _PEER_EMBEDDER.append(default_registry().embedder("dlib-resnet-onnx"))
         # What face_encodings does: 5-point landmarks of the first face, dlib's chip.

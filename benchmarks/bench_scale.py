@@ -98,8 +98,8 @@ def _compute(limit: int) -> tuple[np.ndarray, np.ndarray]:
     """Embed LFW photos with the project's pipeline (people with several photos first)."""
     from nextofkin.settings import Settings
     from nextofkin.vision.image_io import load_image
-    from nextofkin.vision.models import default_registry
     from nextofkin.vision.pipeline import FacePipeline
+    from nextofkin.vision.registry import default_registry
 
     settings = Settings.load()
     pipeline = FacePipeline.from_settings(settings.vision, default_registry())

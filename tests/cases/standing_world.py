@@ -16,7 +16,7 @@ from cases.casework import photo
 from nextofkin.cases.service import attach_search, open_case
 from nextofkin.gallery.maintenance import cohort_store, open_index, refresh_derived
 from nextofkin.identify.search import ProbeFace, Searcher
-from nextofkin.vision.models import default_registry
+from nextofkin.vision.registry import default_registry
 from nextofkin.workspace import Workspace
 from scale.synthetic import SyntheticGallery, populate, unit
 

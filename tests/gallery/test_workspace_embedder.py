@@ -21,7 +21,8 @@ from nextofkin.gallery.index import DESCRIPTION_FILE
 from nextofkin.gallery.maintenance import embedder_spec, open_index, refresh_derived
 from nextofkin.gallery.records import Face, Image
 from nextofkin.settings import Settings, VisionSettings
-from nextofkin.vision.models import EmbedderSpec, default_registry
+from nextofkin.vision.models import EmbedderSpec
+from nextofkin.vision.registry import default_registry
 from nextofkin.workspace import Workspace
 
 DEFAULT = "dlib-resnet-onnx-flip"

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Source
-from nextofkin.vision.models import default_registry
+from nextofkin.vision.registry import default_registry
 from nextofkin.workspace import Workspace
 
 

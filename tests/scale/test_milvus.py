@@ -82,8 +82,8 @@ def test_milvus_gives_the_same_identify_results_as_faiss(
     from nextofkin.gallery.ingest import ingest
     from nextofkin.identify.search import Searcher, fuse
     from nextofkin.identify.service import analyse_probes, probe_faces
-    from nextofkin.vision.models import default_registry
     from nextofkin.vision.pipeline import FacePipeline
+    from nextofkin.vision.registry import default_registry
 
     gallery = build(lfw_dir, tmp_path / "gallery", owners=12, distractors=88, seed=3)
     ws = Workspace.open(settings)

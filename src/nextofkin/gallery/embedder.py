@@ -28,7 +28,8 @@ from nextofkin.errors import IndexError_, ModelError, ModelMismatch
 from nextofkin.gallery.index import DESCRIPTION_FILE, IndexDescription, VectorIndex
 from nextofkin.gallery.records import Face
 from nextofkin.settings import VisionSettings
-from nextofkin.vision.models import EmbedderSpec, ModelRegistry, default_registry
+from nextofkin.vision.models import EmbedderSpec, ModelRegistry
+from nextofkin.vision.registry import default_registry
 from nextofkin.workspace import Workspace
 
 EMBEDDER_KEY = "embedder"

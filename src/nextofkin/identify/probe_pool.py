@@ -54,8 +54,8 @@ def analyse_task(pipeline: Any, photos: list[str], vision: VisionSettings) -> li
 def load_pipeline(vision: VisionSettings) -> Any:
     """The worker's face pipeline with every model loaded, so its memory is counted before the
     budget is set (the models load lazily, on first use)."""
-    from nextofkin.vision.models import default_registry
     from nextofkin.vision.pipeline import FacePipeline
+    from nextofkin.vision.registry import default_registry
 
     pipeline = FacePipeline.from_settings(vision, default_registry(vision))
     with contextlib.suppress(Exception):  # a blank photo runs every model: NoFaceFound

@@ -30,8 +30,8 @@ from nextofkin.gallery.embedder import resolve_embedder, workspace_vision
 from nextofkin.gallery.maintenance import cohort_store, open_index
 from nextofkin.identify.search import ProbeFace, Searcher, SearchResult, fuse, pick_probe_face
 from nextofkin.vision.image_io import load_image
-from nextofkin.vision.models import default_registry
 from nextofkin.vision.pipeline import FacePipeline
+from nextofkin.vision.registry import default_registry
 from nextofkin.vision.types import Face, PhotoFaces
 from nextofkin.workspace import Workspace
 

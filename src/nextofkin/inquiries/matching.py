@@ -41,8 +41,8 @@ from nextofkin.identify.search import fuse, pick_probe_face
 from nextofkin.identify.service import LocalAnalyser, ProbeAnalyser, ProbeAnalysis
 from nextofkin.inquiries.service import InquiryAction, acting_user
 from nextofkin.settings import DecisionPolicy
-from nextofkin.vision.models import default_registry
 from nextofkin.vision.pipeline import FacePipeline
+from nextofkin.vision.registry import default_registry
 from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
