@@ -174,3 +174,5 @@ class InquiryLinkDecision(Base):
     reviewer: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The confirmed identification this confirmation states names the same person (0018).
+    corroborates_identification_id: Mapped[int | None] = mapped_column(Integer)

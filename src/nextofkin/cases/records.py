@@ -109,6 +109,8 @@ class CaseDecision(Base):
     candidate_decision: Mapped[str | None] = mapped_column(String(20))
     score: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The confirmed inquiry link this confirmation states names the same person (0018).
+    corroborates_link_id: Mapped[int | None] = mapped_column(Integer)
 
     case: Mapped[Case] = relationship(back_populates="decisions")
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin import audit
 from nextofkin.cases.info import stored_candidates
+from nextofkin.cases.inquiry_records import InquiryLink
 from nextofkin.cases.records import Case, CaseDecision, CaseSearch, Identification
 from nextofkin.cases.states import CaseState, get_case, state_label, transition
 from nextofkin.db import utcnow
@@ -210,6 +211,7 @@ def review(
     *,
     reviewer: str | None = None,
     reason: str | None = None,
+    corroborates: int | None = None,
 ) -> ReviewOutcome:
     """Record one reviewer's confirmation or rejection of a candidate, and move the case on.
 
@@ -217,7 +219,9 @@ def review(
     both are given they must be the same person, so nobody records a decision in someone else's
     name. Raises :class:`PolicyViolation` when the review policy forbids the confirmation (the
     searcher confirming their own search, the same reviewer confirming twice) and
-    :class:`CaseStateError` once a family was notified or the case is closed.
+    :class:`CaseStateError` once a family was notified or the case is closed. While an inquiry
+    link of the case is confirmed, a confirmation must name it in ``corroborates`` (the reviewer
+    states the link's missing person IS this account); see :func:`check_corroboration`.
     """
     verdict = Verdict(verdict)
     name = reviewer or actor
@@ -255,6 +259,7 @@ def review(
     before = counting_confirmations(case, target.ref)
     _lock(session, case)
     current = current_identification(session, case)
+    check_corroboration(session, case, verdict, target.ref, corroborates)
     if verdict is Verdict.CONFIRM:
         if policy.reviewer_differs_from_searcher and user.name in searchers_of(case, target.ref):
             raise PolicyViolation(
@@ -301,6 +306,7 @@ def review(
         reason=reason,
         candidate_decision=decision_level,
         score=score,
+        corroborates_link_id=corroborates,
     )
     voided = _unsent_messages(session, case)
     session.add(decision)
@@ -331,6 +337,7 @@ def review(
             "confirmations": after,
             "needed": needed,
             "unsent_messages_voided": voided,
+            "corroborates_link": corroborates,
         },
         case=number,
     )
@@ -360,6 +367,45 @@ def review(
         identified=current is not None and current.account_ref == target.ref,
         state=CaseState(case.state),
     )
+
+
+def confirmed_link_of(session: Session, case: Case) -> InquiryLink | None:
+    """The case's confirmed inquiry link, if any (the database allows at most one)."""
+    return session.scalars(
+        select(InquiryLink).where(InquiryLink.case_id == case.id, InquiryLink.state == CONFIRMED)
+    ).one_or_none()
+
+
+def check_corroboration(
+    session: Session, case: Case, verdict: Verdict, account_ref: str, corroborates: int | None
+) -> None:
+    """Refuse a confirmation that would give the body a second, unreconciled identity.
+
+    The data cannot know whether a gallery account and an inquiry's missing person are the same
+    person, so while a link of the case stands the reviewer must say so by naming it; the
+    database refuses the identification otherwise (migration 0018).
+    """
+    if verdict is not Verdict.CONFIRM:
+        if corroborates is not None:
+            raise InputError("only a confirmation corroborates a link; drop --corroborates")
+        return
+    link = confirmed_link_of(session, case)
+    if link is None:
+        if corroborates is not None:
+            raise PolicyViolation(
+                f"case {case.number} has no confirmed inquiry link, so link {corroborates} "
+                "cannot be corroborated; confirm without --corroborates"
+            )
+        return
+    if corroborates != link.id:
+        said = "" if corroborates is None else f"link {corroborates} is not it. "
+        raise PolicyViolation(
+            f"case {case.number} is linked to inquiry {link.inquiry_id} (confirmed link "
+            f"{link.id}): two families must never be told the same body is theirs. {said}"
+            f"Either confirm {account_ref} as corroborating that link (--corroborates {link.id}: "
+            "you state the inquiry's missing person IS this account's person), or reject link "
+            f"{link.id} first (nextofkin inquiry review {link.id} --reject)"
+        )
 
 
 def _settle_identification(

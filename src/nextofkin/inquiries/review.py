@@ -23,9 +23,15 @@ from sqlalchemy.orm import Session
 from nextofkin import audit
 from nextofkin.cases.inquiry_records import Inquiry, InquiryLink, InquiryLinkDecision
 from nextofkin.cases.records import Case
-from nextofkin.cases.review import Verdict, needed_reviewers
+from nextofkin.cases.review import Verdict, current_identification, needed_reviewers
 from nextofkin.db import utcnow
-from nextofkin.errors import CaseStateError, NotFound, PermissionDenied, PolicyViolation
+from nextofkin.errors import (
+    CaseStateError,
+    InputError,
+    NotFound,
+    PermissionDenied,
+    PolicyViolation,
+)
 from nextofkin.inquiries.service import InquiryAction
 from nextofkin.settings import ReviewPolicy
 from nextofkin.users.service import Role, require_role
@@ -97,6 +103,37 @@ def _check_confirm(session: Session, link: InquiryLink, reviewer: str, before: l
         raise PolicyViolation(f"link {link.id} is already confirmed by {', '.join(before)}")
 
 
+def _check_corroboration(
+    session: Session, case: Case, link: InquiryLink, verdict: Verdict, corroborates: int | None
+) -> None:
+    """Refuse a confirmation that would give the body a second, unreconciled identity.
+
+    Whether inquiry Y's missing person is gallery account X only a reviewer can say: while the
+    case is identified, the confirmation must name that identification (migration 0018).
+    """
+    if verdict is not Verdict.CONFIRM:
+        if corroborates is not None:
+            raise InputError("only a confirmation corroborates an identification")
+        return
+    current = current_identification(session, case)
+    if current is None:
+        if corroborates is not None:
+            raise PolicyViolation(
+                f"case {case.number} has no confirmed identification, so identification "
+                f"{corroborates} cannot be corroborated; confirm without --corroborates"
+            )
+        return
+    if corroborates != current.id:
+        said = "" if corroborates is None else f"identification {corroborates} is not it. "
+        raise PolicyViolation(
+            f"case {case.number} is identified as {current.account_ref} (confirmed "
+            f"identification {current.id}): two families must never be told the same body is "
+            f"theirs. {said}Either confirm link {link.id} as corroborating it (--corroborates "
+            f"{current.id}: you state inquiry {link.inquiry_id}'s missing person IS "
+            f"{current.account_ref}), or reject {current.account_ref} on case {case.number} first"
+        )
+
+
 def review_link(
     session: Session,
     policy: ReviewPolicy,
@@ -105,11 +142,14 @@ def review_link(
     verdict: Verdict | str,
     *,
     reason: str | None = None,
+    corroborates: int | None = None,
 ) -> LinkOutcome:
     """Record the acting reviewer's confirmation or rejection of link ``link_id``.
 
     Raises :class:`PolicyViolation` when the policy forbids the confirmation and
-    :class:`CaseStateError` once a message to the inquirer may have reached them.
+    :class:`CaseStateError` once a message to the inquirer may have reached them. While the
+    case has a confirmed identification, a confirmation must name it in ``corroborates`` (the
+    reviewer states the inquiry's missing person IS the identified account's person).
     """
     verdict = Verdict(verdict)
     if not actor:
@@ -119,16 +159,19 @@ def review_link(
     if link is None:
         raise NotFound(f"no inquiry link {link_id}")
     _lock(session, link.case_id)
-    number = session.scalars(select(Case.number).where(Case.id == link.case_id)).one()
+    case = session.get_one(Case, link.case_id)
+    number = case.number
     before = counting_confirmations(session, link)
     if verdict is Verdict.CONFIRM:
         _check_confirm(session, link, user.name, before)
+    _check_corroboration(session, case, link, verdict, corroborates)
     decision = InquiryLinkDecision(
         link_id=link.id,
         case_id=link.case_id,
         decision=verdict.value,
         reviewer=user.name,
         reason=reason,
+        corroborates_identification_id=corroborates,
     )
     session.add(decision)
     try:
@@ -143,7 +186,13 @@ def review_link(
     after = counting_confirmations(session, link)
     needed = needed_reviewers(policy, link.decision)
     action = InquiryAction.LINK_CONFIRM if verdict is Verdict.CONFIRM else InquiryAction.LINK_REJECT
-    details = {"link": link.id, "case": number, "confirmations": after, "needed": needed}
+    details = {
+        "link": link.id,
+        "case": number,
+        "confirmations": after,
+        "needed": needed,
+        "corroborates_identification": corroborates,
+    }
     audit.record(session, user.name, action, f"inquiry:{link.inquiry_id}", details, case=number)
     _settle(session, link, decision, after, needed, number)
     log.info("link %d: %s by %s", link.id, verdict.value, user.name)
