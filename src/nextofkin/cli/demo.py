@@ -57,7 +57,16 @@ def demo_command(
     console.rule("[bold]1. a sample gallery with families")
     _sample_gallery(faces, root, seed, max(30, photos // 4), workers or ws.settings.workers)
     console.rule("[bold]2. ingest")
-    ingest_command(ctx, root=root, workers=workers, source=SOURCE, json_out=False, layout="auto")
+    ingest_command(
+        ctx,
+        root=root,
+        workers=workers,
+        source=SOURCE,
+        json_out=False,
+        layout="auto",
+        engine="local",
+        address=None,
+    )
     console.rule("[bold]3. the team")
     _team(ws)
     casting = choose_person(root, faces, seed)
