@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner
 
 from cases.casework import candidate, photo, result
 from inquiries.inquirywork import VectorAnalyser
@@ -20,6 +21,7 @@ from nextofkin.cases.inquiry_records import InquiryLink, InquiryLinkDecision
 from nextofkin.cases.records import CaseDecision, Identification
 from nextofkin.cases.review import Verdict, review
 from nextofkin.cases.service import attach_search
+from nextofkin.cli import build_app
 from nextofkin.errors import InputError, PolicyViolation
 from nextofkin.inquiries.review import review_link
 from nextofkin.notify.inquirers import draft_for_inquirer
@@ -180,3 +182,29 @@ def test_no_letter_while_identities_disagree(
         s.execute(text("UPDATE outbox SET decision_id = :d"), {"d": decision.id})
     with pytest.raises(DBAPIError, match="do not corroborate"), team.session() as s:
         s.execute(text("UPDATE outbox SET state = 'approved'"))
+
+
+def test_the_cli_states_the_corroboration(
+    team: Workspace,  # noqa: F811
+    tmp_path: Path,
+    faces: VectorAnalyser,  # noqa: F811
+) -> None:
+    _, link = _linked(team, tmp_path, faces)
+    _searched(team, tmp_path)
+
+    def run(user: str, *args: str) -> tuple[int, str]:
+        home = ["--workspace", str(team.home), "--user", user]
+        out = CliRunner().invoke(build_app(), [*home, *args])
+        return out.exit_code, out.output
+
+    assert run("rita", "review", "K-1", "--confirm", "olena")[0] == 0
+    with team.session() as s:
+        ident = s.scalars(select(Identification.id)).one()
+    code, said = run("rob", "inquiry", "review", str(link), "--confirm")
+    assert code != 0 and "--corroborates" in said and str(ident) in said
+    code, said = run(
+        "rob", "inquiry", "review", str(link), "--confirm", "--corroborates", f"{ident}"
+    )
+    assert code == 0, said
+    with team.session() as s:
+        assert s.get_one(InquiryLink, link).state == "confirmed"

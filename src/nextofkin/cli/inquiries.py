@@ -216,6 +216,12 @@ def review_command(
     confirm: bool = typer.Option(False, "--confirm", help="Confirm the link."),
     reject: bool = typer.Option(False, "--reject", help="Reject (or withdraw) the link."),
     reason: str | None = typer.Option(None, "--reason", help="Why (kept in the record)."),
+    corroborates: int | None = typer.Option(
+        None,
+        "--corroborates",
+        help="With --confirm, while the case has a confirmed identification: its id. You state "
+        "the inquiry's missing person IS the identified account's person.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """A reviewer's decision on a link between an inquiry and a case."""
@@ -228,7 +234,13 @@ def review_command(
     verdict = Verdict.CONFIRM if confirm else Verdict.REJECT
     with cli.workspace.session() as session:
         out = review_link(
-            session, cli.settings.review, cli.settings.user, link_id, verdict, reason=reason
+            session,
+            cli.settings.review,
+            cli.settings.user,
+            link_id,
+            verdict,
+            reason=reason,
+            corroborates=corroborates,
         )
     if json_out:
         print_json(asdict(out))

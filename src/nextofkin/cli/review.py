@@ -29,6 +29,12 @@ def review_command(
     reason: str | None = typer.Option(
         None, "--reason", help=lazy_gettext("Why (kept in the record).")
     ),
+    corroborates: int | None = typer.Option(
+        None,
+        "--corroborates",
+        help="With --confirm, while the case has a confirmed inquiry link: that link's id. You "
+        "state the inquiry's missing person IS this account's person.",
+    ),
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Record a reviewer's decision on one candidate of a case's searches."""
@@ -53,6 +59,7 @@ def review_command(
             verdict,
             reviewer=reviewer,
             reason=reason,
+            corroborates=corroborates,
         )
     if json_out:
         print_json(asdict(outcome))

@@ -187,6 +187,12 @@ class ReviewRequest(BaseModel):
     account: str = Field(max_length=400, description="source/account, account, or #id")
     verdict: Verdict
     reason: str | None = Field(None, max_length=5000)
+    corroborates: int | None = Field(
+        None,
+        gt=0,
+        description="with confirm, while the case has a confirmed inquiry link: that link's id "
+        "(the reviewer states the inquiry's missing person IS this account's person)",
+    )
 
 
 @router.post(
@@ -207,6 +213,7 @@ def review_candidate(
             body.account,
             body.verdict,
             reason=body.reason,
+            corroborates=body.corroborates,
         )
 
 

@@ -169,6 +169,12 @@ class LinkDecision(BaseModel):
 
     verdict: Verdict
     reason: str | None = Field(None, max_length=2000)
+    corroborates: int | None = Field(
+        None,
+        gt=0,
+        description="with confirm, while the case has a confirmed identification: its id (the "
+        "reviewer states the inquiry's missing person IS the identified account's person)",
+    )
 
 
 @router.post(
@@ -180,7 +186,13 @@ def review(link_id: RowId, body: LinkDecision, state: StateDep, actor: Reviewer)
     """Record the reviewer's own decision under the review policy."""
     with state.db() as session:
         return review_link(
-            session, state.settings.review, actor.name, link_id, body.verdict, reason=body.reason
+            session,
+            state.settings.review,
+            actor.name,
+            link_id,
+            body.verdict,
+            reason=body.reason,
+            corroborates=body.corroborates,
         )
 
 

@@ -23,7 +23,13 @@ from nextofkin.web.deps import (
     Viewer,
 )
 from nextofkin.web.pages.alerts import alerts_context
-from nextofkin.web.pages.common import FormFailed, case_url, flashing_errors, see_other
+from nextofkin.web.pages.common import (
+    FormFailed,
+    case_url,
+    flashing_errors,
+    optional_id,
+    see_other,
+)
 from nextofkin.web.render import flash, page
 from nextofkin.web.security import Actor
 from nextofkin.web.uploads import saved_uploads
@@ -185,6 +191,7 @@ def decide(
     verdict: Annotated[Verdict, Form()],
     reason: Annotated[str | None, Form(max_length=5000)] = None,
     rank: Annotated[int | None, Form(ge=1, le=10_000)] = None,
+    corroborates: Annotated[str | None, Form(max_length=20)] = None,
 ) -> Response:
     """Record the logged-in reviewer's confirmation or rejection of one candidate."""
     anchor = f"#cand-{rank}" if rank else ""
@@ -198,6 +205,7 @@ def decide(
                 account,
                 verdict,
                 reason=(reason or "").strip() or None,
+                corroborates=optional_id(corroborates),
             )
         if outcome.verdict is Verdict.CONFIRM and outcome.identified:
             text = _("Confirmed %(account)s: case identified.", account=outcome.account_ref)

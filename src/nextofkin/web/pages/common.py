@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
-from nextofkin.errors import NextOfKinError
+from nextofkin.errors import InputError, NextOfKinError
 from nextofkin.web.errors import describe
 from nextofkin.web.render import flash
 
@@ -40,3 +40,12 @@ def flashing_errors(request: Request) -> Iterator[None]:
         body = describe(exc)
         flash(request, body.message, "error")
         raise FormFailed(body.message) from exc
+
+
+def optional_id(text: str | None) -> int | None:
+    """A row id typed into an optional form field (a blank field posts ``""``, not nothing)."""
+    if text is None or not text.strip():
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        raise InputError(f"{text!r} is not a row number")
+    return int(text)

@@ -18,7 +18,13 @@ from nextofkin.users.service import Permission
 from nextofkin.web.api.inquiries import Intake, sweep
 from nextofkin.web.deps import ActorDep, Drafter, Reviewer, RowId, StateDep
 from nextofkin.web.pages.cases import may
-from nextofkin.web.pages.common import FormFailed, case_url, flashing_errors, see_other
+from nextofkin.web.pages.common import (
+    FormFailed,
+    case_url,
+    flashing_errors,
+    optional_id,
+    see_other,
+)
 from nextofkin.web.render import flash, page
 from nextofkin.web.uploads import saved_uploads
 
@@ -108,12 +114,19 @@ def decide(
     verdict: Annotated[Verdict, Form()],
     inquiry: Annotated[int, Form(ge=1)],
     reason: Annotated[str | None, Form(max_length=2000)] = None,
+    corroborates: Annotated[str | None, Form(max_length=20)] = None,
 ) -> Response:
     """A reviewer's decision on a link; back to the inquiry."""
     try:
         with flashing_errors(request), state.db() as session:
             out = review_link(
-                session, state.settings.review, actor.name, link_id, verdict, reason=reason
+                session,
+                state.settings.review,
+                actor.name,
+                link_id,
+                verdict,
+                reason=reason,
+                corroborates=optional_id(corroborates),
             )
         flash(request, f"Link {out.link_id} to case {out.case_number}: {out.state}.")
     except FormFailed:

@@ -1,0 +1,49 @@
+"""Corroboration through the API and the review forms: a body identified from the gallery is
+linked to a family's inquiry only when the reviewer states both name the same person."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from test_inquiries_web import AnalysingIdentify, file, site  # noqa: F401 - fixture
+from web_helpers import jpeg
+
+from cases.casework import candidate
+from inquiries.inquirywork import near, unit
+
+
+def test_api_and_forms_state_the_corroboration(
+    site: tuple[FastAPI, dict[str, TestClient], dict[str, str]],  # noqa: F811
+) -> None:
+    app, users, csrf = site
+    engine: AnalysingIdentify = app.state.engine_stand_in
+    engine.candidates = [candidate(11, "olena", 0.93, "match")]
+    taras = unit(1)
+    body = engine.face(jpeg(1), taras)
+    response = users["ivan"].post(
+        "/api/cases", data={"number": "K-1"}, files=[("photos", ("b.jpg", body, "image/jpeg"))]
+    )
+    assert response.status_code == 201, response.text
+    assert users["ivan"].post("/api/cases/K-1/search", json={}).status_code == 200
+    status, inquiry = file(users["ina"], engine.face(jpeg(3), near(taras, 2)))
+    assert status == 201, inquiry
+    links = inquiry["links"]
+    assert isinstance(links, list)
+    link = links[0]["id"]
+
+    # The link first, through the inquiry page's form.
+    form = {"csrf_token": csrf["rita"], "verdict": "confirm", "inquiry": str(inquiry["id"])}
+    decided = users["rita"].post(
+        f"/inquiry-links/{link}/review", data={**form, "corroborates": ""}, follow_redirects=False
+    )
+    assert decided.status_code == 303
+    assert 'name="corroborates"' in users["rita"].get("/cases/K-1").text
+
+    # The identification after it: refused with what to do, then confirmed as corroborating.
+    review = "/api/cases/K-1/review"
+    refused = users["rob"].post(review, json={"account": "olena", "verdict": "confirm"})
+    assert refused.status_code == 409, refused.text
+    assert f"--corroborates {link}" in refused.text
+    stated = {"account": "olena", "verdict": "confirm", "corroborates": link}
+    response = users["rob"].post(review, json=stated)
+    assert response.status_code == 200 and response.json()["identified"], response.text
