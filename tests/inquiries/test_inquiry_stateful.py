@@ -10,6 +10,9 @@ families withdraw (purge). After every step:
   later decision than the letter;
 * at most one confirmed link per case and per inquiry;
 * at most one delivery per (case, recipient);
+* a case identified from the gallery and linked to an inquiry has the one confirmed as
+  corroborating the other (never two unreconciled identities for one body), and no letter is
+  delivered while they disagree;
 * nothing of a purged inquiry is left: no row, no file, no photo hash or vector in any file of
   the workspace, no name or address in the outbox.
 
@@ -40,10 +43,12 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from cases.casework import add_team
+from cases.casework import add_team, candidate, result
 from inquiries.inquirywork import VectorAnalyser, calibration, inquirer, missing, near, unit
 from nextofkin.cases.inquiry_records import Inquiry, InquiryLink, InquiryLinkDecision, InquiryPhoto
-from nextofkin.cases.service import open_case
+from nextofkin.cases.records import CaseDecision, Identification
+from nextofkin.cases.review import review
+from nextofkin.cases.service import attach_search, open_case
 from nextofkin.errors import NextOfKinError
 from nextofkin.inquiries import matching
 from nextofkin.inquiries.purge import purge_inquiry
@@ -63,6 +68,8 @@ CASES = ["K-1", "K-2"]
 # Who a family looks for: either body's person, or someone with no case.
 PEOPLE = {"taras": unit(1), "oleh": unit(2), "nobody": unit(3)}
 REVIEWERS = ["rita", "rob"]
+# Gallery candidates every body's search lists (a body's gallery identity is the reviewers' call).
+ACCOUNTS = ["olena", "petro"]
 REACHED: Counter[str] = Counter()
 _TEMPLATE: dict[str, Path] = {}
 
@@ -82,10 +89,32 @@ def template(root: Path) -> Path:
     return _TEMPLATE["home"]
 
 
+def disagreement(s: Any, case_id: int) -> str | None:
+    """Whether case ``case_id``'s confirmed identification and link stand unreconciled."""
+    ident = s.scalars(
+        select(Identification).where(
+            Identification.case_id == case_id, Identification.state == "confirmed"
+        )
+    ).one_or_none()
+    link = s.scalars(
+        select(InquiryLink).where(InquiryLink.case_id == case_id, InquiryLink.state == "confirmed")
+    ).one_or_none()
+    if ident is None or link is None:
+        return None
+    by_ident = s.get_one(CaseDecision, ident.decision_id).corroborates_link_id
+    by_link = s.get_one(InquiryLinkDecision, link.decision_id).corroborates_identification_id
+    if by_ident == link.id or by_link == ident.id:
+        return None
+    return f"identification {ident.id} and link {link.id} of case {case_id} disagree"
+
+
 def link_problem(ws: Workspace, message_id: str) -> str | None:
     """Why the letter behind ``message_id`` should not be going out right now (None if fine)."""
     with ws.session() as s:
         row = s.scalars(select(OutboxMessage).where(OutboxMessage.message_id == message_id)).one()
+        disagree = disagreement(s, row.case_id)
+        if disagree:
+            return disagree
         link = s.get(InquiryLink, row.inquiry_link_id) if row.inquiry_link_id else None
         if link is None or link.state != "confirmed" or link.case_id != row.case_id:
             return f"link {row.inquiry_link_id} is not the case's confirmed link"
@@ -126,10 +155,11 @@ class InquiryMachine(RuleBasedStateMachine):
         super().__init__()
         self.stack: list[Callable[[], None]] = []
 
-    @initialize(head_start=st.sampled_from(["none", "drafted", "drafted", "sent"]))
+    @initialize(head_start=st.sampled_from(["none", "drafted", "drafted", "sent", "identified"]))
     def start(self, head_start: str) -> None:
-        """Two bodies and two inquiries for taras; three sequences in four start with the first
-        link confirmed and a letter drafted (or already sent), where letters begin."""
+        """Two bodies and two inquiries for taras; most sequences start with the first link
+        confirmed and a letter drafted (or already sent), where letters begin; some with K-1
+        identified from the gallery first and the link confirmed as corroborating it."""
         n = len(list(self.root.glob("run-*")))
         run = self.root / f"run-{n}"
         shutil.copytree(template(self.root), run / "ws")
@@ -152,8 +182,10 @@ class InquiryMachine(RuleBasedStateMachine):
         self.purged: list[tuple[int, list[np.ndarray], list[str], list[bytes]]] = []
         for n, (number, person) in enumerate(zip(CASES, ("taras", "oleh"), strict=True)):
             path = self.faces.person_photo(run / f"{number}.jpg", 90 + n, PEOPLE[person])
+            found = [candidate(11 + i, a, 0.93 - i / 100, "match") for i, a in enumerate(ACCOUNTS)]
             with self.ws.session() as s:
                 open_case(s, self.ws, "ivan", number, [path])
+                attach_search(s, self.ws, "ivan", number, result([path], found))
         # Two families ask about taras (a mother and a brother, say): sequences reach the hard
         # part, a letter written under one link while the other is confirmed, in a few steps.
         self.file("taras")
@@ -162,8 +194,14 @@ class InquiryMachine(RuleBasedStateMachine):
             with self.ws.session() as s:
                 link = s.scalars(select(InquiryLink.id)).first()
             if link is not None:
+                ident = None
+                if head_start == "identified":
+                    with self.ws.session() as s:
+                        review(s, self.ws.settings.review, "rob", "K-1", ACCOUNTS[0], "confirm")
+                        ident = s.scalars(select(Identification.id)).one()
                 with self.ws.session() as s:
-                    review_link(s, self.ws.settings.review, "rita", link, "confirm")
+                    policy = self.ws.settings.review
+                    review_link(s, policy, "rita", link, "confirm", corroborates=ident)
                 with self.ws.session() as s:
                     draft_for_inquirer(s, self.ws, "ivan", "K-1")
                 if head_start == "sent":
@@ -189,6 +227,10 @@ class InquiryMachine(RuleBasedStateMachine):
         with self.ws.session() as s:
             seen |= {f"a letter {x}" for x in s.scalars(select(OutboxMessage.state).distinct())}
             seen |= {f"a link {x}" for x in s.scalars(select(InquiryLink.state).distinct())}
+            if s.scalar(
+                select(func.count()).where(InquiryLinkDecision.corroborates_identification_id > 0)
+            ) or s.scalar(select(func.count()).where(CaseDecision.corroborates_link_id > 0)):
+                seen.add("a corroboration")
 
     def quietly(self, work: Callable[[], object]) -> None:
         """Run an action a person may try at any time; refusals are the system working."""
@@ -217,16 +259,70 @@ class InquiryMachine(RuleBasedStateMachine):
             ids = list(s.scalars(select(InquiryLink.id).order_by(InquiryLink.id)))
         return ids[pick % len(ids)] if ids else None
 
-    @rule(pick=st.integers(0, 5), reviewer=st.sampled_from(REVIEWERS), confirm=st.booleans())
-    def decide(self, pick: int, reviewer: str, confirm: bool) -> None:
+    def _standing(self, case_id: int, what: str, row: str) -> int | None:
+        """The id a reviewer states as corroborated: the standing one, a wrong one, or none."""
+        if what == "none":
+            return None
+        with self.ws.session() as s:
+            if row == "identification":
+                ids = select(Identification.id).where(
+                    Identification.case_id == case_id, Identification.state == "confirmed"
+                )
+            else:
+                ids = select(InquiryLink.id).where(
+                    InquiryLink.case_id == case_id, InquiryLink.state == "confirmed"
+                )
+            found = s.scalars(ids).one_or_none() or 0
+        return found + 1 if what == "wrong" else found or None
+
+    @rule(
+        pick=st.integers(0, 5),
+        reviewer=st.sampled_from(REVIEWERS),
+        confirm=st.booleans(),
+        corroborate=st.sampled_from(["none", "right", "right", "wrong"]),
+    )
+    def decide(self, pick: int, reviewer: str, confirm: bool, corroborate: str) -> None:
         link = self._link(pick)
         if link is None:
             return
+        with self.ws.session() as s:
+            case_id = s.get_one(InquiryLink, link).case_id
+        stated = self._standing(case_id, corroborate, "identification") if confirm else None
 
         def work() -> None:
             with self.ws.session() as s:
                 verdict = "confirm" if confirm else "reject"
-                review_link(s, self.ws.settings.review, reviewer, link, verdict)
+                review_link(
+                    s, self.ws.settings.review, reviewer, link, verdict, corroborates=stated
+                )
+
+        self.quietly(work)
+
+    @rule(
+        case=st.sampled_from([1, 2]),
+        account=st.sampled_from(ACCOUNTS),
+        reviewer=st.sampled_from(REVIEWERS),
+        confirm=st.booleans(),
+        corroborate=st.sampled_from(["none", "right", "right", "wrong"]),
+    )
+    def identify(
+        self, case: int, account: str, reviewer: str, confirm: bool, corroborate: str
+    ) -> None:
+        """A reviewer decides on a gallery candidate of a body, stating a link or not."""
+        stated = self._standing(case, corroborate, "link") if confirm else None
+        verdict = "confirm" if confirm else "reject"
+
+        def work() -> None:
+            with self.ws.session() as s:
+                review(
+                    s,
+                    self.ws.settings.review,
+                    reviewer,
+                    CASES[case - 1],
+                    account,
+                    verdict,
+                    corroborates=stated,
+                )
 
         self.quietly(work)
 
@@ -311,6 +407,13 @@ class InquiryMachine(RuleBasedStateMachine):
         assert len({i for _, i in confirmed}) == len(confirmed)
 
     @invariant()
+    def never_two_unreconciled_identities_for_one_body(self) -> None:
+        if not hasattr(self, "ws"):
+            return
+        with self.ws.session() as s:
+            assert [disagreement(s, case_id) for case_id in (1, 2)] == [None, None]
+
+    @invariant()
     def nothing_of_a_withdrawn_inquiry_is_left(self) -> None:
         if not getattr(self, "purged", None):
             return
@@ -352,5 +455,6 @@ def test_inquiry_invariants_hold_under_random_sequences(tmp_path: Path) -> None:
         "an inquiry purged",
         "a link withdrawn",
         "a link confirmed",
+        "a corroboration",
     ):
         assert REACHED[needed], f"no sequence reached: {needed}"
