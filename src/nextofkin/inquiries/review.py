@@ -134,6 +134,20 @@ def _check_corroboration(
         )
 
 
+def _insert(session: Session, decision: InquiryLinkDecision) -> None:
+    """Write ``decision``; the database refuses it once a letter may have reached the inquirer."""
+    session.add(decision)
+    try:
+        session.flush()
+    except DBAPIError as exc:
+        if _MESSAGE_COMMITTED in str(exc.orig):
+            raise CaseStateError(
+                f"a message to the inquirer of link {decision.link_id} is being sent, was sent "
+                "or may have been sent: no further decision; contact the family in person"
+            ) from exc
+        raise
+
+
 def review_link(
     session: Session,
     policy: ReviewPolicy,
@@ -173,16 +187,7 @@ def review_link(
         reason=reason,
         corroborates_identification_id=corroborates,
     )
-    session.add(decision)
-    try:
-        session.flush()
-    except DBAPIError as exc:
-        if _MESSAGE_COMMITTED in str(exc.orig):
-            raise CaseStateError(
-                f"a message to the inquirer of link {link_id} is being sent, was sent or may "
-                "have been sent: no further decision; contact the family in person"
-            ) from exc
-        raise
+    _insert(session, decision)
     after = counting_confirmations(session, link)
     needed = needed_reviewers(policy, link.decision)
     action = InquiryAction.LINK_CONFIRM if verdict is Verdict.CONFIRM else InquiryAction.LINK_REJECT
