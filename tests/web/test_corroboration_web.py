@@ -37,7 +37,12 @@ def test_api_and_forms_state_the_corroboration(
         f"/inquiry-links/{link}/review", data={**form, "corroborates": ""}, follow_redirects=False
     )
     assert decided.status_code == 303
-    assert 'name="corroborates"' in users["rita"].get("/cases/K-1").text
+    # The case page offers the confirmed link to state (never preselected).
+    page = users["rita"].get("/cases/K-1").text
+    assert (
+        f'<option value="{link}">' in page
+        and "selected" not in page.split('name="corroborates"')[1][:300]
+    )
 
     # The identification after it: refused with what to do, then confirmed as corroborating.
     review = "/api/cases/K-1/review"
@@ -45,5 +50,10 @@ def test_api_and_forms_state_the_corroboration(
     assert refused.status_code == 409, refused.text
     assert f"--corroborates {link}" in refused.text
     stated = {"account": "olena", "verdict": "confirm", "corroborates": link}
-    response = users["rob"].post(review, json=stated)
-    assert response.status_code == 200 and response.json()["identified"], response.text
+    wrong = users["rob"].post(review, json={**stated, "corroborates": link + 1})
+    assert wrong.status_code == 409 and "is not it" in wrong.text
+    # Through the case page's form, as a reviewer would.
+    form = {"csrf_token": csrf["rob"], **{k: str(v) for k, v in stated.items()}}
+    posted = users["rob"].post("/cases/K-1/review", data=form, follow_redirects=False)
+    assert posted.status_code == 303
+    assert users["rob"].get("/api/cases/K-1").json()["case"]["identified_ref"] == "vk/olena"
