@@ -3,6 +3,8 @@ linked to a family's inquiry only when the reviewer states both name the same pe
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from test_inquiries_web import AnalysingIdentify, file, site  # noqa: F401 - fixture
@@ -57,3 +59,44 @@ def test_api_and_forms_state_the_corroboration(
     posted = users["rob"].post("/cases/K-1/review", data=form, follow_redirects=False)
     assert posted.status_code == 303
     assert users["rob"].get("/api/cases/K-1").json()["case"]["identified_ref"] == "vk/olena"
+
+
+def test_the_inquiry_page_offers_the_identification_to_state(
+    site: tuple[FastAPI, dict[str, TestClient], dict[str, str]],  # noqa: F811
+) -> None:
+    app, users, csrf = site
+    engine: AnalysingIdentify = app.state.engine_stand_in
+    engine.candidates = [candidate(11, "olena", 0.93, "match")]
+    taras = unit(1)
+    body = engine.face(jpeg(1), taras)
+    response = users["ivan"].post(
+        "/api/cases", data={"number": "K-1"}, files=[("photos", ("b.jpg", body, "image/jpeg"))]
+    )
+    assert response.status_code == 201, response.text
+    assert users["ivan"].post("/api/cases/K-1/search", json={}).status_code == 200
+    status, inquiry = file(users["ina"], engine.face(jpeg(3), near(taras, 2)))
+    assert status == 201, inquiry
+    links = inquiry["links"]
+    assert isinstance(links, list)
+    link = links[0]["id"]
+    page = f"/inquiries/{inquiry['id']}"
+    assert 'name="corroborates"' not in users["rita"].get(page).text  # nothing stands yet
+    decided = users["rob"].post(
+        "/api/cases/K-1/review", json={"account": "olena", "verdict": "confirm"}
+    )
+    assert decided.status_code == 200 and decided.json()["identified"], decided.text
+    shown = re.search(
+        r'name="corroborates"><option value=""></option><option value="(\d+)">(\d+) · vk/olena<',
+        users["rita"].get(page).text,
+    )
+    assert shown is not None
+    form = {"csrf_token": csrf["rita"], "verdict": "confirm", "inquiry": str(inquiry["id"])}
+    users["rita"].post(f"/inquiry-links/{link}/review", data=form, follow_redirects=False)
+    assert users["rita"].get(f"/api/inquiries/{inquiry['id']}").json()["links"][0]["state"] == (
+        "proposed"
+    )
+    stated = {**form, "corroborates": shown.group(1)}
+    users["rita"].post(f"/inquiry-links/{link}/review", data=stated, follow_redirects=False)
+    assert users["rita"].get(f"/api/inquiries/{inquiry['id']}").json()["links"][0]["state"] == (
+        "confirmed"
+    )

@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from nextofkin.cases.review import Verdict
+from nextofkin.cases.review import Verdict, current_identification
+from nextofkin.cases.states import get_case
 from nextofkin.inquiries import service as inquiries
 from nextofkin.inquiries.purge import purge_inquiry
 from nextofkin.inquiries.review import review_link
@@ -91,14 +92,22 @@ def record(
 @router.get("/inquiries/{inquiry_id}", response_class=HTMLResponse)
 def inquiry(inquiry_id: RowId, request: Request, state: StateDep, actor: ActorDep) -> Response:
     """One inquiry: the report, its photos, and the cases that may be the person."""
+    can_review = may(actor, Permission.REVIEW)
+    # Each linked case's standing identification, for reviewers to state a link corroborates it.
+    identified: dict[int, tuple[int, str]] = {}
     with state.db() as session:
         info = inquiries.view_inquiry(session, actor.name, inquiry_id)
+        for link in info.links if can_review else []:
+            current = current_identification(session, get_case(session, link.case_number))
+            if current is not None:
+                identified[link.id] = (current.id, current.account_ref)
     return page(
         request,
         "inquiry.html",
         {
             "q": info,
-            "can_review": may(actor, Permission.REVIEW),
+            "identified": identified,
+            "can_review": can_review,
             "can_view_cases": may(actor, Permission.VIEW),
             "can_purge": may(actor, Permission.PURGE) or info.filed_by == actor.name,
         },
