@@ -201,6 +201,107 @@ def _all_rejected(case: Case) -> bool:
     return bool(refs) and all(last.get(r) == Verdict.REJECT for r in refs)
 
 
+def _reviewer_name(actor: str | None, reviewer: str | None) -> str:
+    """The reviewer recording the decision: themselves, never someone else in their name."""
+    name = reviewer or actor
+    if not name:
+        raise PermissionDenied(_("name the reviewer: --reviewer NAME (or --user NAME)"))
+    if actor and reviewer and actor != reviewer:
+        raise PermissionDenied(
+            _(
+                "acting as %(actor)r but recording a decision for %(reviewer)r: "
+                "a reviewer records their own decisions",
+                actor=actor,
+                reviewer=reviewer,
+            )
+        )
+    return name
+
+
+def _check_reviewable(number: str, state: CaseState) -> None:
+    """Decisions are recorded on searched cases only; say why otherwise."""
+    if state in (CaseState.NOTIFIED, CaseState.CLOSED, CaseState.UNIDENTIFIED, CaseState.OPEN):
+        said = _(
+            "case %(number)s is %(state)s: decisions are recorded on searched cases only",
+            number=number,
+            state=state_label(state),
+        )
+        if state is CaseState.NOTIFIED:
+            said += _(
+                "; a family was already notified, record a correction in the case notes and "
+                "contact them in person"
+            )
+        raise CaseStateError(said)
+
+
+def _check_confirmation(
+    policy: ReviewPolicy,
+    case: Case,
+    user_name: str,
+    ref: str,
+    current: Identification | None,
+    before: list[str],
+    needed: int,
+) -> None:
+    """Refuse a confirmation the review policy or the one-identity rule forbids."""
+    if policy.reviewer_differs_from_searcher and user_name in searchers_of(case, ref):
+        raise PolicyViolation(
+            _(
+                "%(user)s ran a search of case %(number)s that listed %(account)s: another "
+                "reviewer must confirm it (settings review.reviewer_differs_from_searcher)",
+                user=user_name,
+                number=case.number,
+                account=ref,
+            )
+        )
+    if current is not None and current.account_ref != ref:
+        raise PolicyViolation(
+            _(
+                "case %(number)s is identified as %(account)s: a body has one identity. "
+                "Reject %(account)s first (recorded and audited), then confirm another",
+                number=case.number,
+                account=current.account_ref,
+            )
+        )
+    if user_name in before:
+        raise PolicyViolation(
+            _(
+                "%(user)s has already confirmed %(account)s: a second, different reviewer "
+                "must confirm it",
+                user=user_name,
+                account=ref,
+            )
+            if len(before) < needed
+            else _(
+                "%(user)s has already confirmed %(account)s: the identification is already "
+                "confirmed",
+                user=user_name,
+                account=ref,
+            )
+        )
+
+
+def _move_case(
+    session: Session,
+    case: Case,
+    current: Identification | None,
+    state: CaseState,
+    actor: str,
+    why: str,
+) -> None:
+    """The case's identified account and state after a decision."""
+    if current is not None:
+        case.identified_ref = current.account_ref
+        case.identified_account_id = current.account_id
+        new_state = CaseState.IDENTIFIED
+    else:
+        case.identified_ref = None
+        case.identified_account_id = None
+        new_state = CaseState.REJECTED if _all_rejected(case) else CaseState.UNDER_REVIEW
+    if new_state != state:
+        transition(session, case, new_state, actor, why)
+
+
 def review(
     session: Session,
     policy: ReviewPolicy,
@@ -224,33 +325,10 @@ def review(
     states the link's missing person IS this account); see :func:`check_corroboration`.
     """
     verdict = Verdict(verdict)
-    name = reviewer or actor
-    if not name:
-        raise PermissionDenied(_("name the reviewer: --reviewer NAME (or --user NAME)"))
-    if actor and reviewer and actor != reviewer:
-        raise PermissionDenied(
-            _(
-                "acting as %(actor)r but recording a decision for %(reviewer)r: "
-                "a reviewer records their own decisions",
-                actor=actor,
-                reviewer=reviewer,
-            )
-        )
-    user = require_role(session, name, Role.REVIEWER)
+    user = require_role(session, _reviewer_name(actor, reviewer), Role.REVIEWER)
     case = get_case(session, number)
     state = CaseState(case.state)
-    if state in (CaseState.NOTIFIED, CaseState.CLOSED, CaseState.UNIDENTIFIED, CaseState.OPEN):
-        said = _(
-            "case %(number)s is %(state)s: decisions are recorded on searched cases only",
-            number=number,
-            state=state_label(state),
-        )
-        if state is CaseState.NOTIFIED:
-            said += _(
-                "; a family was already notified, record a correction in the case notes and "
-                "contact them in person"
-            )
-        raise CaseStateError(said)
+    _check_reviewable(number, state)
     target = find_candidate(case, account)
     cand = target.candidate
     decision_level = cand.decision
@@ -261,41 +339,7 @@ def review(
     current = current_identification(session, case)
     check_corroboration(session, case, verdict, target.ref, corroborates)
     if verdict is Verdict.CONFIRM:
-        if policy.reviewer_differs_from_searcher and user.name in searchers_of(case, target.ref):
-            raise PolicyViolation(
-                _(
-                    "%(user)s ran a search of case %(number)s that listed %(account)s: another "
-                    "reviewer must confirm it (settings review.reviewer_differs_from_searcher)",
-                    user=user.name,
-                    number=number,
-                    account=target.ref,
-                )
-            )
-        if current is not None and current.account_ref != target.ref:
-            raise PolicyViolation(
-                _(
-                    "case %(number)s is identified as %(account)s: a body has one identity. "
-                    "Reject %(account)s first (recorded and audited), then confirm another",
-                    number=number,
-                    account=current.account_ref,
-                )
-            )
-        if user.name in before:
-            raise PolicyViolation(
-                _(
-                    "%(user)s has already confirmed %(account)s: a second, different reviewer "
-                    "must confirm it",
-                    user=user.name,
-                    account=target.ref,
-                )
-                if len(before) < needed
-                else _(
-                    "%(user)s has already confirmed %(account)s: the identification is already "
-                    "confirmed",
-                    user=user.name,
-                    account=target.ref,
-                )
-            )
+        _check_confirmation(policy, case, user.name, target.ref, current, before, needed)
     decision = CaseDecision(
         case_id=case.id,
         search_id=target.search.id,
@@ -342,17 +386,9 @@ def review(
         case=number,
     )
     current = _settle_identification(session, case, current, decision, after, needed)
-    if current is not None:
-        case.identified_ref = current.account_ref
-        case.identified_account_id = current.account_id
-        new_state = CaseState.IDENTIFIED
-    else:
-        case.identified_ref = None
-        case.identified_account_id = None
-        new_state = CaseState.REJECTED if _all_rejected(case) else CaseState.UNDER_REVIEW
-    if new_state != state:
-        why = f"{verdict.value} {target.ref} by {user.name}"
-        transition(session, case, new_state, user.name, why)
+    _move_case(
+        session, case, current, state, user.name, f"{verdict.value} {target.ref} by {user.name}"
+    )
     session.flush()
     log.info("case %s: %s %s by %s", number, verdict.value, target.ref, user.name)
     return ReviewOutcome(

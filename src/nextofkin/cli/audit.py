@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from nextofkin.audit.service import VerifyReport
 from nextofkin.cli.common import cells, console, err_console, handle_errors, print_json, state
 from nextofkin.errors import InputError
 from nextofkin.i18n import _, lazy_gettext, ngettext
@@ -45,7 +46,15 @@ def verify_command(
         report = audit.verify(session, anchor=pinned)
     if json_out:
         print_json({**asdict(report), "ok": report.ok})
-    elif report.ok:
+    else:
+        _print_verification(report)
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+def _print_verification(report: VerifyReport) -> None:
+    """Say whether the chain is intact, or each problem with its entry."""
+    if report.ok:
         console.print(
             "[bold green]"
             + _("audit log intact")
@@ -58,31 +67,29 @@ def verify_command(
                 hash=report.head_hash,
             )
         )
-    else:
-        err_console.print(
-            "[bold red]"
-            + _("audit log BROKEN")
-            + "[/]: "
-            + ngettext(
-                "%(num)d problem in %(checked)s entries",
-                "%(num)d problems in %(checked)s entries",
-                len(report.problems),
-                checked=report.checked,
-            )
+        return
+    err_console.print(
+        "[bold red]"
+        + _("audit log BROKEN")
+        + "[/]: "
+        + ngettext(
+            "%(num)d problem in %(checked)s entries",
+            "%(num)d problems in %(checked)s entries",
+            len(report.problems),
+            checked=report.checked,
         )
-        for problem in report.problems:
-            err_console.print(
-                "  "
-                + _(
-                    "at entry %(seq)s (%(kind)s): %(message)s",
-                    seq=problem.seq,
-                    kind=problem.kind,
-                    message=problem.message,
-                ),
-                markup=False,
-            )
-    if not report.ok:
-        raise typer.Exit(2)
+    )
+    for problem in report.problems:
+        err_console.print(
+            "  "
+            + _(
+                "at entry %(seq)s (%(kind)s): %(message)s",
+                seq=problem.seq,
+                kind=problem.kind,
+                message=problem.message,
+            ),
+            markup=False,
+        )
 
 
 @audit_app.command("show", help=lazy_gettext("Print audit entries (all, or one case's)."))
