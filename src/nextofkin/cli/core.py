@@ -22,6 +22,7 @@ from nextofkin.cli.common import (
 )
 from nextofkin.cli.inquiries import sweep_case
 from nextofkin.errors import ConfigError
+from nextofkin.gallery.ingest import IngestReport
 from nextofkin.gallery.labels import face_role_label
 from nextofkin.i18n import _, format_number, lazy_gettext, ngettext
 from nextofkin.identify.meaning import decision_label
@@ -110,6 +111,13 @@ def ingest_command(
     if json_out:
         print_json({**asdict(report), "standing": rescan_after_ingest(cli, quiet=True)})
         return
+    _print_ingest(report)
+    # Open cases are searched again against what this ingest added (cases/standing.py).
+    rescan_after_ingest(cli, quiet=False)
+
+
+def _print_ingest(report: IngestReport) -> None:
+    """What the ingest added, and each item it could not read with why."""
     console.print(
         f"source [bold]{lit(report.source)}[/] ({report.layout}): "
         f"{report.accounts_added} new accounts, {report.photos_added} new photos, "
@@ -126,8 +134,6 @@ def ingest_command(
         console.print(table)
         if len(report.failures) > 200:
             console.print(f"... and {len(report.failures) - 200} more (use --json for all)")
-    # Open cases are searched again against what this ingest added (cases/standing.py).
-    rescan_after_ingest(cli, quiet=False)
 
 
 def _margin_text(margin: object, rank: int) -> str:

@@ -6,9 +6,11 @@ import logging
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
 from nextofkin.cli.common import cells, console, handle_errors, lit, print_json, state
 from nextofkin.i18n import _, lazy_gettext, ngettext
+from nextofkin.kin.results import KinResult
 
 
 @handle_errors
@@ -29,7 +31,6 @@ def kin_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Rank the accounts related to ACCOUNT (relatives first), with reasons and evidence photos."""
-    from rich.table import Table
 
     from nextofkin.gallery.accounts import resolve_account
     from nextofkin.kin.engine import KinService
@@ -61,38 +62,7 @@ def kin_command(
     )
     for note in result.notes:
         console.print("[yellow]" + _("note:") + f"[/] {lit(note)}")
-    table = Table(show_lines=True)
-    for column in (
-        "#",
-        _("account"),
-        _("score"),
-        _("relation"),
-        _("reasons"),
-        _("evidence"),
-        _("contacts"),
-    ):
-        table.add_column(column)
-    for rank, rel in enumerate(result.relations, 1):
-        relation = rel.relation + (f" ({rel.kinship})" if rel.kinship else "")
-        evidence = "\n".join(
-            f"{e.photo} [{e.why}{', tag ' + e.tag if e.tag else ''}]"
-            + (f" “{e.caption}”" if e.caption else "")
-            for e in rel.evidence[:4]
-        )
-        contacts = "\n".join(f"{k}: {v}" for k, v in rel.contacts.items()) or "-"
-        table.add_row(*cells(
-            rank, f"{rel.account}\n{rel.name or ''}", f"{rel.score:.3f}", relation,
-            "\n".join(rel.reasons), evidence, contacts,
-        ))  # fmt: skip
-    console.print(table)
-    for same in result.same_face_accounts:
-        console.print(
-            "[yellow]"
-            + _("same face as the person:")
-            + f"[/] {lit(same['account'])} ("
-            + _("similarity %(value)s", value=same["similarity"])
-            + ")"
-        )
+    _print_relations(result)
 
 
 @handle_errors
@@ -142,3 +112,39 @@ def register(app: typer.Typer) -> None:
         logging.getLogger(__name__).debug("no `eval` command group: `eval kin` not added")
         return
     eval_app.command("kin")(eval_kin_command)
+
+
+def _print_relations(result: KinResult) -> None:
+    """The ranked relatives with their reasons, evidence and contacts."""
+    table = Table(show_lines=True)
+    for column in (
+        "#",
+        _("account"),
+        _("score"),
+        _("relation"),
+        _("reasons"),
+        _("evidence"),
+        _("contacts"),
+    ):
+        table.add_column(column)
+    for rank, rel in enumerate(result.relations, 1):
+        relation = rel.relation + (f" ({rel.kinship})" if rel.kinship else "")
+        evidence = "\n".join(
+            f"{e.photo} [{e.why}{', tag ' + e.tag if e.tag else ''}]"
+            + (f" “{e.caption}”" if e.caption else "")
+            for e in rel.evidence[:4]
+        )
+        contacts = "\n".join(f"{k}: {v}" for k, v in rel.contacts.items()) or "-"
+        table.add_row(*cells(
+            rank, f"{rel.account}\n{rel.name or ''}", f"{rel.score:.3f}", relation,
+            "\n".join(rel.reasons), evidence, contacts,
+        ))  # fmt: skip
+    console.print(table)
+    for same in result.same_face_accounts:
+        console.print(
+            "[yellow]"
+            + _("same face as the person:")
+            + f"[/] {lit(same['account'])} ("
+            + _("similarity %(value)s", value=same["similarity"])
+            + ")"
+        )

@@ -23,6 +23,7 @@ from nextofkin.cli.common import (
 )
 from nextofkin.errors import InputError
 from nextofkin.i18n import _, lazy_gettext
+from nextofkin.notify.model import MessageInfo
 
 
 class _DefaultDraftGroup(TyperGroup):
@@ -136,20 +137,25 @@ def draft_command(
     if json_out:
         print_json({"drafts": [asdict(d) for d in drafts], "sent": [asdict(o) for o in outcomes]})
     else:
-        for d in drafts:
-            console.print(
-                f"[bold]{lit(d.recipient)}[/] ({d.channel} {lit(d.address or '-')}, {d.language}, "
-                + _("attach %(what)s", what=d.attach)
-                + f"): {message_state_label(d.state)}"
-            )
-            if not send_now:
-                console.print("  " + _("Subject: %(subject)s", subject=d.subject), markup=False)
-                console.print("  " + d.body.replace("\n", "\n  "), markup=False)
-        if not send_now:
-            console.print(_("review the text, then send with the same command and --send"))
+        _print_drafts(drafts, send_now)
     if send_now and _print_outcomes(outcomes) and not json_out:
         err_console.print(_("some messages need a person's attention (see above)"))
         raise typer.Exit(EXIT_NEEDS_PERSON)
+
+
+def _print_drafts(drafts: list[MessageInfo], send_now: bool) -> None:
+    """Each draft's recipient and state; its text too while it waits for --send."""
+    for d in drafts:
+        console.print(
+            f"[bold]{lit(d.recipient)}[/] ({d.channel} {lit(d.address or '-')}, {d.language}, "
+            + _("attach %(what)s", what=d.attach)
+            + f"): {message_state_label(d.state)}"
+        )
+        if not send_now:
+            console.print("  " + _("Subject: %(subject)s", subject=d.subject), markup=False)
+            console.print("  " + d.body.replace("\n", "\n  "), markup=False)
+    if not send_now:
+        console.print(_("review the text, then send with the same command and --send"))
 
 
 @notify_app.command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from nextofkin.cases.labels import state_label, verdict_label
+from nextofkin.cases.review import ReviewOutcome
 from nextofkin.cli.common import console, handle_errors, lit, print_json, state
 from nextofkin.errors import InputError
 from nextofkin.i18n import _, format_number, lazy_gettext, ngettext
@@ -64,6 +65,11 @@ def review_command(
     if json_out:
         print_json(asdict(outcome))
         return
+    _print_outcome(number, outcome)
+
+
+def _print_outcome(number: str, outcome: ReviewOutcome) -> None:
+    """Say what the decision did to the case, in the reader's language."""
     console.print(
         _(
             "case %(number)s: %(reviewer)s: %(verdict)s %(account)s "
