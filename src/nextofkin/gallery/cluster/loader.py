@@ -4,7 +4,8 @@ Rows go in by bulk statements, not per object: images by one multi-row ``INSERT 
 faces by ``COPY`` on PostgreSQL (an ``executemany`` on SQLite), postings by one ``executemany``
 update. The ledger row is inserted in the same transaction, so a shard is loaded wholly or not
 at all, and a loaded shard is never loaded again. Deduplication is the one-machine ingest's: an
-image content already in the records is linked, never stored twice.
+image content already in the records is linked, never stored twice. The new faces' nearest
+cohort similarities, when the shard has them, come back with their face ids for the derive step.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from nextofkin.db import Float32Vector
 from nextofkin.gallery.cluster.ledger import ClusterShard
+from nextofkin.gallery.cluster.neighbours import FaceNeighbours
 from nextofkin.gallery.cluster.shards import ShardRow
 from nextofkin.gallery.records import Account, Face, Image, Photo, PhotoStatus
 
@@ -52,6 +55,7 @@ class LoadedShard:
     linked: int
     failed: int
     skipped: bool = False
+    neighbours: FaceNeighbours | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,40 @@ def load_shard(
         )
     session.add(ClusterShard(shard=name, source_id=source_id, images=len(new), faces=len(faces)))
     session.flush()
-    return LoadedShard(len(new), len(faces), len(good) - len(new), len(failed))
+    near = _neighbours(session, new, new_ids)
+    return LoadedShard(len(new), len(faces), len(good) - len(new), len(failed), neighbours=near)
+
+
+def _neighbours(
+    session: Session, new: list[ShardRow], image_ids: dict[str, int]
+) -> FaceNeighbours | None:
+    """The new faces' nearest cohort similarities under their face ids (``None`` when the shard
+    has none; the actors all got the one cohort, so a shard has one cohort id)."""
+    rows = [r for r in new if r.cohort_id is not None and r.result.faces]
+    if not rows or len({r.cohort_id for r in rows}) != 1:
+        return None
+    wanted = [image_ids[r.result.sha256] for r in rows]
+    ids: dict[tuple[int, int], int] = {}
+    for start in range(0, len(wanted), 500):
+        found = session.execute(
+            select(Face.image_id, Face.ordinal, Face.id).where(
+                Face.image_id.in_(wanted[start : start + 500])
+            )
+        )
+        ids.update({(image_id, ordinal): face_id for image_id, ordinal, face_id in found})
+    face_ids: list[int] = []
+    positions, similarities = [], []
+    for r in rows:
+        n = len(r.result.faces)
+        face_ids.extend(ids[(image_ids[r.result.sha256], j)] for j in range(n))
+        positions.append(np.asarray(r.positions, dtype=np.int32).reshape(n, -1))
+        similarities.append(np.asarray(r.similarities, dtype=np.float32).reshape(n, -1))
+    return FaceNeighbours(
+        str(rows[0].cohort_id),
+        np.asarray(face_ids, dtype=np.int64),
+        np.concatenate(positions),
+        np.concatenate(similarities),
+    )
 
 
 def _image_values(row: ShardRow, label: FaceLabel) -> dict[str, Any]:

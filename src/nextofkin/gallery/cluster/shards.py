@@ -1,7 +1,9 @@
 """Parquet shards: what the analysis actors write and the loader reads.
 
 One row per distinct image content: its hash, the postings (photo ids) it serves, and every
-face's box, landmarks, scores, rotation and vector (float32, stored exactly). A shard is
+face's box, landmarks, scores, rotation and vector (float32, stored exactly), and, when the
+workspace had a score-normalisation cohort, each face's nearest cohort similarities
+(``neighbours.py``). A shard is
 written to a temporary name and renamed, so a shard file that exists is whole; a temporary one
 left by a killed worker is removed and its images are analysed again.
 """
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from nextofkin.gallery.analysis import FaceData, ImageResult
+from nextofkin.gallery.cluster.neighbours import F32, I32
 
 SUFFIX = ".parquet"
 _TMP = ".tmp-"
@@ -36,10 +39,14 @@ class ShardJob:
 
 @dataclass(frozen=True)
 class ShardRow:
-    """One analysed image as stored in a shard."""
+    """One analysed image as stored in a shard (``cohort_id``: the cohort its faces' nearest
+    cohort positions and similarities, one row per face, were computed against)."""
 
     result: ImageResult
     photo_ids: tuple[int, ...]
+    cohort_id: str | None = None
+    positions: I32 | None = None
+    similarities: F32 | None = None
 
 
 def shard_name(jobs: Iterable[ShardJob]) -> str:
@@ -77,6 +84,9 @@ def _columns(rows: list[ShardRow]) -> dict[str, list[Any]]:
             "quality_parts",
             "rotation",
             "embedding",
+            "cohort_id",
+            "cohort_positions",
+            "cohort_similarities",
         ]
     }
     for row in rows:
@@ -98,6 +108,9 @@ def _columns(rows: list[ShardRow]) -> dict[str, list[Any]]:
         cols["embedding"].append(
             [np.asarray(f.embedding, dtype=np.float32).tolist() for f in r.faces]
         )
+        cols["cohort_id"].append(row.cohort_id)
+        for key, array in (("positions", row.positions), ("similarities", row.similarities)):
+            cols[f"cohort_{key}"].append([] if array is None else array.tolist())
     return cols
 
 
@@ -122,6 +135,9 @@ def _schema() -> Any:
             ("quality_parts", pa.string()),
             ("rotation", pa.list_(pa.int32())),
             ("embedding", pa.list_(pa.list_(pa.float32()))),
+            ("cohort_id", pa.string()),
+            ("cohort_positions", pa.list_(pa.list_(pa.int32()))),
+            ("cohort_similarities", pa.list_(pa.list_(pa.float32()))),
         ]
     )
 
@@ -176,8 +192,18 @@ def read_shard(path: Path) -> list[ShardRow]:
             list(data["tried"][i]),
             data["error"][i],
         )
-        rows.append(ShardRow(result, tuple(data["photo_ids"][i])))
+        rows.append(ShardRow(result, tuple(data["photo_ids"][i]), *_neighbours(data, i)))
     return rows
+
+
+def _neighbours(data: dict[str, list[Any]], i: int) -> tuple[str | None, I32 | None, F32 | None]:
+    """Row ``i``'s cohort id, positions and similarities (``None`` when it has none)."""
+    cohort_id = data.get("cohort_id", [None] * (i + 1))[i]
+    if cohort_id is None:
+        return None, None, None
+    positions = np.asarray(data["cohort_positions"][i], dtype=np.int32)
+    similarities = np.asarray(data["cohort_similarities"][i], dtype=np.float32)
+    return cohort_id, positions, similarities
 
 
 def finished_shards(directory: Path) -> list[Path]:
