@@ -237,7 +237,7 @@ class IndexSettings(BaseModel):
         description="Milvus URI (http://host:19530) or a Milvus Lite file; "
         "default: index/milvus.db in the workspace",
     )
-    milvus_token: str | None = Field(None, description="Milvus token ('user:password')")
+    milvus_token: SecretStr | None = Field(None, description="Milvus token ('user:password')")
     milvus_collection: str = Field("faces", description="Milvus collection of the workspace")
     milvus_index_type: str = Field(
         "AUTOINDEX", description="Milvus index type (FLAT, HNSW, IVF_PQ, AUTOINDEX, ...)"

@@ -100,7 +100,8 @@ class MilvusIndex:
             )
         description.extra["milvus_uri"] = uri if "://" in uri else "milvus-lite"
         try:
-            client = MilvusClient(uri=uri, token=policy.milvus_token or "")
+            token = policy.milvus_token.get_secret_value() if policy.milvus_token else ""
+            client = MilvusClient(uri=uri, token=token)
         except Exception as exc:  # pymilvus raises its own tree and grpc errors
             raise ConfigError(f"cannot connect to Milvus at {uri}: {exc}") from exc
         index = cls(client, collection, sidecar, description, policy)
@@ -189,6 +190,18 @@ class MilvusIndex:
         if present:
             self.client.delete(self.collection, filter=f"source == {int(source_id)}")
         return present
+
+    def remove_purged_source(
+        self, source_id: int, face_ids: Iterable[int], elsewhere: Iterable[int]
+    ) -> int:
+        """A purged source's vectors: every face filed under it by one delete by filter, and by
+        id only the purged faces filed under another source (``elsewhere``: faces of its images
+        that another export also posted, listed before the purge). Faces of such images that
+        stay go back under their remaining source at the reconcile that follows every purge."""
+        if not self.partitioned:
+            return self.remove(face_ids)
+        crossing = {int(i) for i in elsewhere} & {int(i) for i in face_ids}
+        return self.remove_source(source_id) + self.remove(sorted(crossing))
 
     def count(self, where: str = "") -> int:
         """How many rows match a Milvus filter expression (all rows when empty)."""

@@ -15,20 +15,51 @@ posting left has source 0, where the protocol's plain ``add`` also puts faces.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from nextofkin.gallery.index import ReconcileReport, embeddings_by_ids
-from nextofkin.gallery.records import Face, Photo
+from nextofkin.gallery.index_base import IndexDescription
+from nextofkin.gallery.records import Account, Face, Photo
 
-if TYPE_CHECKING:
-    from nextofkin.gallery.milvus_index import MilvusIndex
+log = logging.getLogger(__name__)
 
 SOURCES_KEY = "sources"  # the sidecar remembers the sources it held: a purged one is checked
+
+
+class MilvusIndex(Protocol):
+    """What reconciling needs of a collection (``milvus_index.MilvusIndex`` implements it; a
+    protocol here, so that the index imports its reconciler and not the other way round)."""
+
+    description: IndexDescription
+    partitioned: bool
+    client: Any
+    collection: str
+
+    def count(self, where: str = "") -> int: ...
+
+    def ids_where(self, where: str) -> np.ndarray: ...
+
+    def ids(self) -> np.ndarray: ...
+
+    def remove(self, ids: Iterable[int]) -> int: ...
+
+    def add_with_sources(
+        self, ids: np.ndarray, vectors: np.ndarray, sources: np.ndarray, *, replace: bool = False
+    ) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def save(self) -> None: ...
+
+    def __len__(self) -> int: ...
 
 
 @dataclass
@@ -48,6 +79,18 @@ def _face_source(model: str) -> Select[int, int]:
         .where(Face.model == model)
         .group_by(Face.id)
     )
+
+
+def faces_filed_elsewhere(session: Session, source_id: int) -> list[int]:
+    """Faces a purge of ``source_id`` may remove that the collection can file under another
+    source: faces of the images its photos and its accounts' photos show that were also posted
+    through another export. Listed before the purge deletes the postings."""
+    accounts = select(Account.id).where(Account.source_id == source_id)
+    touched = select(Photo.image_id).where(
+        or_(Photo.source_id == source_id, Photo.account_id.in_(accounts))
+    )
+    shared = select(Photo.image_id).where(Photo.source_id != source_id, Photo.image_id.in_(touched))
+    return sorted(session.scalars(select(Face.id).where(Face.image_id.in_(shared))))
 
 
 def source_counts(session: Session, model: str) -> dict[int, int]:
@@ -181,3 +224,31 @@ def _apply(index: MilvusIndex, session: Session, fix: _Fix, chunk: int) -> Recon
     return ReconcileReport(
         added=int(ids.size), removed=removed, total=len(index), factory=index.description.factory
     )
+
+
+def scrub_collection(index: MilvusIndex, session: Session, *, wait: float = 600.0) -> list[str]:
+    """After a purge, make the deleted vectors leave the files, not only the searches.
+
+    Milvus marks deleted rows and drops them when it compacts a segment. Milvus Lite keeps them
+    in its segment files even after ``compact`` (tested): there the collection is made again
+    from the records (a drop removes its files). A Milvus server compacts; the old segment files
+    go at its garbage collection (``dataCoord.gc.dropTolerance``, 3 hours by default: lower it
+    where purges must reach the disk sooner). Returns what was done, for the audit entry."""
+    if index.description.extra.get("milvus_uri") == "milvus-lite":
+        index.clear()
+        _bulk_fill(index, session, 20_000, source_counts(session, index.description.model))
+        index.save()
+        return [f"milvus-lite collection {index.collection} rebuilt from the records"]
+    job = index.client.compact(index.collection)
+    deadline = time.monotonic() + wait
+    state = ""
+    while time.monotonic() < deadline:
+        state = str(index.client.get_compaction_state(job))
+        if state.endswith("Completed"):
+            break
+        time.sleep(2)
+    else:
+        log.warning(
+            "Milvus compaction %s of %s not completed yet: %s", job, index.collection, state
+        )
+    return [f"milvus collection {index.collection} compaction {job}: {state}"]
