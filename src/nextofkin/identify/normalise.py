@@ -28,7 +28,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin.diskspace import fsync_dir
 from nextofkin.errors import CalibrationError
+from nextofkin.gallery.cluster.neighbours import FaceNeighbours
 from nextofkin.gallery.index import VectorIndex, embeddings_by_ids
 from nextofkin.gallery.records import Face, FaceRole, FaceRoleRecord
 from nextofkin.settings import ScoreSettings
@@ -284,6 +285,7 @@ class CohortRefresh:
     redrawn: bool
     faces_computed: int
     note: str = ""
+    faces_from_shards: int = 0  # finished from the cluster actors' nearest-cohort lists
 
 
 def refresh_cohort(
@@ -294,8 +296,12 @@ def refresh_cohort(
     changed_accounts: Sequence[int] = (),
     *,
     chunk: int = 8192,
+    neighbours: Iterable[FaceNeighbours] = (),
 ) -> CohortRefresh:
-    """Bring the stored cohort and face statistics up to date with the index and the roles."""
+    """Bring the stored cohort and face statistics up to date with the index and the roles.
+
+    ``neighbours``: new faces' nearest cohort similarities from a cluster ingest; faces they
+    cover are finished from them instead of multiplied with the cohort again."""
     model = index.description.model
     identity = _identity_faces(session, model)
     n_identity = len(identity.faces)
@@ -328,13 +334,40 @@ def refresh_cohort(
     missing = np.setdiff1d(index_ids, current.face_ids[keep])
     if keep.all() and not missing.size:
         return CohortRefresh(current, False, False, 0)
-    new_ids, new_stats = _face_stats(session, current, identity, missing, chunk)
-    ids = np.concatenate([np.asarray(current.face_ids[keep]), new_ids])
-    stats = np.concatenate([np.asarray(current.face_stats[keep]), new_stats])
+    near_ids, near_stats = _from_neighbours(current, identity, missing, neighbours)
+    rest = np.setdiff1d(missing, near_ids)
+    new_ids, new_stats = _face_stats(session, current, identity, rest, chunk)
+    ids = np.concatenate([np.asarray(current.face_ids[keep]), near_ids, new_ids])
+    stats = np.concatenate([np.asarray(current.face_stats[keep]), near_stats, new_stats])
     order = np.argsort(ids)
     updated = _with_stats(current, ids[order], stats[order])
     store.save(updated)
-    return CohortRefresh(updated, False, False, int(new_ids.size))
+    return CohortRefresh(updated, False, False, int(new_ids.size), "", int(near_ids.size))
+
+
+def _from_neighbours(
+    cohort: Cohort, identity: _Identity, missing: I64, found: Iterable[FaceNeighbours]
+) -> tuple[I64, F32]:
+    """Statistics of ``missing`` faces from their nearest-cohort lists: the face's account is
+    left out now that owner resolution has named it; a face left with fewer than ``k`` entries
+    (or listed against another cohort) is not covered."""
+    k = max(1, min(cohort.k, len(cohort.cohort_faces)))
+    out_ids, out_stats = [np.zeros(0, np.int64)], [np.zeros((0, 2), np.float32)]
+    for batch in found:
+        rows = np.isin(batch.face_ids, missing)
+        if batch.cohort_id != cohort.cohort_id or not rows.any():
+            continue
+        ids, pos = batch.face_ids[rows], batch.positions[rows]
+        sims = np.array(batch.similarities[rows], dtype=np.float32)
+        sims[np.asarray(cohort.cohort_accounts)[pos] == identity.account_of(ids)[:, None]] = -np.inf
+        sims[np.asarray(cohort.cohort_faces)[pos] == ids[:, None]] = -np.inf
+        enough = np.isfinite(sims).sum(axis=1) >= k
+        mean, std = top_stats(sims[enough], k) if enough.any() else (np.zeros(0, np.float32),) * 2
+        out_ids.append(ids[enough])
+        out_stats.append(np.stack([mean, std], axis=1).astype(np.float32))
+    ids, stats = np.concatenate(out_ids), np.concatenate(out_stats)
+    _, first = np.unique(ids, return_index=True)  # a face listed twice counts once
+    return ids[first], stats[first]
 
 
 def _faces_of(identity: _Identity, accounts: Sequence[int]) -> I64:
