@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "nextofkin.cli.serve",
     "nextofkin.cli.eval_group",
     "nextofkin.cli.evaluate",
+    "nextofkin.cli.calibrate",
 ]
 
 

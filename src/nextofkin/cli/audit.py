@@ -40,7 +40,7 @@ def verify_command(
     if anchor is not None:
         seq, _colon, digest = anchor.partition(":")
         if not seq.isdigit() or len(digest) != 64:
-            raise InputError("--anchor takes SEQ:HASH (as `audit verify` prints)")
+            raise InputError(_("--anchor takes SEQ:HASH (as `audit verify` prints)"))
         pinned = (int(seq), digest.lower())
     with state(ctx).workspace.session() as session:
         report = audit.verify(session, anchor=pinned)
@@ -116,7 +116,7 @@ def show_command(
         print_json([asdict(r) for r in rows])
         return
     table = Table()
-    for column in ("#", "time (UTC)", "actor", "action", "subject", "details"):
+    for column in ("#", _("time (UTC)"), _("actor"), _("action"), _("subject"), _("details")):
         table.add_column(column, overflow="fold")
     for row in rows:
         details = ", ".join(f"{k}={v}" for k, v in row.details.items() if v not in (None, ""))

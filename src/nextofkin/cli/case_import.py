@@ -15,9 +15,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from nextofkin.cases.batch import CaseOutcome, ImportReport
+from nextofkin.cases.labels import state_label
 from nextofkin.cli.cases import case_app
 from nextofkin.cli.common import (
     EXIT_DOMAIN_ERROR,
+    CliState,
     cells,
     console,
     err_console,
@@ -26,37 +29,62 @@ from nextofkin.cli.common import (
     print_json,
     state,
 )
+from nextofkin.i18n import _, lazy_gettext, ngettext
+from nextofkin.identify.meaning import decision_label
 
 
-@case_app.command("import")
+@case_app.command(
+    "import",
+    help=lazy_gettext("Open and search many cases at once; the models load once. Safe to rerun."),
+)
 @handle_errors
 def import_command(
     ctx: typer.Context,
     source: Path = typer.Argument(
-        ..., help="A folder with one sub-folder per case, or a CSV (see docs/CASES.md)."
+        ...,
+        help=lazy_gettext("A folder with one sub-folder per case, or a CSV (see docs/CASES.md)."),
     ),
     research: bool = typer.Option(
-        False, "--research", help="Search again the cases that were searched before."
+        False, "--research", help=lazy_gettext("Search again the cases that were searched before.")
     ),
-    top: int = typer.Option(10, "--top", min=1, help="Candidates kept per case."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON (one entry per case)."),
+    top: int = typer.Option(10, "--top", min=1, help=lazy_gettext("Candidates kept per case.")),
+    json_out: bool = typer.Option(
+        False, "--json", help=lazy_gettext("Print JSON (one entry per case).")
+    ),
 ) -> None:
     """Open and search many cases at once; the models load once. Safe to rerun.
 
     Exit 0 when every case was processed (failures are reported); 1 when nothing could be done.
     """
+    cli = state(ctx)
+    report = _import_with_progress(cli, source, research=research, top=top, quiet=json_out)
+    if json_out:
+        print_json(report.to_dict())
+    else:
+        _print_import(report, source)
+    if report.outcomes and report.failed == len(report.outcomes):
+        raise typer.Exit(EXIT_DOMAIN_ERROR)
+    if not report.outcomes:
+        message = _("no case found in %(source)s", source=lit(source))
+        err_console.print(f"[bold red]Error (InputError):[/] {message}")
+        raise typer.Exit(EXIT_DOMAIN_ERROR)
+
+
+def _import_with_progress(
+    cli: CliState, source: Path, *, research: bool, top: int, quiet: bool
+) -> ImportReport:
+    """Import the cases of ``source`` with a progress bar on standard error."""
     from nextofkin.cases.batch import import_cases
 
-    cli = state(ctx)
     with Progress(
-        TextColumn("[bold]cases[/]"),
+        TextColumn("[bold]" + _("cases") + "[/]"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.description}"),
         console=err_console,
-        disable=json_out,
+        disable=quiet,
         transient=False,
     ) as progress:
         task = progress.add_task("", total=None)
@@ -64,39 +92,53 @@ def import_command(
         def update(done: int, total: int, number: str) -> None:
             progress.update(task, completed=done, total=total, description=lit(number))
 
-        report = import_cases(
+        return import_cases(
             cli.workspace, cli.settings.user, source, research=research, top=top, progress=update
         )
-    if json_out:
-        print_json(report.to_dict())
-    else:
-        table = Table(title=f"{len(report.outcomes)} case(s) from {lit(source)} ({report.layout})")
-        for column in ("case", "state", "done", "top candidate", "decision", "error"):
-            table.add_column(column, overflow="fold")
-        for o in report.outcomes:
-            done = ", ".join(
-                w for w, f in (("opened", o.opened), ("searched", o.searched)) if f
-            ) or (o.skipped or "-")
-            table.add_row(
-                *cells(
-                    o.number,
-                    o.state or "-",
-                    done if not o.failed else "failed",
-                    o.top_candidate or "-",
-                    o.decision or "-",
-                    f"{o.error_kind}: {o.error}" if o.failed else "",
-                )
-            )
-        console.print(table)
-        console.print(
-            f"{report.opened} opened, {report.searched} searched, {report.skipped} skipped, "
-            f"{report.failed} failed"
+
+
+def _done_text(o: CaseOutcome) -> str:
+    """What the import did to one case, in the reader's language."""
+    if o.failed:
+        return _("failed")
+    done = [text for text, flag in ((_("opened"), o.opened), (_("searched"), o.searched)) if flag]
+    return ", ".join(done) or (o.skipped or "-")
+
+
+def _print_import(report: ImportReport, source: Path) -> None:
+    """One row a case, then how many were opened, searched, skipped and failed."""
+    table = Table(
+        title=ngettext(
+            "%(num)d case from %(source)s (%(layout)s)",
+            "%(num)d cases from %(source)s (%(layout)s)",
+            len(report.outcomes),
+            source=lit(source),
+            layout=report.layout,
         )
-    if report.outcomes and report.failed == len(report.outcomes):
-        raise typer.Exit(EXIT_DOMAIN_ERROR)
-    if not report.outcomes:
-        err_console.print(f"[bold red]Error (InputError):[/] no case found in {lit(source)}")
-        raise typer.Exit(EXIT_DOMAIN_ERROR)
+    )
+    for column in (_("case"), _("state"), _("done"), _("top candidate"), _("decision"), _("error")):
+        table.add_column(column, overflow="fold")
+    for o in report.outcomes:
+        table.add_row(
+            *cells(
+                o.number,
+                state_label(o.state) if o.state else "-",
+                _done_text(o),
+                o.top_candidate or "-",
+                decision_label(o.decision) if o.decision else "-",
+                f"{o.error_kind}: {o.error}" if o.failed else "",
+            )
+        )
+    console.print(table)
+    console.print(
+        _(
+            "%(opened)s opened, %(searched)s searched, %(skipped)s skipped, %(failed)s failed",
+            opened=report.opened,
+            searched=report.searched,
+            skipped=report.skipped,
+            failed=report.failed,
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:

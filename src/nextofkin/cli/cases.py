@@ -76,7 +76,9 @@ def open_command(
         )
     )
     for photo in info.photos:
-        console.print(f"  {lit(photo.original_name)}  sha256 {photo.sha256}")
+        console.print(
+            "  " + _("%(name)s  sha256 %(hash)s", name=lit(photo.original_name), hash=photo.sha256)
+        )
 
 
 @case_app.command(
@@ -279,7 +281,9 @@ def close_command(
     ctx: typer.Context,
     number: str = typer.Argument(..., help=lazy_gettext("Case number.")),
     unidentified: bool = typer.Option(
-        False, "--unidentified", help="Set aside without identification (can be searched again)."
+        False,
+        "--unidentified",
+        help=lazy_gettext("Set aside without identification (can be searched again)."),
     ),
     reason: str | None = typer.Option(None, "--reason", help=lazy_gettext("Why.")),
 ) -> None:
@@ -320,7 +324,7 @@ def report_command(
     ),
 ) -> None:
     """Write the case report: photos, candidates side by side, decisions, messages, audit trail."""
-    from nextofkin.cases.report import write_report
+    from nextofkin.reports import write_report
 
     cli = state(ctx)
     if language is not None and normalise_language(language) is None:

@@ -177,7 +177,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             err_console.print(f"[bold red]Error ({type(exc).__name__}):[/] {lit(exc)}")
             if isinstance(exc, NoFaceFound):
                 for attempt in exc.tried:
-                    err_console.print(f"  tried {attempt}", markup=False, highlight=False)
+                    tried = i18n.gettext("tried %(attempt)s", attempt=attempt)
+                    err_console.print(f"  {tried}", markup=False, highlight=False)
                 raise typer.Exit(EXIT_NO_FACE) from exc
             raise typer.Exit(EXIT_DOMAIN_ERROR) from exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nextofkin import audit
+from nextofkin.cli.alerts import rescan_after_ingest
 from nextofkin.cli.common import (
     cells,
     console,
@@ -21,10 +23,10 @@ from nextofkin.cli.common import (
     state,
 )
 from nextofkin.cli.inquiries import sweep_case
-from nextofkin.errors import ConfigError
-from nextofkin.gallery.ingest import IngestReport
+from nextofkin.errors import ConfigError, InputError
+from nextofkin.gallery.ingest import IngestReport, ingest
 from nextofkin.gallery.labels import face_role_label
-from nextofkin.i18n import _, format_number, lazy_gettext, ngettext
+from nextofkin.i18n import N_, _, format_number, label, lazy_gettext, ngettext
 from nextofkin.identify.meaning import decision_label
 from nextofkin.workspace import Workspace
 
@@ -44,8 +46,10 @@ def ingest_command(
     layout: str = typer.Option(
         "auto",
         "--format",
-        help="Export layout: auto (detected), folders, manifest, telegram, gallery-dl, "
-        "instaloader or vk-api.",
+        help=lazy_gettext(
+            "Export layout: auto (detected), folders, manifest, telegram, gallery-dl, "
+            "instaloader or vk-api."
+        ),
     ),
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print the report as JSON.")),
     engine: str = typer.Option(
@@ -64,45 +68,16 @@ def ingest_command(
     Safe to rerun: a second run adds nothing, and a run killed at any moment is finished by the
     next one with nothing lost or duplicated.
     """
-    from dataclasses import asdict
-
-    from nextofkin.cli.alerts import rescan_after_ingest
-    from nextofkin.gallery.cluster.engine import cluster_ingest
-    from nextofkin.gallery.ingest import ingest
-
     if engine not in ("local", "ray"):
-        raise ConfigError(f"unknown engine {engine!r}: use local or ray")
+        raise ConfigError(_("unknown engine '%(engine)s': use local or ray", engine=engine))
     cli = state(ctx)
-    ws = cli.workspace
     # Audited before it starts, so a run that dies still shows in the log.
     subject = f"source:{source or root.resolve().name}"
     record_action(
         cli, audit.Action.INGEST_START, subject, {"root": str(root.resolve()), "workers": workers}
     )
-    with Progress(
-        TextColumn("[bold]ingest[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("photos"),
-        TimeRemainingColumn(),
-        console=console if not json_out else None,
-        disable=json_out,
-        transient=False,
-    ) as progress:
-        task = progress.add_task("ingest", total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        if engine == "ray":
-            report = cluster_ingest(
-                ws, root, address=address, source_name=source, workers=workers,
-                progress=update, layout=layout,
-            )  # fmt: skip
-        else:
-            report = ingest(
-                ws, root, source_name=source, workers=workers, progress=update, layout=layout
-            )
+    run = IngestRun(root, source, workers, layout, engine, address)
+    report = _run_ingest(cli.workspace, run, quiet=json_out)
     summary = {k: v for k, v in asdict(report).items() if k != "failures"}
     record_action(
         cli, audit.Action.INGEST_DONE, f"source:{report.source}",
@@ -116,24 +91,94 @@ def ingest_command(
     rescan_after_ingest(cli, quiet=False)
 
 
+@dataclass(frozen=True)
+class IngestRun:
+    """What ``ingest`` was asked to read, and where to run the analysis."""
+
+    root: Path
+    source: str | None
+    workers: int | None
+    layout: str
+    engine: str
+    address: str | None
+
+
+def _run_ingest(ws: Workspace, run: IngestRun, *, quiet: bool) -> IngestReport:
+    """Ingest with a progress bar, on this machine's processes or on a Ray cluster."""
+    from nextofkin.gallery.cluster.engine import cluster_ingest
+
+    with Progress(
+        TextColumn("[bold]" + _("ingest") + "[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(_("photos")),
+        TimeRemainingColumn(),
+        console=console if not quiet else None,
+        disable=quiet,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("", total=None)  # its columns say what runs
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        if run.engine == "ray":
+            return cluster_ingest(
+                ws, run.root, address=run.address, source_name=run.source, workers=run.workers,
+                progress=update, layout=run.layout,
+            )  # fmt: skip
+        return ingest(
+            ws, run.root, source_name=run.source, workers=run.workers, progress=update,
+            layout=run.layout,
+        )  # fmt: skip
+
+
 def _print_ingest(report: IngestReport) -> None:
     """What the ingest added, and each item it could not read with why."""
+    r, n = report, format_number
+    counts = ", ".join(
+        (
+            ngettext("%(count)s new account", "%(count)s new accounts", r.accounts_added,
+                     count=n(r.accounts_added)),
+            ngettext("%(count)s new photo", "%(count)s new photos", r.photos_added,
+                     count=n(r.photos_added)),
+            ngettext("%(count)s image processed", "%(count)s images processed",
+                     r.images_processed, count=n(r.images_processed)),
+            ngettext("%(count)s duplicate linked", "%(count)s duplicates linked",
+                     r.duplicates_linked, count=n(r.duplicates_linked)),
+            ngettext("%(count)s face", "%(count)s faces", r.faces_added, count=n(r.faces_added)),
+        )
+    )  # fmt: skip
     console.print(
-        f"source [bold]{lit(report.source)}[/] ({report.layout}): "
-        f"{report.accounts_added} new accounts, {report.photos_added} new photos, "
-        f"{report.images_processed} images processed, {report.duplicates_linked} duplicates "
-        f"linked, {report.faces_added} faces; index holds {report.index_total} faces "
-        f"({report.seconds:.1f} s)"
+        _(
+            "source %(source)s (%(layout)s): %(counts)s; index holds %(total)s (%(seconds)s s)",
+            source=f"[bold]{lit(r.source)}[/]",
+            layout=r.layout,
+            counts=counts,
+            total=ngettext(
+                "%(count)s face", "%(count)s faces", r.index_total, count=n(r.index_total)
+            ),
+            seconds=n(r.seconds, 1),
+        )
     )
-    if report.failures:
-        table = Table(title=f"{len(report.failures)} item(s) not ingested", show_lines=False)
-        table.add_column("item", overflow="fold")
-        table.add_column("why", overflow="fold")
-        for failure in report.failures[:200]:
-            table.add_row(*cells(failure.item, failure.message))
-        console.print(table)
-        if len(report.failures) > 200:
-            console.print(f"... and {len(report.failures) - 200} more (use --json for all)")
+    if r.failures:
+        _print_failures(r)
+
+
+def _print_failures(report: IngestReport) -> None:
+    """Each item the ingest could not read, and why (the first 200; --json has all)."""
+    failed = len(report.failures)
+    table = Table(
+        title=ngettext("%(num)d item not ingested", "%(num)d items not ingested", failed),
+        show_lines=False,
+    )
+    table.add_column(_("item"), overflow="fold")
+    table.add_column(_("why"), overflow="fold")
+    for failure in report.failures[:200]:
+        table.add_row(*cells(failure.item, failure.message))
+    console.print(table)
+    if failed > 200:
+        console.print(_("... and %(more)s more (use --json for all)", more=failed - 200))
 
 
 def _margin_text(margin: object, rank: int) -> str:
@@ -217,12 +262,12 @@ def render_result(result_dict: dict[str, object], names: dict[str, str] | None =
             f"{e['photo']} ({face_role_label(e['role'])}, {format_number(e['similarity'], 3)})"
             for e in cand["evidence"][:3]
         )
-        label = cand["account"] + (f"\n{cand['name']}" if cand.get("name") else "")
+        account = cand["account"] + (f"\n{cand['name']}" if cand.get("name") else "")
         score = format_number(cand["score"], 3) + (
             f"\n({format_number(cand['similarity'], 3)})" if kind != "cosine" else ""
         )
         table.add_row(
-            *cells(rank, label, score),
+            *cells(rank, account, score),
             Text(decision_label(cand["decision"]), style=colours.get(cand["decision"], "")),
             *cells(cand["meaning"] + _margin_text(cand.get("margin"), rank), evidence),
         )
@@ -263,11 +308,10 @@ def identify_command(
     are copied into the case with their SHA-256, and the search is stored and audited.
     """
     from nextofkin.cases.service import identify_for_case
-    from nextofkin.errors import InputError
 
     cli = state(ctx)
     if not photos and case is None:
-        raise InputError("give at least one photo, or --case NUMBER to search a case's photos")
+        raise InputError(_("give at least one photo, or --case NUMBER to search a case's photos"))
     outcome = identify_for_case(cli.workspace, cli.settings.user, case, photos or [], top=top)
     result = outcome.result.to_dict()
     result["case"] = outcome.case_number
@@ -276,8 +320,11 @@ def identify_command(
     if json_out:
         print_json(result)
         return
-    verb = "opened" if outcome.opened else "updated"
-    console.print(f"case [bold]{lit(outcome.case_number)}[/] ({verb}); search stored and audited")
+    number = f"[bold]{lit(outcome.case_number)}[/]"
+    if outcome.opened:
+        console.print(_("case %(number)s (opened); search stored and audited", number=number))
+    else:
+        console.print(_("case %(number)s (updated); search stored and audited", number=number))
     render_result(result, photo_names(cli.workspace, outcome.case_number))
 
 
@@ -322,8 +369,37 @@ def status_command(
     if json_out:
         print_json(info)
         return
+    _print_status(info)
+
+
+# What `status` calls each of its fields for a person (the JSON keeps the keys).
+STATUS_LABELS: dict[str, str] = {
+    "workspace": N_("workspace"),
+    "sources": N_("sources"),
+    "accounts": N_("accounts"),
+    "images": N_("images"),
+    "faces": N_("faces"),
+    "photos_pending": N_("photos pending"),
+    "photos_done": N_("photos done"),
+    "photos_failed": N_("photos failed"),
+    "embedder": N_("embedder"),
+    "embedder_source": N_("embedder from"),
+    "index_faces": N_("index faces"),
+    "index_model": N_("index model"),
+    "index_factory": N_("index factory"),
+    "calibrated": N_("calibrated"),
+    "calibration": N_("calibration"),
+}
+YES_NO = {"True": N_("True"), "False": N_("False")}
+
+
+def _print_status(info: dict[str, object]) -> None:
+    """One field a line, its name in the reader's language, the names aligned."""
+    names = {key: label(STATUS_LABELS, key) for key in info}
+    width = max(len(name) for name in names.values())
     for key, value in info.items():
-        console.print(f"{key:>16}: {value}", markup=False)
+        shown = label(YES_NO, value) if isinstance(value, bool) else value
+        console.print(f"{names[key]:>{width}}: {shown}", markup=False)
 
 
 def _calibration_state(stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -331,7 +407,7 @@ def _calibration_state(stored: dict[str, Any] | None) -> dict[str, Any]:
     from nextofkin.identify.calibration import Calibration
 
     if stored is None:
-        return {"calibrated": False, "calibration": "none yet: run `nextofkin calibrate`"}
+        return {"calibrated": False, "calibration": _("none yet: run `nextofkin calibrate`")}
     calibration = Calibration.from_dict(stored)
     if calibration.method.endswith("(fallback)"):
         # The same fallback identify reports in every result: saying "calibrated" here too
@@ -339,8 +415,11 @@ def _calibration_state(stored: dict[str, Any] | None) -> dict[str, Any]:
         return {"calibrated": False, "calibration": "; ".join(calibration.notes)}
     return {
         "calibrated": True,
-        "calibration": f"measured on {calibration.samples} impostor scores "
-        f"of {calibration.accounts} accounts",
+        "calibration": _(
+            "measured on %(samples)s impostor scores of %(accounts)s accounts",
+            samples=calibration.samples,
+            accounts=calibration.accounts,
+        ),
     }
 
 
@@ -355,7 +434,14 @@ def models_command(
         print_json(names)
         return
     for kind, items in names.items():
-        console.print(f"{kind}: {', '.join(items)}")
+        console.print(f"{label(MODEL_KINDS, kind)}: {', '.join(items)}", markup=False)
+
+
+MODEL_KINDS = {
+    "detectors": N_("detectors"),
+    "landmarks": N_("landmarks"),
+    "embedders": N_("embedders"),
+}
 
 
 def register(app: typer.Typer) -> None:

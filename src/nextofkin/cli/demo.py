@@ -15,7 +15,9 @@ import typer
 
 from nextofkin.cli.common import console, handle_errors, lit, state
 from nextofkin.demo.casting import Casting
-from nextofkin.errors import NextOfKinError
+from nextofkin.errors import InputError, NextOfKinError
+from nextofkin.i18n import _, lazy_gettext, ngettext
+from nextofkin.users.labels import role_label
 from nextofkin.users.service import Role
 from nextofkin.workspace import Workspace
 
@@ -36,27 +38,37 @@ DEFAULT_FACES = (
 def demo_command(
     ctx: typer.Context,
     faces: Path | None = typer.Option(
-        None, "--faces", help="Identity-folder face set (default: ../shared/datasets/lfw/images)."
+        None,
+        "--faces",
+        help=lazy_gettext("Identity-folder face set (default: ../shared/datasets/lfw/images)."),
     ),
-    photos: int = typer.Option(1200, "--photos", help="About how many gallery photos."),
-    seed: int = typer.Option(7, "--seed", help="Seed for the gallery and the person."),
-    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
+    photos: int = typer.Option(
+        1200, "--photos", help=lazy_gettext("About how many gallery photos.")
+    ),
+    seed: int = typer.Option(
+        7, "--seed", help=lazy_gettext("Seed for the gallery and the person.")
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", "-j", help=lazy_gettext("Worker processes.")
+    ),
 ) -> None:
     """Run the whole job on a sample gallery with families, then print what to type next."""
     from nextofkin.cli.core import ingest_command
     from nextofkin.demo.casting import choose_person
-    from nextofkin.errors import InputError
 
     faces = faces or DEFAULT_FACES
     if not faces.is_dir():
         raise InputError(
-            f"no face set at {faces}: pass --faces DIR (one folder of photos per person)"
+            _(
+                "no face set at %(faces)s: pass --faces DIR (one folder of photos per person)",
+                faces=faces,
+            )
         )
     ws = state(ctx).workspace
     root = ws.home / "demo-gallery"
-    console.rule("[bold]1. a sample gallery with families")
+    _step(1, _("a sample gallery with families"))
     _sample_gallery(faces, root, seed, max(30, photos // 4), workers or ws.settings.workers)
-    console.rule("[bold]2. ingest")
+    _step(2, _("ingest"))
     ingest_command(
         ctx,
         root=root,
@@ -67,21 +79,27 @@ def demo_command(
         engine="local",
         address=None,
     )
-    console.rule("[bold]3. the team")
+    _step(3, _("the team"))
     _team(ws)
     casting = choose_person(root, faces, seed)
-    console.rule("[bold]4. a case: identify a rotated, darkened photo")
+    _step(4, _("a case: identify a rotated, darkened photo"))
     number = _identify(ws, casting)
-    console.rule("[bold]5. who appears with the person")
+    _step(5, _("who appears with the person"))
     _kin(ws, number, casting)
-    console.rule(f"[bold]6. {REVIEWERS[0]} and {REVIEWERS[1]} confirm")
+    _step(6, _("%(first)s and %(second)s confirm", first=REVIEWERS[0], second=REVIEWERS[1]))
     if _confirm(ws, number, casting):
-        console.rule(f"[bold]7. a message to the {casting.relative_is or 'family'}, sent by hand")
+        to = casting.relative_is or _("family")
+        _step(7, _("a message to the %(relative)s, sent by hand", relative=to))
         _message(ws, number, casting)
-    console.rule("[bold]8. the report and the audit log")
+    _step(8, _("the report and the audit log"))
     _report_and_audit(ws, number)
-    console.rule("[bold]next")
+    console.rule("[bold]" + _("next") + "[/]")
     _next_steps(ws, number, casting)
+
+
+def _step(n: int, title: str) -> None:
+    """A numbered rule between the demo's steps."""
+    console.rule(f"[bold]{n}. {lit(title)}[/]")
 
 
 def _sample_gallery(faces: Path, root: Path, seed: int, accounts: int, workers: int) -> None:
@@ -91,12 +109,18 @@ def _sample_gallery(faces: Path, root: Path, seed: int, accounts: int, workers: 
     if truth.is_file():
         known = json.loads(truth.read_text(encoding="utf-8"))
         if (known.get("seed"), known.get("accounts_requested")) == (seed, accounts):
-            console.print(f"reusing the sample gallery in {root}")
+            console.print(_("reusing the sample gallery in %(root)s", root=root), markup=False)
             return
     report = generate(faces, root, seed, accounts, workers=workers, density=0.5)
     console.print(
-        f"{report.accounts} accounts, {report.photos} photos in {root}: families, joint photos, "
-        "captions and contacts (synthetic, from the face set)"
+        _(
+            "%(accounts)s, %(photos)s in %(root)s: families, joint photos, captions and contacts "
+            "(synthetic, from the face set)",
+            accounts=ngettext("%(num)d account", "%(num)d accounts", report.accounts),
+            photos=ngettext("%(num)d photo", "%(num)d photos", report.photos),
+            root=root,
+        ),
+        markup=False,
     )
 
 
@@ -120,7 +144,7 @@ def _team(ws: Workspace) -> None:
     # The demo shows the strict policy: two different reviewers for every identification.
     ws.settings.review.always_two_reviewers = True
     for name, role in USERS:
-        console.print(f"user [bold]{name}[/] ({role.value})")
+        console.print(_("user %(name)s (%(role)s)", name=f"[bold]{name}[/]", role=role_label(role)))
 
 
 def _identify(ws: Workspace, casting: Casting) -> str:
@@ -130,17 +154,30 @@ def _identify(ws: Workspace, casting: Casting) -> str:
 
     probe = post_mortem_probe(casting.photo, ws.home / "demo-probe" / "body1.jpg")
     console.print(
-        f"probe {probe}: a photo of [bold]{lit(casting.name)}[/] ({SOURCE}/{lit(casting.account)})"
-        " that is not in the gallery, rotated 90° and darkened"
+        _(
+            "probe %(probe)s: a photo of %(name)s (%(account)s) that is not in the gallery, "
+            "rotated 90° and darkened",
+            probe=lit(probe),
+            name=f"[bold]{lit(casting.name)}[/]",
+            account=f"{SOURCE}/{lit(casting.account)}",
+        )
     )
     outcome = identify_for_case(ws, INVESTIGATOR, None, [probe], top=5)
-    console.print(f"case [bold]{outcome.case_number}[/] opened by {INVESTIGATOR}")
+    console.print(
+        _(
+            "case %(number)s opened by %(user)s",
+            number=f"[bold]{lit(outcome.case_number)}[/]",
+            user=INVESTIGATOR,
+        )
+    )
     render_result(outcome.result.to_dict(), photo_names(ws, outcome.case_number))
     top = outcome.result.candidates[0].account if outcome.result.candidates else None
     if top == casting.account:
-        console.print(f"[bold green]The right account ({lit(casting.account)}) is ranked first.[/]")
+        said = _("The right account (%(account)s) is ranked first.", account=lit(casting.account))
+        console.print(f"[bold green]{said}[/]")
     else:
-        console.print(f"[bold yellow]{lit(casting.account)} is not ranked first.[/]")
+        said = _("%(account)s is not ranked first.", account=lit(casting.account))
+        console.print(f"[bold yellow]{said}[/]")
     return outcome.case_number
 
 
@@ -158,7 +195,7 @@ def _kin(ws: Workspace, number: str, casting: Casting) -> None:
             markup=False,
         )
     if not result.relations:
-        console.print("no related account found")
+        console.print(_("no related account found"))
 
 
 def _confirm(ws: Workspace, number: str, casting: Casting) -> bool:
@@ -172,13 +209,20 @@ def _confirm(ws: Workspace, number: str, casting: Casting) -> bool:
                     Verdict.CONFIRM, reason="demo: the sample gallery's ground truth",
                 )  # fmt: skip
         except NextOfKinError as exc:
-            console.print(f"[yellow]{reviewer} could not confirm:[/] {lit(exc)}")
+            said = _("%(reviewer)s could not confirm:", reviewer=reviewer)
+            console.print(f"[yellow]{said}[/] {lit(exc)}")
             return False
-        console.print(
-            f"{reviewer} confirms {outcome.account_ref}: {len(outcome.confirmations)} of "
-            f"{outcome.needed} reviewers"
-            + ("; the case is identified" if outcome.identified else "")
+        said = ngettext(
+            "%(reviewer)s confirms %(account)s: %(got)s of %(num)d reviewer",
+            "%(reviewer)s confirms %(account)s: %(got)s of %(num)d reviewers",
+            outcome.needed,
+            reviewer=reviewer,
+            account=outcome.account_ref,
+            got=len(outcome.confirmations),
         )
+        if outcome.identified:
+            said += "; " + _("the case is identified")
+        console.print(said, markup=False)
         if outcome.identified:
             return True
     return False
@@ -188,7 +232,7 @@ def _message(ws: Workspace, number: str, casting: Casting) -> None:
     from nextofkin.notify.service import draft, send
 
     if casting.relative is None:
-        console.print("the person has no relative with an account in the gallery: no message")
+        console.print(_("the person has no relative with an account in the gallery: no message"))
         return
     try:
         with ws.session() as session:
@@ -197,18 +241,23 @@ def _message(ws: Workspace, number: str, casting: Casting) -> None:
         for outcome in send(ws, REVIEWERS[0], number):
             console.print(f"{outcome.recipient}: {lit(outcome.note)}")
     except NextOfKinError as exc:
-        console.print(f"[yellow]no message:[/] {lit(exc)}")
+        console.print("[yellow]" + _("no message:") + f"[/] {lit(exc)}")
 
 
 def _report_and_audit(ws: Workspace, number: str) -> None:
     from nextofkin import audit
-    from nextofkin.cases.report import write_report
+    from nextofkin.reports import write_report
 
-    console.print(f"report: {write_report(ws, INVESTIGATOR, number, 'pdf')}")
+    path = write_report(ws, INVESTIGATOR, number, "pdf")
+    console.print(_("report: %(path)s", path=path), markup=False)
     with ws.session() as session:
         checked = audit.verify(session)
-    verdict = "intact" if checked.ok else f"{len(checked.problems)} problem(s)"
-    console.print(f"audit log: {checked.checked} entries, {verdict}")
+    problems = len(checked.problems)
+    verdict = (
+        _("intact") if checked.ok else ngettext("%(num)d problem", "%(num)d problems", problems)
+    )
+    entries = ngettext("%(num)d entry", "%(num)d entries", checked.checked)
+    console.print(_("audit log: %(entries)s, %(verdict)s", entries=entries, verdict=verdict))
 
 
 def _next_steps(ws: Workspace, number: str, casting: Casting) -> None:
@@ -229,7 +278,10 @@ def _next_steps(ws: Workspace, number: str, casting: Casting) -> None:
         "nextofkin serve",
     ]
     console.print(
-        f"users: {', '.join(f'{n} ({r.value})' for n, r in USERS)}. Commands to try next:"
+        _(
+            "users: %(users)s. Commands to try next:",
+            users=", ".join(f"{n} ({role_label(r)})" for n, r in USERS),
+        )
     )
     for line in lines:
         # Never wrapped: each line is copied into a shell as it is.
@@ -238,4 +290,9 @@ def _next_steps(ws: Workspace, number: str, casting: Casting) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the demo command to ``app``."""
-    app.command("demo")(demo_command)
+    app.command(
+        "demo",
+        help=lazy_gettext(
+            "Run the whole job on a sample gallery with families, then print what to type next."
+        ),
+    )(demo_command)

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import typer
 
+from nextofkin.i18n import lazy_gettext
+
 eval_app = typer.Typer(
     name="eval",
-    help="Measure accuracy on protocol files (LFW pairs, 1:N protocols, kin protocols).",
+    help=lazy_gettext(
+        "Measure accuracy on protocol files (LFW pairs, 1:N protocols, kin protocols)."
+    ),
     no_args_is_help=True,
 )
 

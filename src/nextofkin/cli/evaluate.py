@@ -7,50 +7,79 @@ degraded variants only analyse what changed; analysis runs in a process pool (``
 from __future__ import annotations
 
 import logging
-import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from nextofkin import audit
 from nextofkin.cli.common import (
     CliState,
     console,
     err_console,
     handle_errors,
     print_json,
-    record_action,
     state,
 )
 from nextofkin.errors import InputError
+from nextofkin.i18n import _, format_number, lazy_gettext
+
+if TYPE_CHECKING:
+    # Numpy and the evaluation engine load only when an evaluation runs (start-up time).
+    from nextofkin.evaluation.engine import EngineOptions
+    from nextofkin.evaluation.heldout import CalibrationCheck
+    from nextofkin.evaluation.runner import ProtocolReport, RunContext
 
 log = logging.getLogger(__name__)
 
 CACHE_NAME = "eval-faces.sqlite"
+
+# Options several evaluation commands share (Typer copies each one where it is used).
+Workers = Annotated[
+    int | None, typer.Option("--workers", "-j", help=lazy_gettext("Worker processes."))
+]
+Cache = Annotated[Path | None, typer.Option("--cache", help=lazy_gettext("Face cache file."))]
+Flip = Annotated[
+    bool, typer.Option("--flip/--no-flip", help=lazy_gettext("Flip test-time augmentation."))
+]
+Cohort = Annotated[
+    int, typer.Option("--cohort", help=lazy_gettext("Cohort size of score normalisation."))
+]
+MinQuality = Annotated[
+    float, typer.Option("--min-quality", help=lazy_gettext("Gallery face quality gate."))
+]
+Fusion = Annotated[
+    bool, typer.Option("--fusion", help=lazy_gettext("Also measure 3-photo probe fusion."))
+]
+PlotsOut = Annotated[
+    Path | None, typer.Option("--out", help=lazy_gettext("Write DET and CMC PNGs here."))
+]
 
 
 def _cache_path(st: CliState, cache: Path | None) -> Path:
     return cache if cache is not None else st.settings.home / "cache" / CACHE_NAME
 
 
-def _options(flip: bool, template: str, normalise: str, cohort: int, min_quality: float) -> Any:
+def _options(
+    flip: bool, template: str, normalise: str, cohort: int, min_quality: float
+) -> EngineOptions:
     from nextofkin.evaluation.engine import NORMALISATIONS, TEMPLATES, EngineOptions
 
     if template not in TEMPLATES:
-        raise InputError(f"--template must be one of {', '.join(TEMPLATES)}")
+        raise InputError(_("--template must be one of %(names)s", names=", ".join(TEMPLATES)))
     if normalise not in NORMALISATIONS:
-        raise InputError(f"--normalise must be one of {', '.join(NORMALISATIONS)}")
+        raise InputError(_("--normalise must be one of %(names)s", names=", ".join(NORMALISATIONS)))
     return EngineOptions(
         flip=flip, template=template, normalise=normalise, cohort=cohort, min_quality=min_quality
     )
 
 
-def _progress(quiet: bool) -> Progress:
+def analysis_progress(quiet: bool) -> Progress:
+    """A progress bar on standard error for analysing protocol images (off when ``quiet``)."""
     return Progress(
-        TextColumn("[bold]analysing images[/]"),
+        TextColumn("[bold]" + _("analysing images") + "[/]"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
@@ -59,16 +88,18 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-def _context(st: CliState, cache: Path | None, workers: int | None, progress: Progress) -> Any:
+def analysis_context(
+    st: CliState, cache: Path | None, workers: int | None, progress: Progress
+) -> RunContext:
+    """How an evaluation analyses images: the face cache, the models, the workers, the bar."""
     from nextofkin.evaluation.cache import FaceCache
     from nextofkin.evaluation.runner import RunContext, model_label
+    from nextofkin.vision.flip import plain_embedder_name
 
-    task = progress.add_task("analyse", total=None)
+    task = progress.add_task("", total=None)  # its columns say what runs
 
     def update(done: int, total: int) -> None:
         progress.update(task, completed=done, total=total)
-
-    from nextofkin.vision.flip import plain_embedder_name
 
     # The cache keeps each face's plain and mirrored vectors; --flip/--no-flip combines them, so
     # a flip-averaged product embedder is evaluated through its plain base.
@@ -85,24 +116,32 @@ def _context(st: CliState, cache: Path | None, workers: int | None, progress: Pr
 
 
 def _pct(value: float) -> str:
-    return f"{100.0 * value:.2f}%"
+    return format_number(100.0 * value, 2) + "%"
 
 
 @handle_errors
 def pairs_command(
     ctx: typer.Context,
-    pairs_file: Path = typer.Argument(..., help="An LFW pairs file (pairs.txt format)."),
-    images: Path = typer.Option(..., "--images", help="Folder holding <name>/<name>_NNNN.jpg."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON, with every pair's score."),
-    flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
+    pairs_file: Path = typer.Argument(
+        ..., help=lazy_gettext("An LFW pairs file (pairs.txt format).")
+    ),
+    images: Path = typer.Option(
+        ..., "--images", help=lazy_gettext("Folder holding <name>/<name>_NNNN.jpg.")
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help=lazy_gettext("Print JSON, with every pair's score.")
+    ),
+    flip: Flip = True,
     normalise: str = typer.Option(
         "none",
         "--normalise",
-        help="none, or snorm: each fold's scores normalised against the other folds' faces.",
+        help=lazy_gettext(
+            "none, or snorm: each fold's scores normalised against the other folds' faces."
+        ),
     ),
-    cohort: int = typer.Option(100, "--cohort", help="Cohort size of score normalisation."),
-    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
-    cache: Path | None = typer.Option(None, "--cache", help="Face cache file."),
+    cohort: Cohort = 100,
+    workers: Workers = None,
+    cache: Cache = None,
 ) -> None:
     """LFW pair verification: 10-fold accuracy, each fold's threshold chosen on the other nine."""
     from nextofkin.evaluation.protocols import read_pairs
@@ -111,20 +150,28 @@ def pairs_command(
     st = state(ctx)
     pairs = read_pairs(pairs_file, images)
     options = _options(flip, "max", normalise, cohort, 0.0)
-    with _progress(json_out) as progress:
-        run = _context(st, cache, workers, progress)
+    with analysis_progress(json_out) as progress:
+        run = analysis_context(st, cache, workers, progress)
         report = evaluate_pairs(run, pairs, options, name=str(pairs_file))
     if json_out:
         print_json(report.to_dict())
         return
     acc = report.accuracy
     console.print(
-        f"[bold]{pairs_file.name}[/]: accuracy [bold]{_pct(acc.mean)}[/] "
-        f"± {_pct(acc.standard_error)}"
-        f" (standard error over {len(acc.fold_accuracies)} folds; {acc.pairs} pairs, "
-        f"{acc.failed_pairs} without a face, counted wrong) — {report.options}"
+        _(
+            "%(file)s: accuracy %(mean)s ± %(error)s (standard error over %(folds)s folds; "
+            "%(pairs)s pairs, %(failed)s without a face, counted wrong) — %(options)s",
+            file=f"[bold]{pairs_file.name}[/]",
+            mean=f"[bold]{_pct(acc.mean)}[/]",
+            error=_pct(acc.standard_error),
+            folds=len(acc.fold_accuracies),
+            pairs=format_number(acc.pairs),
+            failed=format_number(acc.failed_pairs),
+            options=report.options,
+        )
     )
-    console.print("fold accuracies: " + ", ".join(f"{100 * a:.1f}" for a in acc.fold_accuracies))
+    folds = ", ".join(format_number(100 * a, 1) for a in acc.fold_accuracies)
+    console.print(_("fold accuracies: %(folds)s", folds=folds))
 
 
 def _expand_conditions(names: list[str]) -> list[str]:
@@ -142,72 +189,96 @@ def _expand_conditions(names: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+@dataclass(frozen=True)
+class ProtocolRun:
+    """What ``eval protocol`` was asked to measure, beside the engine's options."""
+
+    protocol_file: Path
+    conditions: list[str]
+    sample: int | None
+    seed: int
+    fusion: bool
+
+
 @handle_errors
 def protocol_command(
     ctx: typer.Context,
-    protocol_file: Path = typer.Argument(..., help="A 1:N protocol file (protocol-1n.json)."),
+    protocol_file: Path = typer.Argument(
+        ..., help=lazy_gettext("A 1:N protocol file (protocol-1n.json).")
+    ),
     json_out: bool = typer.Option(
-        False, "--json", help="Print JSON, with every search's top-20 (account, score)."
+        False,
+        "--json",
+        help=lazy_gettext("Print JSON, with every search's top-20 (account, score)."),
     ),
     degrade: list[str] = typer.Option(
         [],
         "--degrade",
         "-d",
-        help="Post-mortem condition(s) to apply to probes: a name, a+b chain, "
-        "'all-single' or 'all'. Repeatable.",
+        help=lazy_gettext(
+            "Post-mortem condition(s) to apply to probes: a name, a+b chain, "
+            "'all-single' or 'all'. Repeatable."
+        ),
     ),
     sample: int | None = typer.Option(
-        None, "--sample", help="Probes per degraded condition (a fixed, seeded subset)."
+        None,
+        "--sample",
+        help=lazy_gettext("Probes per degraded condition (a fixed, seeded subset)."),
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of degradations and sampling."),
-    flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
-    template: str = typer.Option("max", "--template", help="Account score: max or mean."),
+    seed: int = typer.Option(0, "--seed", help=lazy_gettext("Seed of degradations and sampling.")),
+    flip: Flip = True,
+    template: str = typer.Option(
+        "max", "--template", help=lazy_gettext("Account score: max or mean.")
+    ),
     normalise: str = typer.Option(
-        "snorm", "--normalise", help="Score normalisation against the gallery: none or snorm."
+        "snorm",
+        "--normalise",
+        help=lazy_gettext("Score normalisation against the gallery: none or snorm."),
     ),
-    cohort: int = typer.Option(100, "--cohort", help="Cohort size of score normalisation."),
-    min_quality: float = typer.Option(0.0, "--min-quality", help="Gallery face quality gate."),
-    fusion: bool = typer.Option(False, "--fusion", help="Also measure 3-photo probe fusion."),
-    out: Path | None = typer.Option(None, "--out", help="Write DET and CMC PNGs here."),
-    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
-    cache: Path | None = typer.Option(None, "--cache", help="Face cache file."),
+    cohort: Cohort = 100,
+    min_quality: MinQuality = 0.0,
+    fusion: Fusion = False,
+    out: PlotsOut = None,
+    workers: Workers = None,
+    cache: Cache = None,
 ) -> None:
     """Open-set 1:N identification: rank-1, CMC to rank 20, FNIR at FPIR 0.1/0.01/0.003/0.001.
 
     Thresholds are checked on identities they were not set on: calibration uses the non-mated
     probes of even-indexed identities, and the check is reported on the odd-indexed ones.
     """
-    from nextofkin.evaluation.protocols import read_protocol
-    from nextofkin.evaluation.runner import evaluate_protocol
-
     st = state(ctx)
-    protocol = read_protocol(protocol_file)
     options = _options(flip, template, normalise, cohort, min_quality)
-    conditions = _expand_conditions(degrade)
-    with _progress(json_out) as progress:
-        run = _context(st, cache, workers, progress)
-        report = evaluate_protocol(
-            run,
-            protocol,
-            options,
-            policy=st.settings.decision,
-            degrade=conditions,
-            seed=seed,
-            sample=sample,
-            fusion=fusion,
-        )
-    plots: list[str] = []
-    if out is not None:
-        plots = _write_plots(report, out)
+    asked = ProtocolRun(protocol_file, _expand_conditions(degrade), sample, seed, fusion)
+    with analysis_progress(json_out) as progress:
+        report = _run_protocol(st, asked, options, analysis_context(st, cache, workers, progress))
+    plots = _write_plots(report, out) if out is not None else []
     if json_out:
-        data = report.to_dict()
-        data["plots"] = plots
-        print_json(data)
+        print_json({**report.to_dict(), "plots": plots})
         return
     _print_report(report, plots)
 
 
-def _write_plots(report: Any, out: Path) -> list[str]:
+def _run_protocol(
+    st: CliState, asked: ProtocolRun, options: EngineOptions, run: RunContext
+) -> ProtocolReport:
+    """Read the protocol and measure it under every condition asked for."""
+    from nextofkin.evaluation.protocols import read_protocol
+    from nextofkin.evaluation.runner import evaluate_protocol
+
+    return evaluate_protocol(
+        run,
+        read_protocol(asked.protocol_file),
+        options,
+        policy=st.settings.decision,
+        degrade=asked.conditions,
+        seed=asked.seed,
+        sample=asked.sample,
+        fusion=asked.fusion,
+    )
+
+
+def _write_plots(report: ProtocolReport, out: Path) -> list[str]:
     from nextofkin.evaluation.plots import plot_cmc, plot_det
 
     det = plot_det(report.det, out / "det.png", title=f"{report.protocol}: DET ({report.options})")
@@ -220,16 +291,29 @@ def _write_plots(report: Any, out: Path) -> list[str]:
     return [str(det), str(cmc)]
 
 
-def _print_report(report: Any, plots: list[str]) -> None:
+def _report_table(report: ProtocolReport) -> Table:
+    """One row a probe condition: searches, rank-1 and -10, FNIR at four FPIRs, faces missed."""
     table = Table(
-        title=f"{report.protocol}: {report.gallery_accounts:,} accounts, model {report.model}, "
-        f"{report.options}"
+        title=_(
+            "%(protocol)s: %(accounts)s accounts, model %(model)s, %(options)s",
+            protocol=report.protocol,
+            accounts=format_number(report.gallery_accounts),
+            model=report.model,
+            options=report.options,
+        )
     )
-    for col in ("condition", "probes", "mated", "non-mated", "rank-1", "rank-10"):
-        table.add_column(col, justify="right" if col not in ("condition", "probes") else "left")
+    table.add_column(_("condition"))
+    table.add_column(_("probes"))
+    for col in (_("mated"), _("non-mated"), _("rank-1"), _("rank-10")):
+        table.add_column(col, justify="right")
     for fp in ("0.1", "0.01", "0.003", "0.001"):
         table.add_column(f"FNIR@{fp}", justify="right")
-    table.add_column("no face", justify="right")
+    table.add_column(_("no face"), justify="right")
+    return table
+
+
+def _print_report(report: ProtocolReport, plots: list[str]) -> None:
+    table = _report_table(report)
     clean_rank1 = {f.probes: f.result.rank1 for f in report.figures if f.condition == "clean"}
     for f in report.figures:
         r = f.result
@@ -252,126 +336,96 @@ def _print_report(report: Any, plots: list[str]) -> None:
     if report.fusion:
         fu = report.fusion
         console.print(
-            f"[bold]Fusion[/] of {fu['group_size']} photos per body ({fu['groups_mated']} mated, "
-            f"{fu['groups_nonmated']} non-mated groups): rank-1 {_pct(fu['fused']['rank1'])} "
-            f"fused vs {_pct(fu['single']['rank1'])} single; FNIR@0.01 "
-            f"{_pct(fu['fused']['fnir']['0.01'])} vs {_pct(fu['single']['fnir']['0.01'])}"
+            _(
+                "%(fusion)s of %(size)s photos per body (%(mated)s mated, %(nonmated)s non-mated "
+                "groups): rank-1 %(fused)s fused vs %(single)s single; FNIR@0.01 "
+                "%(fused_fnir)s vs %(single_fnir)s",
+                fusion="[bold]" + _("Fusion") + "[/]",
+                size=fu.group_size,
+                mated=fu.groups_mated,
+                nonmated=fu.groups_nonmated,
+                fused=_pct(fu.fused.rank1),
+                single=_pct(fu.single.rank1),
+                fused_fnir=_pct(fu.fused.fnir["0.01"]),
+                single_fnir=_pct(fu.single.fnir["0.01"]),
+            )
         )
     for p in plots:
-        console.print(f"wrote {p}")
+        console.print(_("wrote %(path)s", path=p), markup=False)
 
 
-def _print_calibration(cal: Any) -> None:
+def _print_calibration(cal: CalibrationCheck) -> None:
     # An empty check half has no out-of-sample figure: say so rather than print a 0.
+    threshold = "  " + _(
+        "%(name)s ≥ %(threshold)s: target FPIR %(target)s, measured %(measured)s; FNIR %(fnir)s"
+    )
     console.print(
-        f"[bold]Calibration[/] set on {cal.calibrated_on}, checked on {cal.reported_on} "
-        f"({cal.nonmated_reported} non-mated, {cal.mated_reported} mated); halves split "
-        f"{cal.split}:\n"
-        f"  match ≥ {cal.match_threshold:.4f}: target FPIR {cal.target_match_fpir:g}, "
-        f"measured {_rate(cal.measured_match_fpir)}; FNIR {_held_pct(cal.fnir_at_match)}\n"
-        f"  possible ≥ {cal.possible_threshold:.4f}: target FPIR {cal.target_possible_fpir:g}, "
-        f"measured {_rate(cal.measured_possible_fpir)}; FNIR {_held_pct(cal.fnir_at_possible)}\n"
-        f"  the match threshold means: {cal.match_meaning}\n"
-        f"  the possible threshold means: {cal.possible_meaning}\n"
-        f"  the gallery's own leave-one-out calibration (what ingest stores) gives match ≥ "
-        f"{cal.gallery_loo_match_threshold:.4f}: measured FPIR "
-        f"{_rate(cal.gallery_loo_measured_match_fpir)} (match), "
-        f"{_rate(cal.gallery_loo_measured_possible_fpir)} (possible)"
+        _(
+            "%(title)s set on %(on)s, checked on %(checked)s (%(nonmated)s non-mated, "
+            "%(mated)s mated); halves split %(split)s:",
+            title="[bold]" + _("Calibration") + "[/]",
+            on=cal.calibrated_on,
+            checked=cal.reported_on,
+            nonmated=cal.nonmated_reported,
+            mated=cal.mated_reported,
+            split=cal.split,
+        )
+    )
+    for name, value, target, measured, fnir in (
+        (_("match"), cal.match_threshold, cal.target_match_fpir, cal.measured_match_fpir,
+         cal.fnir_at_match),
+        (_("possible"), cal.possible_threshold, cal.target_possible_fpir,
+         cal.measured_possible_fpir, cal.fnir_at_possible),
+    ):  # fmt: skip
+        console.print(
+            threshold
+            % {
+                "name": name,
+                "threshold": format_number(value, 4),
+                "target": f"{target:g}",
+                "measured": _rate(measured),
+                "fnir": _held_pct(fnir),
+            }
+        )
+    console.print("  " + _("the match threshold means: %(m)s", m=cal.match_meaning))
+    console.print("  " + _("the possible threshold means: %(m)s", m=cal.possible_meaning))
+    console.print(
+        "  "
+        + _(
+            "the gallery's own leave-one-out calibration (what ingest stores) gives match ≥ "
+            "%(threshold)s: measured FPIR %(match)s (match), %(possible)s (possible)",
+            threshold=format_number(cal.gallery_loo_match_threshold, 4),
+            match=_rate(cal.gallery_loo_measured_match_fpir),
+            possible=_rate(cal.gallery_loo_measured_possible_fpir),
+        )
     )
 
 
 def _rate(value: float | None) -> str:
-    return "none (the check half is empty)" if value is None else f"{value:.4f}"
+    return _("none (the check half is empty)") if value is None else format_number(value, 4)
 
 
 def _held_pct(value: float | None) -> str:
-    return "none (the check half is empty)" if value is None else _pct(value)
-
-
-@handle_errors
-def calibrate_command(
-    ctx: typer.Context,
-    protocol_file: Path | None = typer.Argument(
-        None,
-        help="A 1:N protocol whose non-mated probes are strangers to this gallery. Without it, "
-        "the gallery's own owners are searched leave-one-account-out.",
-    ),
-    half: str = typer.Option(
-        "even",
-        "--identities",
-        help="Which non-mated identities to use: even (keep the odd ones for reporting) or all.",
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
-    cache: Path | None = typer.Option(None, "--cache", help="Face cache file."),
-) -> None:
-    """Measure impostor scores against this workspace's gallery and store the thresholds.
-
-    The thresholds realise the decision policy's FPIR targets (``NEXTOFKIN_DECISION__*``) for a
-    gallery of this size; every score shown afterwards says how often a stranger scores as high.
-    """
-    from nextofkin.evaluation.calibrate import calibrate_from_protocol, calibrate_self
-
-    st = state(ctx)
-    ws = st.workspace
-    if half not in ("even", "all"):
-        raise InputError("--identities must be 'even' or 'all'")
-    if protocol_file is None:
-        calibration = calibrate_self(ws)
-    else:
-        with _progress(json_out) as progress:
-            run = _context(st, cache, workers, progress)
-            calibration = calibrate_from_protocol(ws, run, protocol_file, half=half)
-    data = calibration.to_dict()
-    record_action(
-        st,
-        audit.Action.CALIBRATE,
-        "calibration",
-        {
-            "protocol": str(protocol_file) if protocol_file else None,
-            **{k: v for k, v in data.items() if k != "scores"},
-        },
-    )
-    examples = _examples(calibration)
-    if json_out:
-        data.pop("scores", None)
-        data["examples"] = examples
-        print_json(data)
-        return
-    console.print(
-        f"[bold]Calibrated[/] on {calibration.samples:,} impostor searches "
-        f"({calibration.method}) against {calibration.accounts:,} accounts"
-    )
-    console.print(
-        f"  match ≥ {calibration.match_threshold:.4f} (FPIR {calibration.match_fpir:g}); "
-        f"possible ≥ {calibration.possible_threshold:.4f} (FPIR {calibration.possible_fpir:g})"
-    )
-    for ex in examples:
-        console.print(f"  score {ex['score']:.4f}: {ex['meaning']}")
-    for note in calibration.notes:
-        console.print(f"  [yellow]note:[/] {note}")
-
-
-def _examples(calibration: Any) -> list[dict[str, Any]]:
-    out = []
-    for score in (calibration.possible_threshold, calibration.match_threshold):
-        if math.isfinite(score):
-            out.append(
-                {
-                    "score": round(score, 4),
-                    "fpir": calibration.fpir(score),
-                    "meaning": calibration.meaning(score),
-                }
-            )
-    return out
+    return _("none (the check half is empty)") if value is None else _pct(value)
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``eval pairs``, ``eval protocol`` (on the shared eval group) and ``calibrate``."""
+    """Add ``eval pairs`` and ``eval protocol`` to the shared eval group."""
     from nextofkin.cli.eval_group import eval_app
 
     names = {c.name for c in eval_app.registered_commands}
     if "pairs" not in names:  # build_app can run more than once in one process (tests)
-        eval_app.command("pairs")(pairs_command)
-        eval_app.command("protocol")(protocol_command)
-    app.command("calibrate")(calibrate_command)
+        eval_app.command(
+            "pairs",
+            help=lazy_gettext(
+                "LFW pair verification: 10-fold accuracy, each fold's threshold chosen on the "
+                "other nine."
+            ),
+        )(pairs_command)
+        eval_app.command(
+            "protocol",
+            help=lazy_gettext(
+                "Open-set 1:N identification: rank-1, CMC to rank 20, FNIR at FPIR "
+                "0.1/0.01/0.003/0.001."
+            ),
+        )(protocol_command)

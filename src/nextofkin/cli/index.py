@@ -7,6 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nextofkin import audit
 from nextofkin.cli.common import console, handle_errors, print_json, record_action, state
+from nextofkin.i18n import _, format_number, lazy_gettext, ngettext
 
 
 @handle_errors
@@ -15,10 +16,12 @@ def reindex_command(
     factory: str | None = typer.Option(
         None,
         "--factory",
-        help="FAISS factory string, e.g. 'Flat', 'HNSW32,Flat', 'IVF4096,PQ32,RFlat'. "
-        "Default: chosen from the number of faces (settings `index`).",
+        help=lazy_gettext(
+            "FAISS factory string, e.g. 'Flat', 'HNSW32,Flat', 'IVF4096,PQ32,RFlat'. "
+            "Default: chosen from the number of faces (settings `index`)."
+        ),
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print the report as JSON.")),
 ) -> None:
     """Rebuild the vector index from the embeddings stored in the database.
 
@@ -34,17 +37,17 @@ def reindex_command(
     index = open_index(ws)
     with (
         Progress(
-            TextColumn("[bold]reindex[/]"),
+            TextColumn("[bold]" + _("reindex") + "[/]"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("faces"),
+            TextColumn(_("faces")),
             TimeRemainingColumn(),
             console=console,
             disable=json_out,
         ) as progress,
         ws.session() as session,
     ):
-        task = progress.add_task("reindex", total=None)
+        task = progress.add_task("", total=None)  # its columns say what runs
 
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -56,11 +59,22 @@ def reindex_command(
         print_json(asdict(report))
         return
     console.print(
-        f"index rebuilt as [bold]{report.factory}[/] with {report.faces} faces "
-        f"in {report.seconds:.1f} s (search parameters {report.params})"
+        _(
+            "index rebuilt as %(factory)s with %(faces)s in %(seconds)s s "
+            "(search parameters %(params)s)",
+            factory=f"[bold]{report.factory}[/]",
+            faces=ngettext(
+                "%(count)s face", "%(count)s faces", report.faces, count=format_number(report.faces)
+            ),
+            seconds=format_number(report.seconds, 1),
+            params=report.params,
+        )
     )
 
 
 def register(app: typer.Typer) -> None:
     """Add the index commands to ``app``."""
-    app.command("reindex")(reindex_command)
+    app.command(
+        "reindex",
+        help=lazy_gettext("Rebuild the vector index from the embeddings stored in the database."),
+    )(reindex_command)

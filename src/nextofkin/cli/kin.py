@@ -10,7 +10,7 @@ from rich.table import Table
 
 from nextofkin.cli.common import cells, console, handle_errors, lit, print_json, state
 from nextofkin.i18n import _, lazy_gettext, ngettext
-from nextofkin.kin.results import KinResult
+from nextofkin.kin.results import EvidencePhoto, KinResult
 
 
 @handle_errors
@@ -50,11 +50,12 @@ def kin_command(
         # The documented shape first; the rest after it.
         print_json({"account": data.pop("account"), "relations": data.pop("relations")} | data)
         return
+    name = result.name or _("no name")
     console.print(
         f"[bold]{lit(result.account)}[/] ("
         + _(
             "%(name)s, source %(source)s",
-            name=lit(result.name or _("no name")),
+            name=lit(name),
             source=lit(result.source),
         )
         + "): "
@@ -92,7 +93,7 @@ def eval_kin_command(
 
     service = KinService(state(ctx).workspace, declared=not ignore_declared)
     with Progress(console=console, disable=json_out, transient=True) as bar:
-        task = bar.add_task("kin", total=limit)
+        task = bar.add_task(_("kin engine"), total=limit)
         report = evaluate(service, root, source, limit=limit,
                           progress=lambda n: bar.advance(task, n))  # fmt: skip
     if json_out:
@@ -105,13 +106,21 @@ def eval_kin_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``kin`` to ``app`` and ``kin`` to the ``eval`` group."""
-    app.command("kin")(kin_command)
+    app.command(
+        "kin",
+        help=lazy_gettext(
+            "Rank the accounts related to ACCOUNT (relatives first), with reasons and evidence "
+            "photos."
+        ),
+    )(kin_command)
     try:
         from nextofkin.cli.eval_group import eval_app
     except ImportError:  # the shared `eval` group is not installed in this tree
         logging.getLogger(__name__).debug("no `eval` command group: `eval kin` not added")
         return
-    eval_app.command("kin")(eval_kin_command)
+    eval_app.command(
+        "kin", help=lazy_gettext("Score the kin engine against a sample gallery's ground truth.")
+    )(eval_kin_command)
 
 
 def _print_relations(result: KinResult) -> None:
@@ -129,11 +138,7 @@ def _print_relations(result: KinResult) -> None:
         table.add_column(column)
     for rank, rel in enumerate(result.relations, 1):
         relation = rel.relation + (f" ({rel.kinship})" if rel.kinship else "")
-        evidence = "\n".join(
-            f"{e.photo} [{e.why}{', tag ' + e.tag if e.tag else ''}]"
-            + (f" “{e.caption}”" if e.caption else "")
-            for e in rel.evidence[:4]
-        )
+        evidence = "\n".join(_evidence_line(e) for e in rel.evidence[:4])
         contacts = "\n".join(f"{k}: {v}" for k, v in rel.contacts.items()) or "-"
         table.add_row(*cells(
             rank, f"{rel.account}\n{rel.name or ''}", f"{rel.score:.3f}", relation,
@@ -148,3 +153,9 @@ def _print_relations(result: KinResult) -> None:
             + _("similarity %(value)s", value=same["similarity"])
             + ")"
         )
+
+
+def _evidence_line(e: EvidencePhoto) -> str:
+    """One evidence photo: why it counts (and the tag), and its caption."""
+    why = e.why + (_(", tag %(tag)s", tag=e.tag) if e.tag else "")
+    return f"{e.photo} [{why}]" + (f" “{e.caption}”" if e.caption else "")

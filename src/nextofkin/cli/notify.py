@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import typer
@@ -13,6 +14,7 @@ from typer.core import TyperGroup
 
 from nextofkin.cases.labels import message_state_label
 from nextofkin.cli.common import (
+    CliState,
     cells,
     console,
     err_console,
@@ -22,8 +24,8 @@ from nextofkin.cli.common import (
     state,
 )
 from nextofkin.errors import InputError
-from nextofkin.i18n import _, lazy_gettext
-from nextofkin.notify.model import MessageInfo
+from nextofkin.i18n import _, format_datetime, format_number, lazy_gettext
+from nextofkin.notify.model import Channel, MessageInfo, SendOutcome
 
 
 class _DefaultDraftGroup(TyperGroup):
@@ -37,15 +39,17 @@ class _DefaultDraftGroup(TyperGroup):
 
 notify_app = typer.Typer(
     cls=_DefaultDraftGroup,
-    help="Messages to families: draft NUMBER --to ACCOUNT [--kin N] [--send], mark-sent, "
-    "release, list.",
+    help=lazy_gettext(
+        "Messages to families: draft NUMBER --to ACCOUNT [--kin N] [--send], mark-sent, "
+        "release, list."
+    ),
     no_args_is_help=True,
 )
 
 EXIT_NEEDS_PERSON = 4
 
 
-def _print_outcomes(outcomes: list[Any]) -> bool:
+def _print_outcomes(outcomes: list[SendOutcome]) -> bool:
     """Print send outcomes; True when one needs a person (uncertain, failed, or void: written
     before the latest review decision, to be drafted again)."""
     attention = False
@@ -95,44 +99,18 @@ def draft_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Draft a message to each recipient (and with --send, approve and deliver it once)."""
-    from dataclasses import asdict
-
     from nextofkin.notify.service import draft, send
 
     cli = state(ctx)
     ws = cli.workspace
     to = list(to)
     if kin:
-        from nextofkin.notify.service import kin_recipients
-
-        for pick in kin_recipients(
-            ws, cli.settings.user, number, top=kin, channel=channel or "email"
-        ):
-            if not json_out:
-                console.print(
-                    f"kin: {pick.ref} ({pick.name or '-'}), {pick.relation}, score "
-                    f"{pick.score:.2f}: {'; '.join(pick.reasons[:3])}",
-                    markup=False,
-                )
-            if pick.ref not in to:
-                to.append(pick.ref)
-        if not to:
-            raise InputError(
-                f"kin found no relative of the identified person of case {number} that "
-                f"{channel or 'email'} can reach: name a recipient with --to ACCOUNT "
-                "(`nextofkin kin ACCOUNT` shows who appears with the person)"
-            )
+        to += _kin_recipients(cli, number, kin, channel, to, quiet=json_out)
     with ws.session() as session:
         drafts = draft(
-            session,
-            ws,
-            cli.settings.user,
-            number,
-            to,
-            channel=channel,
-            attach=attach,
-            language=language,
-        )
+            session, ws, cli.settings.user, number, to,
+            channel=channel, attach=attach, language=language,
+        )  # fmt: skip
     outcomes = send(ws, cli.settings.user, number, to) if send_now else []
     if json_out:
         print_json({"drafts": [asdict(d) for d in drafts], "sent": [asdict(o) for o in outcomes]})
@@ -141,6 +119,48 @@ def draft_command(
     if send_now and _print_outcomes(outcomes) and not json_out:
         err_console.print(_("some messages need a person's attention (see above)"))
         raise typer.Exit(EXIT_NEEDS_PERSON)
+
+
+def _kin_recipients(
+    cli: CliState, number: str, kin: int, channel: str | None, named: list[str], *, quiet: bool
+) -> list[str]:
+    """The ``kin`` strongest relatives ``channel`` can reach, not already named with --to.
+
+    Each is shown with why the kin engine proposes them; none at all is an error that says
+    what to do, rather than the draft's "name a recipient".
+    """
+    # Looked up on the module at call time: tests stand in for the kin engine there.
+    from nextofkin.notify.service import kin_recipients
+
+    added: list[str] = []
+    for pick in kin_recipients(
+        cli.workspace, cli.settings.user, number, top=kin, channel=channel or Channel.EMAIL
+    ):
+        if not quiet:
+            console.print(
+                _(
+                    "kin: %(ref)s (%(name)s), %(relation)s, score %(score)s: %(reasons)s",
+                    ref=pick.ref,
+                    name=pick.name or "-",
+                    relation=pick.relation,
+                    score=format_number(pick.score, 2),
+                    reasons="; ".join(pick.reasons[:3]),
+                ),
+                markup=False,
+            )
+        if pick.ref not in named and pick.ref not in added:
+            added.append(pick.ref)
+    if not named and not added:
+        raise InputError(
+            _(
+                "kin found no relative of the identified person of case %(number)s that "
+                "%(channel)s can reach: name a recipient with --to ACCOUNT "
+                "(`nextofkin kin ACCOUNT` shows who appears with the person)",
+                number=number,
+                channel=channel or Channel.EMAIL,
+            )
+        )
+    return added
 
 
 def _print_drafts(drafts: list[MessageInfo], send_now: bool) -> None:
@@ -238,7 +258,15 @@ def list_command(
         print_json([asdict(r) for r in rows])
         return
     table = Table()
-    for column in ("case", "recipient", "channel", "address", "state", "tries", "note"):
+    for column in (
+        _("case"),
+        _("recipient"),
+        _("channel"),
+        _("address"),
+        _("state"),
+        _("tries"),
+        _("note"),
+    ):
         table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(
@@ -247,9 +275,10 @@ def list_command(
                 r.recipient,
                 r.channel,
                 r.address or "-",
-                r.state.value,
+                message_state_label(r.state),
                 r.attempts,
-                r.last_error or (f"sent {r.sent_at:%Y-%m-%d %H:%M}" if r.sent_at else ""),
+                r.last_error
+                or (_("sent %(when)s", when=format_datetime(r.sent_at)) if r.sent_at else ""),
             )
         )
     console.print(table)

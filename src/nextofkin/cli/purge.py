@@ -29,10 +29,13 @@ def purge_command(
     from nextofkin.cases.purge import purge_account, purge_source
 
     if (account is None) == (source is None):
-        raise InputError("give exactly one of --account ID or --source NAME")
-    what = f"account {account}" if account else f"source {source}"
+        raise InputError(_("give exactly one of --account ID or --source NAME"))
+    if account is not None:
+        what = _("account %(account)s", account=account)
+    else:
+        what = _("source %(source)s", source=source)
     if not yes and not typer.confirm(
-        f"Permanently remove the photos, faces and vectors of {what}?"
+        _("Permanently remove the photos, faces and vectors of %(what)s?", what=what)
     ):
         raise typer.Exit(1)
     cli = state(ctx)
@@ -64,4 +67,9 @@ def purge_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``purge`` to ``app``."""
-    app.command("purge")(purge_command)
+    app.command(
+        "purge",
+        help=lazy_gettext(
+            "Purge biometric data on request (admins): database rows, face vectors, calibration."
+        ),
+    )(purge_command)

@@ -33,8 +33,10 @@ def review_command(
     corroborates: int | None = typer.Option(
         None,
         "--corroborates",
-        help="With --confirm, while the case has a confirmed inquiry link: that link's id. You "
-        "state the inquiry's missing person IS this account's person.",
+        help=lazy_gettext(
+            "With --confirm, while the case has a confirmed inquiry link: that link's id. You "
+            "state the inquiry's missing person IS this account's person."
+        ),
     ),
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
@@ -44,7 +46,7 @@ def review_command(
     from nextofkin.cases.review import Verdict, review
 
     if (confirm is None) == (reject is None):
-        raise InputError("give exactly one of --confirm ACCOUNT or --reject ACCOUNT")
+        raise InputError(_("give exactly one of --confirm ACCOUNT or --reject ACCOUNT"))
     verdict, account = (
         (Verdict.CONFIRM, confirm) if confirm is not None else (Verdict.REJECT, reject)
     )
@@ -107,4 +109,7 @@ def _print_outcome(number: str, outcome: ReviewOutcome) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``review`` to ``app``."""
-    app.command("review")(review_command)
+    app.command(
+        "review",
+        help=lazy_gettext("Record a reviewer's decision on one candidate of a case's searches."),
+    )(review_command)

@@ -7,8 +7,8 @@ import sys
 import typer
 from rich.table import Table
 
-from nextofkin.cli.common import console, handle_errors, print_json, state
-from nextofkin.i18n import _, language_name, lazy_gettext
+from nextofkin.cli.common import cells, console, handle_errors, print_json, state
+from nextofkin.i18n import _, format_datetime, language_name, lazy_gettext
 from nextofkin.users.labels import role_label
 
 user_app = typer.Typer(
@@ -75,16 +75,18 @@ def list_command(
         print_json([asdict(u) for u in users])
         return
     table = Table()
-    for column in ("name", "role", "active", "password", "created", "by"):
+    for column in (_("name"), _("role"), _("active"), _("password"), _("created"), _("by")):
         table.add_column(column)
     for u in users:
         table.add_row(
-            u.name,
-            u.role.value,
-            "yes" if u.active else "no",
-            "set" if u.has_password else "-",
-            f"{u.created_at:%Y-%m-%d %H:%M}",
-            u.created_by or "-",
+            *cells(
+                u.name,
+                role_label(u.role),
+                _("yes") if u.active else _("no"),
+                _("set") if u.has_password else "-",
+                format_datetime(u.created_at),
+                u.created_by or "-",
+            )
         )
     console.print(table)
 
