@@ -12,16 +12,19 @@ from __future__ import annotations
 from email_validator import EmailNotValidError, validate_email
 
 from nextofkin.errors import InputError
+from nextofkin.i18n import _
 
 
 def normalise_email(text: str) -> str:
     """``text`` as one normalised e-mail address; :class:`InputError` if it is not one."""
     if any(ch in text for ch in "\r\n\0"):
-        raise InputError(f"{text!r} is not an e-mail address: it holds a line break")
+        raise InputError(_("%(text)r is not an e-mail address: it holds a line break", text=text))
     try:
         return validate_email(text.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise InputError(f"{text!r} is not an e-mail address: {exc}") from exc
+        raise InputError(
+            _("%(text)r is not an e-mail address: %(exc)s", text=text, exc=exc)
+        ) from exc
 
 
 def is_email(text: object) -> bool:

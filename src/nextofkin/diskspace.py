@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from nextofkin.errors import DiskFull
+from nextofkin.i18n import _
 
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 # What SQLite (and so SQLAlchemy's wrapper) says when it cannot grow the database file, and what
@@ -34,8 +35,12 @@ def is_disk_full(exc: BaseException) -> bool:
 def disk_full(where: Path, doing: str) -> DiskFull:
     """The error for a full disk while ``doing`` something in ``where``."""
     return DiskFull(
-        f"the disk holding {where} is full while {doing}; nothing half-written was kept: "
-        "free some space and try again"
+        _(
+            "the disk holding %(where)s is full while %(doing)s; nothing "
+            "half-written was kept: free some space and try again",
+            where=where,
+            doing=doing,
+        )
     )
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from nextofkin.errors import Busy
+from nextofkin.i18n import _
 
 _PR_SET_PDEATHSIG = 1
 _WATCHDOG_PERIOD = 0.5
@@ -77,8 +78,12 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
                 raise
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
             raise Busy(
-                f"{what} is already running in this workspace ({holder or 'holder unknown'}); "
-                "wait for it to finish, then run again",
+                _(
+                    "%(what)s is already running in this workspace (%(holder)s); wait for "
+                    "it to finish, then run again",
+                    what=what,
+                    holder=holder or "holder unknown",
+                ),
                 retry_after=60,
             ) from exc
         os.ftruncate(fd, 0)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextofkin.errors import ConfigError
+from nextofkin.i18n import _
 from nextofkin.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,12 @@ def migrate(engine: Engine) -> None:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                     if broken:
                         raise ConfigError(
-                            f"the schema upgrade left {len(broken)} broken references "
-                            f"(first: {tuple(broken[0])}); nothing was committed"
+                            _(
+                                "the schema upgrade left %(n_broken)s broken references (first: "
+                                "%(broken)s); nothing was committed",
+                                n_broken=len(broken),
+                                broken=tuple(broken[0]),
+                            )
                         )
         finally:
             if sqlite:
@@ -152,7 +157,9 @@ class Workspace:
             (home / "index").mkdir(exist_ok=True)
             (home / "media").mkdir(exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"cannot create workspace {home}: {exc}") from exc
+            raise ConfigError(
+                _("cannot create workspace %(home)s: %(exc)s", home=home, exc=exc)
+            ) from exc
         url = settings.database_url or f"sqlite:///{home / 'nextofkin.db'}"
         engine = make_engine(url)
         if migrate_schema:

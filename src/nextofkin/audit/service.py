@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin.audit.records import AuditEntry, AuditHead
 from nextofkin.errors import AuditIntegrityError
+from nextofkin.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,9 @@ def record(
         update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq)
     ).rowcount  # type: ignore[attr-defined]
     if locked != 1:
-        raise AuditIntegrityError("the audit head row is missing: the workspace was tampered with")
+        raise AuditIntegrityError(
+            _("the audit head row is missing: the workspace was tampered with")
+        )
     head_row = session.execute(
         select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
     ).scalar_one()
@@ -271,7 +274,7 @@ def head(session: Session) -> tuple[int, str]:
     """The newest entry's sequence number and hash, as the head row records them."""
     row = session.get(AuditHead, 1)
     if row is None:
-        raise AuditIntegrityError("the audit head row is missing")
+        raise AuditIntegrityError(_("the audit head row is missing"))
     return row.seq, row.hash
 
 
@@ -328,7 +331,11 @@ def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verify
                 else f"entries {expected}-{entry.seq - 1}"
             )
             problems.append(
-                VerifyProblem(entry.seq, "missing", f"{missing} missing before entry {entry.seq}")
+                VerifyProblem(
+                    entry.seq,
+                    "missing",
+                    _("%(missing)s missing before entry %(seq)s", missing=missing, seq=entry.seq),
+                )
             )
         if entry.prev_hash != prev_hash:
             before = f"entry {last_seq}" if last_seq else "the start of the log"
@@ -336,8 +343,12 @@ def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verify
                 VerifyProblem(
                     entry.seq,
                     "relinked",
-                    f"entry {entry.seq} does not follow {before}: its previous-hash is not that "
-                    "entry's hash (an entry was deleted, inserted or moved here)",
+                    _(
+                        "entry %(seq)s does not follow %(before)s: its previous-hash is not "
+                        "that entry's hash (an entry was deleted, inserted or moved here)",
+                        seq=entry.seq,
+                        before=before,
+                    ),
                 )
             )
         try:
@@ -358,8 +369,13 @@ def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verify
                 VerifyProblem(
                     entry.seq,
                     "edited",
-                    f"entry {entry.seq} ({entry.action} {entry.subject}) does not match its hash: "
-                    "it was edited or moved",
+                    _(
+                        "entry %(seq)s (%(action)s %(subject)s) does not match its hash: it "
+                        "was edited or moved",
+                        seq=entry.seq,
+                        action=entry.action,
+                        subject=entry.subject,
+                    ),
                 )
             )
         if anchor is not None and entry.seq == anchor[0]:
@@ -367,7 +383,9 @@ def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verify
             if entry.hash != anchor[1]:
                 problems.append(
                     VerifyProblem(
-                        entry.seq, "anchor", f"entry {entry.seq} is not the anchored entry"
+                        entry.seq,
+                        "anchor",
+                        _("entry %(seq)s is not the anchored entry", seq=entry.seq),
                     )
                 )
         prev_hash = entry.hash
@@ -376,19 +394,28 @@ def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verify
     head_row = session.get(AuditHead, 1)
     head_seq, head_hash = (head_row.seq, head_row.hash) if head_row else (-1, "")
     if head_row is None:
-        problems.append(VerifyProblem(0, "truncated", "the audit head row is missing"))
+        problems.append(VerifyProblem(0, "truncated", _("the audit head row is missing")))
     elif (head_seq, head_hash) != (last_seq, last_hash):
         problems.append(
             VerifyProblem(
                 last_seq + 1,
                 "truncated",
-                f"the log ends at entry {last_seq} but its head names entry {head_seq}: "
-                "entries were deleted from the end (or the head was altered)",
+                _(
+                    "the log ends at entry %(last_seq)s but its head names entry "
+                    "%(head_seq)s: entries were deleted from the end (or the head was "
+                    "altered)",
+                    last_seq=last_seq,
+                    head_seq=head_seq,
+                ),
             )
         )
     if anchor is not None and not anchor_seen:
         problems.append(
-            VerifyProblem(anchor[0], "anchor", f"anchored entry {anchor[0]} is not in the log")
+            VerifyProblem(
+                anchor[0],
+                "anchor",
+                _("anchored entry %(anchor)s is not in the log", anchor=anchor[0]),
+            )
         )
     if problems:
         log.warning("audit chain broken: %s", problems[0].message)

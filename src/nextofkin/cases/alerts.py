@@ -20,6 +20,7 @@ from nextofkin.cases.records import Case
 from nextofkin.cases.standing_records import CaseAlert
 from nextofkin.db import utcnow
 from nextofkin.errors import CaseStateError, InputError, NotFound
+from nextofkin.i18n import _
 from nextofkin.users.service import Permission, require
 
 
@@ -116,7 +117,9 @@ def list_alerts(
         try:
             query = query.where(CaseAlert.state == AlertState(state).value)
         except ValueError as exc:
-            raise InputError(f"unknown alert state {state!r}: open or acknowledged") from exc
+            raise InputError(
+                _("unknown alert state %(state)r: open or acknowledged", state=state)
+            ) from exc
     if case_number is not None:
         query = query.where(Case.number == case_number)
     rows = session.execute(query.order_by(CaseAlert.id.desc())).all()
@@ -131,11 +134,15 @@ def acknowledge(
     user = require(session, actor, Permission.SEARCH)
     alert = session.get(CaseAlert, alert_id)
     if alert is None:
-        raise NotFound(f"no alert {alert_id}")
+        raise NotFound(_("no alert %(alert_id)s", alert_id=alert_id))
     case = session.get_one(Case, alert.case_id)
     if alert.state == AlertState.ACKNOWLEDGED.value:
         raise CaseStateError(
-            f"alert {alert_id} was acknowledged already by {alert.acknowledged_by}"
+            _(
+                "alert %(alert_id)s was acknowledged already by %(acknowledged_by)s",
+                alert_id=alert_id,
+                acknowledged_by=alert.acknowledged_by,
+            )
         )
     alert.state = AlertState.ACKNOWLEDGED.value
     alert.acknowledged_by = user.name

@@ -32,6 +32,7 @@ from nextofkin.cases.service import (
     open_case,
 )
 from nextofkin.errors import DiskFull, InputError, NextOfKinError
+from nextofkin.i18n import _
 from nextofkin.identify.interfaces import Identifier
 from nextofkin.users.service import Permission, require
 
@@ -156,9 +157,11 @@ def read_source(source: Path) -> tuple[str, list[BatchCase]]:
         cases = read_csv(source)
         layout = "csv"
     elif source.exists():
-        raise InputError(f"{source} is neither a folder of case folders nor a .csv file")
+        raise InputError(
+            _("%(source)s is neither a folder of case folders nor a .csv file", source=source)
+        )
     else:
-        raise InputError(f"{source} does not exist")
+        raise InputError(_("%(source)s does not exist", source=source))
     return layout, _flag_repeated_numbers(cases)
 
 
@@ -173,7 +176,7 @@ def read_folder(root: Path) -> list[BatchCase]:
                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
             )
         )
-        problem = None if photos else f"no image in {folder}"
+        problem = None if photos else _("no image in %(folder)s", folder=folder)
         meta: dict[str, Any] = {}
         meta_file = folder / CASE_FILE
         if meta_file.is_file():
@@ -183,7 +186,7 @@ def read_folder(root: Path) -> list[BatchCase]:
                     raise ValueError("not a JSON object")
                 meta = loaded
             except (OSError, UnicodeDecodeError, ValueError) as exc:
-                problem = f"{meta_file} cannot be read: {exc}"
+                problem = _("%(file)s cannot be read: %(error)s", file=meta_file, error=exc)
         cases.append(
             BatchCase(
                 number=folder.name,
@@ -206,16 +209,28 @@ def read_csv(path: Path) -> list[BatchCase]:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path} cannot be read as CSV: {exc}") from exc
+        raise InputError(_("%(path)s cannot be read as CSV: %(exc)s", path=path, exc=exc)) from exc
     if not rows:
-        raise InputError(f"{path} is empty: it needs the header {','.join(CSV_COLUMNS)}")
+        raise InputError(
+            _(
+                "%(path)s is empty: it needs the header %(csv_columns)s",
+                path=path,
+                csv_columns=",".join(CSV_COLUMNS),
+            )
+        )
     header = [h.strip().lower() for h in rows[0]]
     missing = [c for c in CSV_COLUMNS if c not in header]
     unknown = [h for h in header if h not in CSV_COLUMNS + CSV_OPTIONAL]
     if missing or unknown:
         raise InputError(
-            f"{path}: the header must name {','.join(CSV_COLUMNS)} (and optionally notes); "
-            f"missing {missing or 'nothing'}, unknown {unknown or 'nothing'}"
+            _(
+                "%(path)s: the header must name %(csv_columns)s (and optionally "
+                "notes); missing %(missing)s, unknown %(unknown)s",
+                path=path,
+                csv_columns=",".join(CSV_COLUMNS),
+                missing=missing or "nothing",
+                unknown=unknown or "nothing",
+            )
         )
     cases: list[BatchCase] = []
     for line, row in enumerate(rows[1:], start=2):
@@ -230,11 +245,16 @@ def read_csv(path: Path) -> list[BatchCase]:
         )
         problem = None
         if len(row) != len(header):
-            problem = f"line {line}: {len(row)} columns, the header has {len(header)}"
+            problem = _(
+                "line %(line)s: %(columns)s columns, the header has %(header)s",
+                line=line,
+                columns=len(row),
+                header=len(header),
+            )
         elif not number:
-            problem = f"line {line}: no case number"
+            problem = _("line %(line)s: no case number", line=line)
         elif not photos:
-            problem = f"line {line}: no photos"
+            problem = _("line %(line)s: no photos", line=line)
         cases.append(
             BatchCase(
                 number=number or f"(line {line})",
@@ -269,7 +289,10 @@ def _flag_repeated_numbers(cases: list[BatchCase]) -> list[BatchCase]:
                 case.found_at,
                 case.place,
                 case.notes,
-                problem=f"case number {case.number} appears more than once in the source",
+                problem=_(
+                    "case number %(number)s appears more than once in the source",
+                    number=case.number,
+                ),
             )
         seen.add(case.number)
         flagged.append(case)
@@ -325,7 +348,9 @@ def import_cases(
         except IntegrityError:
             # Another run opened the same number between our check and our insert: the unique
             # number kept it to one case; this run reports it and goes on.
-            error = InputError(f"case {case.number} was opened by another run at the same time")
+            error = InputError(
+                _("case %(number)s was opened by another run at the same time", number=case.number)
+            )
             outcome = _failure(workspace, case.number, error)
         if outcome.failed:
             log.warning("case %s: %s", case.number, outcome.error)
@@ -364,11 +389,15 @@ def _process(
             stored = {p.sha256 for p in existing.photos}
             for photo in case.photos:
                 if not photo.is_file():
-                    raise InputError(f"probe photo {photo} does not exist")
+                    raise InputError(_("probe photo %(photo)s does not exist", photo=photo))
                 if hashlib.sha256(photo.read_bytes()).hexdigest() not in stored:
                     raise InputError(
-                        f"case {case.number} already exists with other photos "
-                        f"({photo.name} is not among them)"
+                        _(
+                            "case %(number)s already exists with other photos (%(name)s is not "
+                            "among them)",
+                            number=case.number,
+                            name=photo.name,
+                        )
                     )
         info = case_info(session, case.number)
     if info.searches and not research:

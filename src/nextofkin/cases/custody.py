@@ -98,7 +98,7 @@ def store_copy(photo: CheckedPhoto, target: Path) -> tuple[str, int]:
     write_atomically(target, photo.data, mode=0o400)  # read-only, owner-only like the workspace
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     if digest != photo.digest:
-        raise InputError(f"copy of {photo.source} does not match the original")
+        raise InputError(_("copy of %(source)s does not match the original", source=photo.source))
     return digest, len(photo.data)
 
 

@@ -41,6 +41,7 @@ from nextofkin.gallery.accounts import resolve_account
 from nextofkin.gallery.index import FaissIndex
 from nextofkin.gallery.maintenance import open_index, refresh_derived
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Photo, Source
+from nextofkin.i18n import gettext
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
 
@@ -189,7 +190,9 @@ def _scrub(
         try:
             path.unlink(missing_ok=True)
         except OSError as exc:
-            raise NextOfKinError(f"purge could not delete {path}: {exc}") from exc
+            raise NextOfKinError(
+                gettext("purge could not delete %(path)s: %(exc)s", path=path, exc=exc)
+            ) from exc
         if not path.name.endswith(SHOWS_SUFFIX):
             deleted.append(str(path.relative_to(home)))
         if not any(path.parent.iterdir()):
@@ -230,7 +233,7 @@ def purge_source(workspace: Workspace, actor: str | None, name: str) -> PurgeRep
         user = require(session, actor, Permission.PURGE)
         source = session.scalars(select(Source).where(Source.name == name)).one_or_none()
         if source is None:
-            raise NotFound(f"no source {name!r}")
+            raise NotFound(gettext("no source %(name)r", name=name))
         accounts = session.execute(
             select(Account.id, Account.external_id).where(Account.source_id == source.id)
         ).all()

@@ -360,9 +360,12 @@ def review(
     except DBAPIError as exc:
         if _MESSAGE_COMMITTED in str(exc.orig):
             raise CaseStateError(
-                f"a message of case {number} is being sent, was sent or may have been sent: no "
-                "further decision; record a correction in the case notes and contact the family "
-                "in person"
+                _(
+                    "a message of case %(number)s is being sent, was sent or may have been "
+                    "sent: no further decision; record a correction in the case notes and "
+                    "contact the family in person",
+                    number=number,
+                )
             ) from exc
         raise
     after = counting_confirmations(case, target.ref)
@@ -423,24 +426,37 @@ def check_corroboration(
     """
     if verdict is not Verdict.CONFIRM:
         if corroborates is not None:
-            raise InputError("only a confirmation corroborates a link; drop --corroborates")
+            raise InputError(_("only a confirmation corroborates a link; drop --corroborates"))
         return
     link = confirmed_link_of(session, case)
     if link is None:
         if corroborates is not None:
             raise PolicyViolation(
-                f"case {case.number} has no confirmed inquiry link, so link {corroborates} "
-                "cannot be corroborated; confirm without --corroborates"
+                _(
+                    "case %(number)s has no confirmed inquiry link, so link "
+                    "%(corroborates)s cannot be corroborated; confirm without "
+                    "--corroborates",
+                    number=case.number,
+                    corroborates=corroborates,
+                )
             )
         return
     if corroborates != link.id:
-        said = "" if corroborates is None else f"link {corroborates} is not it. "
+        said = "" if corroborates is None else _("link %(id)s is not it. ", id=corroborates)
         raise PolicyViolation(
-            f"case {case.number} is linked to inquiry {link.inquiry_id} (confirmed link "
-            f"{link.id}): two families must never be told the same body is theirs. {said}"
-            f"Either confirm {account_ref} as corroborating that link (--corroborates {link.id}: "
-            "you state the inquiry's missing person IS this account's person), or reject link "
-            f"{link.id} first (nextofkin inquiry review {link.id} --reject)"
+            _(
+                "case %(number)s is linked to inquiry %(inquiry_id)s (confirmed link "
+                "%(id)s): two families must never be told the same body is theirs. "
+                "%(said)sEither confirm %(account_ref)s as corroborating that link "
+                "(--corroborates %(id)s: you state the inquiry's missing person IS "
+                "this account's person), or reject link %(id)s first (nextofkin "
+                "inquiry review %(id)s --reject)",
+                number=case.number,
+                inquiry_id=link.inquiry_id,
+                id=link.id,
+                said=said,
+                account_ref=account_ref,
+            )
         )
 
 

@@ -41,6 +41,7 @@ from nextofkin.db import utcnow
 from nextofkin.gallery.ingest import ingest_lock_path
 from nextofkin.gallery.maintenance import cohort_store, open_index
 from nextofkin.gallery.records import Account, Face, FaceRoleRecord, Source
+from nextofkin.i18n import _
 from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.normalise import HitScorer, snorm
 from nextofkin.identify.search import IDENTITY_ROLES, Searcher
@@ -135,10 +136,10 @@ def _rescan_locked(
             actor = require(session, actor, Permission.SEARCH).name
         if session.scalar(select(func.count(Account.id)).where(Account.roles_dirty.is_(True))):
             # New faces without owner roles would be skipped and the watermarks moved past them.
-            return RescanReport(note="the gallery's derived data is not refreshed: ingest again")
+            return RescanReport(note=_("the gallery's derived data is not refreshed: ingest again"))
         groups = _probes(session, numbers)
         if not groups:
-            return RescanReport(note="no searchable case has a stored probe")
+            return RescanReport(note=_("no searchable case has a stored probe"))
         searcher = Searcher(session, open_index(workspace), cohorts=cohort_store(workspace))
         calibration = searcher.calibration()
         scorer = searcher.scorer(calibration)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from nextofkin.errors import InputError
+from nextofkin.i18n import _
 from nextofkin.vision.image_io import IMAGE_SUFFIXES, load_image
 
 
@@ -44,10 +45,10 @@ def build_demo_gallery(
 ) -> DemoGallery:
     """Copy a seeded subset of ``faces`` into ``out`` in the folder layout (see module doc)."""
     if not faces.is_dir():
-        raise InputError(f"face set {faces} is not a directory")
+        raise InputError(_("face set %(faces)s is not a directory", faces=faces))
     identities = _identities(faces)
     if not identities:
-        raise InputError(f"no identity folders with images under {faces}")
+        raise InputError(_("no identity folders with images under %(faces)s", faces=faces))
     rng = random.Random(seed)
     multi = [(n, p) for n, p in identities if len(p) >= 2]
     single = [(n, p) for n, p in identities if len(p) == 1]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nextofkin.errors import InputError
+from nextofkin.i18n import gettext
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ def choose_person(root: Path, faces: Path, seed: int) -> Casting:
             mother = any(people[p]["gender"] == "f" for p in parents.get(pid, []))
             options.append((2 if mother else 1 if pid in parents else 0, pid, spare[0]))
     if not options:
-        raise InputError(f"no account holder in {root} has a photo the gallery did not use")
+        raise InputError(
+            gettext("no account holder in %(root)s has a photo the gallery did not use", root=root)
+        )
     best = max(rank for rank, _, _ in options)
     _, pid, photo = random.Random(seed).choice([o for o in options if o[0] == best])
     relative, relative_is = _relative(people, parents.get(pid, []))

@@ -21,6 +21,7 @@ from nextofkin.evaluation.cache import PROBE, Job
 from nextofkin.evaluation.engine import pick_probe
 from nextofkin.evaluation.protocols import read_protocol, split_by_identity
 from nextofkin.evaluation.runner import RunContext, analyse
+from nextofkin.i18n import gettext
 from nextofkin.identify.calibration import Calibration
 from nextofkin.workspace import Workspace
 
@@ -34,7 +35,7 @@ def calibrate_self(workspace: Workspace) -> Calibration:
     refresh_derived(workspace, force_calibration=True)
     stored = open_index(workspace).description.calibration
     if not stored:
-        raise CalibrationError("the gallery is empty: ingest a gallery before calibrating")
+        raise CalibrationError(gettext("the gallery is empty: ingest a gallery before calibrating"))
     return Calibration.from_dict(stored)
 
 
@@ -61,11 +62,11 @@ def calibrate_from_protocol(
     refresh_derived(workspace)
     index = open_index(workspace)
     if len(index) == 0:
-        raise CalibrationError("the index is empty: ingest a gallery before calibrating")
+        raise CalibrationError(gettext("the index is empty: ingest a gallery before calibrating"))
     results = analyse(ctx, [Job(p.photo, PROBE) for p in probes])
     vectors = [f.embedding for f in (pick_probe(results[Job(p.photo, PROBE)]) for p in probes) if f]
     if not vectors:
-        raise CalibrationError("no face was found in any non-mated probe of the protocol")
+        raise CalibrationError(gettext("no face was found in any non-mated probe of the protocol"))
     normalise = workspace.settings.score.normalise == "snorm"
     scorer = HitScorer(
         cohort_store(workspace).load() if normalise else None, index.description.model

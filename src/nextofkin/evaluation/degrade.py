@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from nextofkin.errors import InputError
+from nextofkin.i18n import _
 from nextofkin.vision.types import RGBImage
 
 Transform = Callable[[RGBImage, np.random.Generator], RGBImage]
@@ -136,10 +137,10 @@ def jpeg(quality: int) -> Transform:
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:  # pragma: no cover - OpenCV always encodes a valid array
-            raise InputError("JPEG encoding failed")
+            raise InputError(_("JPEG encoding failed"))
         decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
         if decoded is None:  # pragma: no cover - we just encoded it
-            raise InputError("JPEG decoding failed")
+            raise InputError(_("JPEG decoding failed"))
         return np.ascontiguousarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
     return apply
@@ -253,5 +254,11 @@ def _chain(chain: str) -> tuple[Transform, ...]:
     unknown = [p for p in parts if p not in _SINGLE]
     if unknown:
         known = ", ".join([*_SINGLE, *_COMBINED])
-        raise InputError(f"unknown degradation {'+'.join(unknown)!r}; known: {known}")
+        raise InputError(
+            _(
+                "unknown degradation %(unknown)r; known: %(known)s",
+                unknown="+".join(unknown),
+                known=known,
+            )
+        )
     return tuple(_SINGLE[p][1] for p in parts)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nextofkin.errors import InputError
+from nextofkin.i18n import _
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,10 @@ def read_pairs(path: Path, images: Path) -> list[Pair]:
     try:
         lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
     except OSError as exc:
-        raise InputError(f"cannot read pairs file {path}: {exc}") from exc
+        raise InputError(_("cannot read pairs file %(path)s: %(exc)s", path=path, exc=exc)) from exc
     lines = [ln for ln in lines if ln]
     if not lines:
-        raise InputError(f"{path}: empty pairs file")
+        raise InputError(_("%(path)s: empty pairs file", path=path))
     header = lines[0].split()
     try:
         if len(header) == 2:
@@ -58,11 +59,22 @@ def read_pairs(path: Path, images: Path) -> list[Pair]:
         else:
             raise ValueError
     except ValueError:
-        raise InputError(f"{path}:1: header must be 'FOLDS N' or 'N', got {lines[0]!r}") from None
+        raise InputError(
+            _(
+                "%(path)s:1: header must be 'FOLDS N' or 'N', got %(lines)r",
+                path=path,
+                lines=lines[0],
+            )
+        ) from None
     body = lines[1:]
     if len(body) != folds * 2 * per_class:
         raise InputError(
-            f"{path}: header promises {folds * 2 * per_class} pairs, file has {len(body)} lines"
+            _(
+                "%(path)s: header promises %(value)s pairs, file has %(n_body)s lines",
+                path=path,
+                value=folds * 2 * per_class,
+                n_body=len(body),
+            )
         )
     pairs: list[Pair] = []
     for i, line in enumerate(body):
@@ -84,7 +96,14 @@ def read_pairs(path: Path, images: Path) -> list[Pair]:
             else:
                 raise ValueError
         except ValueError:
-            raise InputError(f"{path}:{i + 2}: not a pair line: {line!r}") from None
+            raise InputError(
+                _(
+                    "%(path)s:%(value)s: not a pair line: %(line)r",
+                    path=path,
+                    value=i + 2,
+                    line=line,
+                )
+            ) from None
     return pairs
 
 
@@ -146,7 +165,7 @@ def read_protocol(path: Path) -> OneToNProtocol:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read protocol {path}: {exc}") from exc
+        raise InputError(_("cannot read protocol %(path)s: %(exc)s", path=path, exc=exc)) from exc
     root = path.resolve().parent
     try:
         gallery = [
@@ -156,7 +175,9 @@ def read_protocol(path: Path) -> OneToNProtocol:
         probes = [_mated(root, p) for p in data["mated_probes"]]
         probes += [_nonmated(root, p) for p in data["nonmated_probes"]]
     except (KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: not a 1:N protocol file ({exc!r} missing or wrong)") from exc
+        raise InputError(
+            _("%(path)s: not a 1:N protocol file (%(exc)r missing or wrong)", path=path, exc=exc)
+        ) from exc
     return OneToNProtocol(
         name=str(data.get("name", path.stem)),
         description=str(data.get("description", "")),

@@ -47,6 +47,7 @@ from nextofkin.evaluation.metrics import (
     open_set,
 )
 from nextofkin.evaluation.protocols import OneToNProtocol, Pair, Probe, split_by_identity
+from nextofkin.i18n import gettext
 from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.normalise import top_stats
 from nextofkin.settings import DecisionPolicy, VisionSettings
@@ -148,7 +149,9 @@ def pair_snorm_scores(pairs: Sequence[Pair], vectors: dict[Path, F32], k: int) -
     """
     folds = sorted({p.fold for p in pairs})
     if len(folds) < 2:
-        raise InputError("score normalisation of pairs needs at least two folds (the cohort)")
+        raise InputError(
+            gettext("score normalisation of pairs needs at least two folds (the cohort)")
+        )
     in_fold: dict[int, list[Path]] = {f: [] for f in folds}
     for pair in pairs:
         in_fold[pair.fold] += [q for q in (pair.left, pair.right) if q in vectors]

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin.errors import InputError, NotFound
 from nextofkin.gallery.records import Account, Source
+from nextofkin.i18n import _
 
 GRAMMAR = "platform-or-source/account, a unique account id, or #<id>"
 
@@ -44,10 +45,12 @@ def parse_account_ref(text: str) -> AccountRef:
     """``text`` read by the account grammar; InputError when it is empty or malformed."""
     text = text.strip()
     if not text:
-        raise InputError(f"name an account: {GRAMMAR}")
+        raise InputError(_("name an account: %(grammar)s", grammar=GRAMMAR))
     if text.startswith("#"):
         if not text[1:].isdigit():
-            raise InputError(f"{text!r} is not an account reference: {GRAMMAR}")
+            raise InputError(
+                _("%(text)r is not an account reference: %(grammar)s", text=text, grammar=GRAMMAR)
+            )
         return AccountRef(text, db_id=int(text[1:]))
     prefix, slash, external = text.partition("/")
     if slash and prefix and external:
@@ -83,10 +86,18 @@ def resolve_account(session: Session, text: str) -> ResolvedAccount:
         # An export's own ids may hold a slash: the whole text as an id is the fallback.
         found = _lookup(session, AccountRef(ref.text, external=ref.text))
     if not found:
-        raise NotFound(f"no account {ref.text!r} in the gallery ({GRAMMAR})")
+        raise NotFound(
+            _("no account %(text)r in the gallery (%(grammar)s)", text=ref.text, grammar=GRAMMAR)
+        )
     if len(found) > 1:
         keys = ", ".join(sorted(f"{account_key(session, a)} (#{a.id})" for a in found))
-        raise InputError(f"account {ref.text!r} is ambiguous: it names {keys}; write one of those")
+        raise InputError(
+            _(
+                "account %(text)r is ambiguous: it names %(keys)s; write one of those",
+                text=ref.text,
+                keys=keys,
+            )
+        )
     return ResolvedAccount(found[0], account_key(session, found[0]))
 
 

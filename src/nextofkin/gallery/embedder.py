@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from nextofkin.errors import IndexError_, ModelError, ModelMismatch
 from nextofkin.gallery.index import DESCRIPTION_FILE, IndexDescription, VectorIndex
 from nextofkin.gallery.records import Face
+from nextofkin.i18n import _
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.models import EmbedderSpec, ModelRegistry
 from nextofkin.vision.registry import default_registry
@@ -75,7 +76,9 @@ def _read(path: Path) -> IndexDescription | None:
     try:
         return IndexDescription.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as exc:
-        raise IndexError_(f"cannot read index description {path}: {exc}") from exc
+        raise IndexError_(
+            _("cannot read index description %(path)s: %(exc)s", path=path, exc=exc)
+        ) from exc
 
 
 def _dominant_face_model(workspace: Workspace) -> str | None:
@@ -143,9 +146,14 @@ def _held(workspace: Workspace, registry: ModelRegistry) -> tuple[str, EmbedderS
     if found is None:
         known = ", ".join(registry.names()["embedders"]) or "none"
         raise ModelMismatch(
-            f"workspace {workspace.home} holds {model} vectors, which no registered embedder "
-            f"computes (registered: {known}); register the model that made them (e.g. its model "
-            "pack) or use another workspace"
+            _(
+                "workspace %(home)s holds %(model)s vectors, which no registered "
+                "embedder computes (registered: %(known)s); register the model that "
+                "made them (e.g. its model pack) or use another workspace",
+                home=workspace.home,
+                model=model,
+                known=known,
+            )
         )
     return found, "inferred"
 
@@ -170,20 +178,33 @@ def resolve_embedder(
         held_spec = _spec_of(registry, held_name)
     except ModelError as exc:
         raise ModelMismatch(
-            f"workspace {workspace.home} was built with embedder {held_name!r}, which cannot be "
-            f"used here: {exc}"
+            _(
+                "workspace %(home)s was built with embedder %(held_name)r, which "
+                "cannot be used here: %(exc)s",
+                home=workspace.home,
+                held_name=held_name,
+                exc=exc,
+            )
         ) from exc
     if "embedder" not in vision.model_fields_set or vision.embedder == held_name:
         return WorkspaceEmbedder(held_name, held_spec, held_name, source)
     wanted = _spec_of(registry, vision.embedder)
     if not _same_vectors(wanted, held_spec):
         raise ModelMismatch(
-            f"workspace {workspace.home} holds faces embedded with {held_name} ({held_spec.name} "
-            f"vectors), but the settings ask for {vision.embedder} ({wanted.name} vectors), which "
-            f"cannot be compared with them. Unset {ENV_HINT} (or set it to {held_name}) to use "
-            f"the workspace's own embedder, or ingest into another workspace to use "
-            f"{vision.embedder}; `nextofkin reindex` only rebuilds the index from the stored "
-            "vectors and does not re-embed faces"
+            _(
+                "workspace %(home)s holds faces embedded with %(held_name)s (%(name)s "
+                "vectors), but the settings ask for %(embedder)s (%(name2)s vectors), "
+                "which cannot be compared with them. Unset %(env_hint)s (or set it to "
+                "%(held_name)s) to use the workspace's own embedder, or ingest into "
+                "another workspace to use %(embedder)s; `nextofkin reindex` only "
+                "rebuilds the index from the stored vectors and does not re-embed faces",
+                home=workspace.home,
+                held_name=held_name,
+                name=held_spec.name,
+                embedder=vision.embedder,
+                name2=wanted.name,
+                env_hint=ENV_HINT,
+            )
         )
     # Another implementation of the same vectors (dlib-resnet for dlib-resnet-onnx): fine.
     return WorkspaceEmbedder(vision.embedder, wanted, held_name, "settings")

@@ -35,6 +35,7 @@ from nextofkin.gallery.index_base import (
     search_params,
 )
 from nextofkin.gallery.records import Face
+from nextofkin.i18n import gettext
 from nextofkin.settings import IndexSettings
 from nextofkin.vision.models import EmbedderSpec
 
@@ -99,7 +100,11 @@ class FaissIndex:
         try:
             base = faiss.index_factory(like.dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
-            raise IndexError_(f"FAISS cannot build index {plan.factory!r}: {exc}") from exc
+            raise IndexError_(
+                gettext(
+                    "FAISS cannot build index %(factory)r: %(exc)s", factory=plan.factory, exc=exc
+                )
+            ) from exc
         hnsw = _find(base, faiss.IndexHNSW)
         if hnsw is not None and "efConstruction" in plan.params:
             hnsw.hnsw.efConstruction = int(plan.params["efConstruction"])
@@ -151,7 +156,12 @@ class FaissIndex:
             except (RuntimeError, OSError, ValueError) as exc:
                 return cls._unreadable(directory, description, policy, str(exc))
             return cls(directory, description, index, tombstones=tombstones, policy=policy)
-        raise IndexError_(f"index in {directory} keeps changing under this reader; try again")
+        raise IndexError_(
+            gettext(
+                "index in %(directory)s keeps changing under this reader; try again",
+                directory=directory,
+            )
+        )
 
     @classmethod
     def _unreadable(
@@ -177,7 +187,11 @@ class FaissIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.description.dim:
             raise ModelMismatch(
-                f"vectors of shape {vectors.shape} do not fit a {self.description.dim}-d index"
+                gettext(
+                    "vectors of shape %(shape)s do not fit a %(dim)s-d index",
+                    shape=vectors.shape,
+                    dim=self.description.dim,
+                )
             )
         id_array = np.ascontiguousarray(ids, dtype=np.int64)
         if self._tombstones and not self._tombstones.isdisjoint(id_array.tolist()):
@@ -193,9 +207,14 @@ class FaissIndex:
         need = _train_size(self.description.factory, self.description.dim)
         if len(sample) < need:
             raise IndexError_(
-                f"index {self.description.factory!r} needs at least {need} training vectors, "
-                f"got {len(sample)}; use a smaller index type (e.g. `nextofkin reindex --factory "
-                "Flat`)"
+                gettext(
+                    "index %(factory)r needs at least %(need)s training vectors, got "
+                    "%(n_sample)s; use a smaller index type (e.g. `nextofkin reindex "
+                    "--factory Flat`)",
+                    factory=self.description.factory,
+                    need=need,
+                    n_sample=len(sample),
+                )
             )
         self._index.train(np.ascontiguousarray(sample, dtype=np.float32))
         self._data_dirty = True
@@ -338,8 +357,12 @@ class FaissIndex:
                 fresh.add_with_ids(vectors[mask], all_ids[start:stop][mask])
         except RuntimeError as exc:
             raise IndexError_(
-                f"index {self.description.factory!r} cannot be compacted from its own vectors "
-                f"({exc}); run `nextofkin reindex`"
+                gettext(
+                    "index %(factory)r cannot be compacted from its own vectors (%(exc)s); "
+                    "run `nextofkin reindex`",
+                    factory=self.description.factory,
+                    exc=exc,
+                )
             ) from exc
         log.info(
             "compacted index: %d tombstones dropped in %.1f s",

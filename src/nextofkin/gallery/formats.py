@@ -17,6 +17,7 @@ from typing import Any
 from nextofkin.addresses import normalise_email
 from nextofkin.errors import InputError, ManifestError, PathEscapesRoot
 from nextofkin.gallery.tags import Relative, Tag, parse_relatives, parse_tags
+from nextofkin.i18n import _
 from nextofkin.vision.image_io import IMAGE_SUFFIXES
 
 ACCOUNT_FIELDS = (
@@ -122,19 +123,21 @@ def safe_relative(root: Path, rel: str) -> str:
     are all refused.
     """
     if not rel or "\x00" in rel:
-        raise PathEscapesRoot(f"empty or invalid path {rel!r}")
+        raise PathEscapesRoot(_("empty or invalid path %(rel)r", rel=rel))
     pure = PurePosixPath(rel.replace("\\", "/"))
     if pure.is_absolute() or (pure.parts and pure.parts[0].endswith(":")):
-        raise PathEscapesRoot(f"absolute path {rel!r} is not allowed; paths are relative to ROOT")
+        raise PathEscapesRoot(
+            _("absolute path %(rel)r is not allowed; paths are relative to ROOT", rel=rel)
+        )
     depth = 0
     for part in pure.parts:
         depth = depth - 1 if part == ".." else depth + (part != ".")
         if depth < 0:
-            raise PathEscapesRoot(f"path {rel!r} escapes the gallery root")
+            raise PathEscapesRoot(_("path %(rel)r escapes the gallery root", rel=rel))
     resolved_root = root.resolve()
     target = (root / pure).resolve()
     if not target.is_relative_to(resolved_root):
-        raise PathEscapesRoot(f"path {rel!r} resolves outside the gallery root")
+        raise PathEscapesRoot(_("path %(rel)r resolves outside the gallery root", rel=rel))
     return target.relative_to(resolved_root).as_posix()
 
 
@@ -158,7 +161,7 @@ def _posted_at(value: Any, item: str, problems: list[ItemProblem]) -> str | None
     text = str(value).strip()
     problem = None
     if not isinstance(value, str) or len(text) > MAX_POSTED_AT:
-        problem = "is not an ISO date or date-time"
+        problem = _("is not an ISO date or date-time")
     else:
         try:
             if len(text) == 10:
@@ -166,18 +169,32 @@ def _posted_at(value: Any, item: str, problems: list[ItemProblem]) -> str | None
             else:
                 datetime.fromisoformat(text)
         except ValueError as exc:
-            problem = f"is not a valid ISO date or date-time ({exc})"
+            problem = _("is not a valid ISO date or date-time (%(exc)s)", exc=exc)
     if problem is None:
         return text
     shown = text if len(text) <= 60 else text[:60] + "..."
-    problems.append(ItemProblem(item, f"posted_at {shown!r} {problem}: stored without a date"))
+    problems.append(
+        ItemProblem(
+            item,
+            _(
+                "posted_at %(shown)r %(problem)s: stored without a date",
+                shown=shown,
+                problem=problem,
+            ),
+        )
+    )
     return None
 
 
 def _check_account_id(external_id: str) -> None:
     if len(external_id) > MAX_ACCOUNT_ID:
         raise ManifestError(
-            f"account id of {len(external_id)} characters; at most {MAX_ACCOUNT_ID} are accepted"
+            _(
+                "account id of %(n_external_id)s characters; at most "
+                "%(max_account_id)s are accepted",
+                n_external_id=len(external_id),
+                max_account_id=MAX_ACCOUNT_ID,
+            )
         )
 
 
@@ -191,7 +208,7 @@ def _contacts(raw: dict[Any, Any], item: str, problems: list[ItemProblem]) -> di
             contacts["email"] = normalise_email(email)
         except InputError as exc:
             del contacts["email"]
-            problems.append(ItemProblem(item, f"contacts.email dropped: {exc}"))
+            problems.append(ItemProblem(item, _("contacts.email dropped: %(exc)s", exc=exc)))
     return contacts
 
 
@@ -201,12 +218,12 @@ def _account_from(
     contacts = data.get("contacts") or {}
     friends = data.get("friends") or []
     if not isinstance(contacts, dict):
-        raise ManifestError("'contacts' must be an object")
+        raise ManifestError(_("'contacts' must be an object"))
     if not isinstance(friends, list):
-        raise ManifestError("'friends' must be a list of account ids")
+        raise ManifestError(_("'friends' must be a list of account ids"))
     relatives = data.get("relatives") or []
     if not isinstance(relatives, list):
-        raise ManifestError("'relatives' must be a list of {account, type} objects")
+        raise ManifestError(_("'relatives' must be a list of {account, type} objects"))
     _check_account_id(external_id)
     return AccountEntry(
         external_id=external_id,
@@ -229,8 +246,12 @@ def check_platform(value: Any) -> str | None:
     text = str(value).strip().lower()
     if not isinstance(value, str) or not PLATFORM_NAME.fullmatch(text):
         raise ManifestError(
-            f"platform {str(value)[:60]!r} is not a platform name (lower-case letters, digits, "
-            f"'-' or '_', at most {MAX_PLATFORM} characters)"
+            _(
+                "platform %(value)r is not a platform name (lower-case letters, "
+                "digits, '-' or '_', at most %(max_platform)s characters)",
+                value=str(value)[:60],
+                max_platform=MAX_PLATFORM,
+            )
         )
     return text
 
@@ -246,12 +267,12 @@ def _inside(root: Path, path: Path) -> bool:
 def _jsonl(path: Path, root: Path) -> Iterator[tuple[int, dict[str, Any] | ItemProblem]]:
     name = path.name
     if not _inside(root, path):
-        yield 0, ItemProblem(name, "ignored: it is a symlink to a file outside the export root")
+        yield 0, ItemProblem(name, _("ignored: it is a symlink to a file outside the export root"))
         return
     try:
         handle = path.open("rb")
     except OSError as exc:
-        yield 0, ItemProblem(name, f"cannot open: {exc}")
+        yield 0, ItemProblem(name, _("cannot open: %(exc)s", exc=exc))
         return
     with handle:
         for number, raw in enumerate(handle, start=1):
@@ -261,13 +282,13 @@ def _jsonl(path: Path, root: Path) -> Iterator[tuple[int, dict[str, Any] | ItemP
             try:
                 data = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError:
-                yield number, ItemProblem(item, "line is not valid UTF-8")
+                yield number, ItemProblem(item, _("line is not valid UTF-8"))
                 continue
             except json.JSONDecodeError as exc:
-                yield number, ItemProblem(item, f"not valid JSON ({exc.msg})")
+                yield number, ItemProblem(item, _("not valid JSON (%(msg)s)", msg=exc.msg))
                 continue
             if not isinstance(data, dict):
-                yield number, ItemProblem(item, "line is not a JSON object")
+                yield number, ItemProblem(item, _("line is not a JSON object"))
                 continue
             yield number, data
 
@@ -285,7 +306,7 @@ def read_manifest(root: Path) -> Export:
         item = f"accounts.jsonl:{number}"
         external = data.get("account", data.get("id"))
         if external is None or str(external).strip() == "":
-            problems.append(ItemProblem(item, "missing 'account' (the account id)"))
+            problems.append(ItemProblem(item, _("missing 'account' (the account id)")))
             continue
         if str(external) in first_line:
             # The first description wins: a later line silently replacing it would change a
@@ -293,8 +314,12 @@ def read_manifest(root: Path) -> Export:
             problems.append(
                 ItemProblem(
                     item,
-                    f"duplicate account id {str(external)!r} (first on line "
-                    f"{first_line[str(external)]}): this line is ignored",
+                    _(
+                        "duplicate account id %(external)r (first on line %(first_line)s): "
+                        "this line is ignored",
+                        external=str(external),
+                        first_line=first_line[str(external)],
+                    ),
                 )
             )
             continue
@@ -319,7 +344,7 @@ def read_manifest(root: Path) -> Export:
             item = f"photos.jsonl:{number}"
             account, path = data.get("account"), data.get("path")
             if account is None or path is None:
-                problems.append(ItemProblem(item, "needs both 'account' and 'path'"))
+                problems.append(ItemProblem(item, _("needs both 'account' and 'path'")))
                 continue
             try:
                 rel = safe_relative(root, str(path))
@@ -371,7 +396,7 @@ def read_folders(root: Path) -> Export:
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         external = folder.name
         if external in SYSTEM_FOLDERS:
-            problems.append(ItemProblem(external, "skipped: a system folder, not an account"))
+            problems.append(ItemProblem(external, _("skipped: a system folder, not an account")))
             continue
         meta_file = folder / "account.json"
         entry = AccountEntry(external_id=external)
@@ -379,17 +404,19 @@ def read_folders(root: Path) -> Export:
             problems.append(
                 ItemProblem(
                     f"{external}/account.json",
-                    "ignored: it is a symlink to a file outside the export root",
+                    _("ignored: it is a symlink to a file outside the export root"),
                 )
             )
         elif meta_file.exists():
             try:
                 data = json.loads(meta_file.read_text(encoding="utf-8"))
                 if not isinstance(data, dict):
-                    raise ManifestError("account.json is not a JSON object")
+                    raise ManifestError(_("account.json is not a JSON object"))
                 entry = _account_from(data, external, f"{external}/account.json", problems)
             except (OSError, UnicodeDecodeError, json.JSONDecodeError, ManifestError) as exc:
-                problems.append(ItemProblem(f"{external}/account.json", f"ignored: {exc}"))
+                problems.append(
+                    ItemProblem(f"{external}/account.json", _("ignored: %(exc)s", exc=exc))
+                )
         accounts.append(entry)
         for path in sorted(folder.rglob("*")):
             if not path.is_file() or path.name == "account.json" or path.name.startswith("."):
@@ -398,7 +425,13 @@ def read_folders(root: Path) -> Export:
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 problems.append(
                     ItemProblem(
-                        rel, f"skipped: {path.suffix or 'no'} extension is not an image type"
+                        rel,
+                        _(
+                            "skipped: %(suffix)s extension is not an image type",
+                            suffix=path.suffix,
+                        )
+                        if path.suffix
+                        else _("skipped: no extension, so not an image type"),
                     )
                 )
                 continue
@@ -414,7 +447,7 @@ def read_folders(root: Path) -> Export:
 def read_export(root: Path, layout: str = "auto") -> Export:
     """Read a gallery export in ``layout`` (``auto``: detected from what is on disk)."""
     if not root.is_dir():
-        raise ManifestError(f"{root} is not a directory")
+        raise ManifestError(_("%(root)s is not a directory", root=root))
     # Imported here: the importers build on this module's records.
     from nextofkin.gallery.importers.detect import read_any
 

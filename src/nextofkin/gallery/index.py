@@ -56,6 +56,7 @@ from nextofkin.gallery.index_base import (
     search_params,
 )
 from nextofkin.gallery.records import Face
+from nextofkin.i18n import _
 
 # The index's public names stay importable from here (the FAISS class and the shared parts
 # live in faiss_index and index_base).
@@ -187,7 +188,7 @@ def reindex(
     else:
         clear = getattr(index, "clear", None)
         if clear is None:
-            raise IndexError_(f"{type(index).__name__} cannot be rebuilt")
+            raise IndexError_(_("%(kind)s cannot be rebuilt", kind=type(index).__name__))
         clear()
         faces = reconcile(index, session).total
     return ReindexReport(

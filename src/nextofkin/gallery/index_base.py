@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin.errors import IndexError_, ModelMismatch
 from nextofkin.gallery.records import Face
+from nextofkin.i18n import gettext
 from nextofkin.settings import IndexSettings
 from nextofkin.vision.models import EmbedderSpec
 
@@ -53,9 +54,17 @@ class IndexDescription:
         """Raise :class:`ModelMismatch` unless vectors of ``spec`` belong in this index."""
         if (spec.name, spec.alignment, spec.dim) != (self.model, self.alignment, self.dim):
             raise ModelMismatch(
-                f"index holds {self.model}/{self.alignment}/{self.dim}-d vectors, "
-                f"not {spec.name}/{spec.alignment}/{spec.dim}-d; use the workspace's model "
-                "(the faces were embedded with it) or another workspace"
+                gettext(
+                    "index holds %(model)s/%(alignment)s/%(dim)s-d vectors, not "
+                    "%(name)s/%(alignment2)s/%(dim2)s-d; use the workspace's model (the "
+                    "faces were embedded with it) or another workspace",
+                    model=self.model,
+                    alignment=self.alignment,
+                    dim=self.dim,
+                    name=spec.name,
+                    alignment2=spec.alignment,
+                    dim2=spec.dim,
+                )
             )
 
     @classmethod
@@ -199,7 +208,9 @@ def _read_description(path: Path) -> IndexDescription:
     try:
         return IndexDescription.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as exc:
-        raise IndexError_(f"cannot read index description {path}: {exc}") from exc
+        raise IndexError_(
+            gettext("cannot read index description %(path)s: %(exc)s", path=path, exc=exc)
+        ) from exc
 
 
 def _embeddings_in_order(

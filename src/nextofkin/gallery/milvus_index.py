@@ -32,6 +32,7 @@ import numpy as np
 from nextofkin.errors import ConfigError, IndexError_, ModelMismatch
 from nextofkin.gallery.index_base import IndexDescription
 from nextofkin.gallery.milvus_reconcile import reconcile_milvus
+from nextofkin.i18n import _
 from nextofkin.settings import IndexSettings
 from nextofkin.vision.models import EmbedderSpec
 
@@ -81,7 +82,7 @@ class MilvusIndex:
         try:
             from pymilvus import MilvusClient
         except ImportError as exc:  # pragma: no cover - pymilvus is a dependency
-            raise ConfigError("the milvus backend needs the pymilvus package") from exc
+            raise ConfigError(_("the milvus backend needs the pymilvus package")) from exc
         directory.mkdir(parents=True, exist_ok=True)
         uri = policy.milvus_uri or str(directory / "milvus.db")
         collection = policy.milvus_collection
@@ -92,7 +93,13 @@ class MilvusIndex:
                     json.loads(sidecar.read_text(encoding="utf-8"))
                 )
             except (OSError, ValueError, TypeError) as exc:
-                raise IndexError_(f"cannot read index description {sidecar}: {exc}") from exc
+                raise IndexError_(
+                    _(
+                        "cannot read index description %(sidecar)s: %(exc)s",
+                        sidecar=sidecar,
+                        exc=exc,
+                    )
+                ) from exc
             description.check(spec)
         else:
             description = IndexDescription(
@@ -103,7 +110,9 @@ class MilvusIndex:
             token = policy.milvus_token.get_secret_value() if policy.milvus_token else ""
             client = MilvusClient(uri=uri, token=token)
         except Exception as exc:  # pymilvus raises its own tree and grpc errors
-            raise ConfigError(f"cannot connect to Milvus at {uri}: {exc}") from exc
+            raise ConfigError(
+                _("cannot connect to Milvus at %(uri)s: %(exc)s", uri=uri, exc=exc)
+            ) from exc
         index = cls(client, collection, sidecar, description, policy)
         index._ensure_collection()
         return index
@@ -122,8 +131,13 @@ class MilvusIndex:
                     and int(dim) != self.description.dim
                 ):
                     raise ModelMismatch(
-                        f"Milvus collection {self.collection!r} holds {dim}-d vectors, "
-                        f"not {self.description.dim}-d"
+                        _(
+                            "Milvus collection %(collection)r holds %(dim)s-d vectors, not "
+                            "%(dim2)s-d",
+                            collection=self.collection,
+                            dim=dim,
+                            dim2=self.description.dim,
+                        )
                     )
             self.client.load_collection(self.collection)
             return
@@ -165,7 +179,11 @@ class MilvusIndex:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.description.dim:
             raise ModelMismatch(
-                f"vectors of shape {vectors.shape} do not fit a {self.description.dim}-d index"
+                _(
+                    "vectors of shape %(shape)s do not fit a %(dim)s-d index",
+                    shape=vectors.shape,
+                    dim=self.description.dim,
+                )
             )
         write = self.client.upsert if replace else self.client.insert
         for start in range(0, len(ids), BATCH):
@@ -183,8 +201,11 @@ class MilvusIndex:
         """Delete every face of a source by one filter; returns how many there were."""
         if not self.partitioned:
             raise IndexError_(
-                f"Milvus collection {self.collection!r} has no source field: run "
-                "`nextofkin reindex` to recreate it, or purge by face ids"
+                _(
+                    "Milvus collection %(collection)r has no source field: run `nextofkin "
+                    "reindex` to recreate it, or purge by face ids",
+                    collection=self.collection,
+                )
             )
         present = self.count(f"source == {int(source_id)}")
         if present:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import CalibrationError
+from nextofkin.i18n import _
 
 # Decision lives beside the sentences that name it; it is re-exported where it always was.
 from nextofkin.identify.meaning import Decision as Decision
@@ -63,7 +64,7 @@ class Calibration:
         try:
             return cls(**data)
         except TypeError as exc:
-            raise CalibrationError(f"stored calibration is not valid: {exc}") from exc
+            raise CalibrationError(_("stored calibration is not valid: %(exc)s", exc=exc)) from exc
 
     def fpir(self, score: float, accounts: int | None = None) -> float:
         """Estimated chance that a stranger's top candidate scores at least ``score``.
@@ -82,7 +83,7 @@ class Calibration:
                 # A gallery too small to measure (fallback): the rough tail is all there is.
                 excess = max(score - self.tail_start, 0.0)
                 return self.tail_mass * math.exp(-excess / self.tail_scale)
-            raise CalibrationError("calibration holds no impostor scores")
+            raise CalibrationError(_("calibration holds no impostor scores"))
         scores = np.asarray(self.scores)
         # Scores are stored high to low; thinned lists keep their quantiles.
         rank = int(np.searchsorted(-scores, -score, side="right"))
@@ -136,7 +137,11 @@ def calibrate(
     if len(scores) < MIN_SAMPLES:
         if fallback is None:
             raise CalibrationError(
-                f"only {len(scores)} impostor scores; at least {MIN_SAMPLES} are needed"
+                _(
+                    "only %(n_scores)s impostor scores; at least %(min_samples)s are needed",
+                    n_scores=len(scores),
+                    min_samples=MIN_SAMPLES,
+                )
             )
         possible, match = fallback
         notes.append(

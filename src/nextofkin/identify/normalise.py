@@ -42,6 +42,7 @@ from nextofkin.errors import CalibrationError
 from nextofkin.gallery.cluster.neighbours import FaceNeighbours
 from nextofkin.gallery.index import VectorIndex, embeddings_by_ids
 from nextofkin.gallery.records import Face, FaceRole, FaceRoleRecord
+from nextofkin.i18n import gettext
 from nextofkin.settings import ScoreSettings
 
 log = logging.getLogger(__name__)
@@ -489,7 +490,10 @@ def scorer_for(store: CohortStore, calibration_cohort: str | None, model: str) -
     cohort = store.load()
     if cohort is None or cohort.cohort_id != calibration_cohort:
         raise CalibrationError(
-            "the calibration belongs to a score-normalisation cohort that is not stored (an "
-            "update was interrupted): run `nextofkin calibrate` to recompute both"
+            gettext(
+                "the calibration belongs to a score-normalisation cohort that is not "
+                "stored (an update was interrupted): run `nextofkin calibrate` to "
+                "recompute both",
+            )
         )
     return HitScorer(cohort, model)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import Busy, ModelError, OverBudget
+from nextofkin.i18n import gettext
 from nextofkin.identify.service import ProbeAnalysis, analyse_probes
 from nextofkin.processes import die_with_parent
 from nextofkin.settings import SearchSettings, VisionSettings
@@ -176,26 +177,33 @@ class ProbePool:
             return
         if not worker.conn.poll(self.budget.start_timeout_s):
             self._replace(worker)
-            raise ModelError("a search worker did not load the face models in time")
+            raise ModelError(gettext("a search worker did not load the face models in time"))
         try:
             kind, detail = worker.conn.recv()
         except (EOFError, OSError) as exc:
             self._replace(worker)
-            raise ModelError("a search worker died while loading the face models") from exc
+            raise ModelError(gettext("a search worker died while loading the face models")) from exc
         if kind != "ready":
             self._replace(worker)
-            raise ModelError(f"a search worker could not load the face models ({detail})")
+            raise ModelError(
+                gettext(
+                    "a search worker could not load the face models (%(detail)s)", detail=detail
+                )
+            )
         worker.ready = True
 
     def analyse(self, photos: Sequence[Path]) -> list[ProbeAnalysis]:
         """Analyse ``photos`` in a free worker, within the time and memory budget."""
         if self._closed:
-            raise Busy("the search workers are shutting down", retry_after=10)
+            raise Busy(gettext("the search workers are shutting down"), retry_after=10)
         try:
             worker = self._idle.get(timeout=self.budget.queue_wait_s)
         except queue.Empty:
             raise Busy(
-                f"all {self.budget.workers} search workers are busy; try again shortly",
+                gettext(
+                    "all %(workers)s search workers are busy; try again shortly",
+                    workers=self.budget.workers,
+                ),
                 retry_after=max(1, round(self.budget.queue_wait_s)),
             ) from None
         names = ", ".join(Path(p).name for p in photos) or "no photo"
@@ -211,20 +219,30 @@ class ProbePool:
             log.warning("search of %s over its time budget: worker killed", names)
             self._replace(worker)
             raise OverBudget(
-                f"the search of {names} took more than its {self.budget.time_budget_s:g} s "
-                "budget and was stopped; other searches were not affected"
+                gettext(
+                    "the search of %(names)s took more than its %(time_budget_s)g s budget "
+                    "and was stopped; other searches were not affected",
+                    names=names,
+                    time_budget_s=self.budget.time_budget_s,
+                )
             )
         kind, payload = reply
         if kind != "done":
             log.warning("search of %s ended by its worker (%s): worker replaced", names, kind)
             self._replace(worker)
-            why = (
-                f"needed more than its {self.budget.memory_budget_mb} MB memory budget"
-                if kind == "memory"
-                else "stopped its worker (a crash, or out of memory)"
-            )
             raise OverBudget(
-                f"the search of {names} {why} and was stopped; other searches were not affected"
+                gettext(
+                    "the search of %(names)s needed more than its %(limit)s MB memory budget "
+                    "and was stopped; other searches were not affected",
+                    names=names,
+                    limit=self.budget.memory_budget_mb,
+                )
+                if kind == "memory"
+                else gettext(
+                    "the search of %(names)s stopped its worker (a crash, or out of memory); "
+                    "other searches were not affected",
+                    names=names,
+                )
             )
         self._idle.put(worker)
         log.debug("probe analysis of %s: %.2f s", names, time.monotonic() - started)

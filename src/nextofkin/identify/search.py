@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from nextofkin.errors import CalibrationError
 from nextofkin.gallery.index import VectorIndex
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Photo, Source
+from nextofkin.i18n import _
 from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.normalise import CohortStore, HitScorer, scorer_for
 from nextofkin.identify.results import Candidate as Candidate
@@ -158,8 +159,10 @@ class Searcher:
         stored = self.index.description.calibration
         if not stored:
             raise CalibrationError(
-                "the index has no calibration yet: ingest a gallery first (calibration runs at "
-                "the end of every ingest) or run `nextofkin calibrate`"
+                _(
+                    "the index has no calibration yet: ingest a gallery first (calibration "
+                    "runs at the end of every ingest) or run `nextofkin calibrate`",
+                )
             )
         return Calibration.from_dict(stored)
 
@@ -170,7 +173,9 @@ class Searcher:
             return HitScorer(None, model)
         if self.cohorts is None:
             raise CalibrationError(
-                "the calibration needs score-normalisation data, but no cohort store was given"
+                _(
+                    "the calibration needs score-normalisation data, but no cohort store was given",
+                )
             )
         return scorer_for(self.cohorts, calibration.cohort, model)
 

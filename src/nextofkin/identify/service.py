@@ -28,6 +28,7 @@ from nextofkin.errors import (
 )
 from nextofkin.gallery.embedder import resolve_embedder, workspace_vision
 from nextofkin.gallery.maintenance import cohort_store, open_index
+from nextofkin.i18n import gettext
 from nextofkin.identify.search import ProbeFace, Searcher, SearchResult, fuse, pick_probe_face
 from nextofkin.vision.image_io import load_image
 from nextofkin.vision.pipeline import FacePipeline
@@ -132,7 +133,7 @@ def probe_faces(analyses: Sequence[ProbeAnalysis]) -> tuple[list[ProbeFace], lis
             )
         )
     if not faces:
-        message = " | ".join(a.message for a in failures) or "no probe photo given"
+        message = " | ".join(a.message for a in failures) or gettext("no probe photo given")
         other = next((a for a in failures if a.error_type != "NoFaceFound"), None)
         if other is None:
             tried = [f"{Path(a.photo).name}: {t}" for a in failures for t in a.tried]

@@ -23,6 +23,7 @@ from nextofkin import audit
 from nextofkin.cases.inquiry_records import Inquiry, InquiryLink, InquiryPhoto
 from nextofkin.cases.purge import _checkpoint
 from nextofkin.errors import NotFound, PermissionDenied
+from nextofkin.i18n import _
 from nextofkin.inquiries.service import InquiryAction, acting_user, media_dir
 from nextofkin.users.service import ROLE_PERMISSIONS, Permission, Role
 from nextofkin.workspace import Workspace
@@ -129,10 +130,14 @@ def purge_inquiry(workspace: Workspace, actor: str | None, inquiry_id: int) -> I
         if inquiry is None or not (may_purge or inquiry.filed_by == user.name):
             if inquiry is not None and Permission.VIEW in ROLE_PERMISSIONS[Role(user.role)]:
                 raise PermissionDenied(
-                    f"user {user.name!r} may not purge inquiry {inquiry_id}: an admin or the "
-                    "user who filed it purges"
+                    _(
+                        "user %(name)r may not purge inquiry %(inquiry_id)s: an admin or the "
+                        "user who filed it purges",
+                        name=user.name,
+                        inquiry_id=inquiry_id,
+                    )
                 )
-            raise NotFound(f"no inquiry {inquiry_id}")
+            raise NotFound(_("no inquiry %(inquiry_id)s", inquiry_id=inquiry_id))
         letter_files = _letter_files(session, inquiry_id)
         report, case_ids = _remove(session, user.name, inquiry)
     deleted = 0

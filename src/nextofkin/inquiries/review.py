@@ -32,6 +32,7 @@ from nextofkin.errors import (
     PermissionDenied,
     PolicyViolation,
 )
+from nextofkin.i18n import _
 from nextofkin.inquiries.service import InquiryAction
 from nextofkin.settings import ReviewPolicy
 from nextofkin.users.service import Role, require_role
@@ -90,17 +91,32 @@ def _check_confirm(session: Session, link: InquiryLink, reviewer: str, before: l
     inquiry = session.get_one(Inquiry, link.inquiry_id)
     if inquiry.filed_by == reviewer:
         raise PolicyViolation(
-            f"{reviewer} filed inquiry {inquiry.id}: another reviewer must confirm its link"
+            _(
+                "%(reviewer)s filed inquiry %(id)s: another reviewer must confirm its link",
+                reviewer=reviewer,
+                id=inquiry.id,
+            )
         )
     other = _other_confirmed(session, link)
     if other is not None:
         raise PolicyViolation(
-            f"link {other.id} (inquiry {other.inquiry_id}) is confirmed for this case or this "
-            "inquiry: one body, one missing person. Reject it first (recorded and audited)"
+            _(
+                "link %(id)s (inquiry %(inquiry_id)s) is confirmed for this case or "
+                "this inquiry: one body, one missing person. Reject it first (recorded "
+                "and audited)",
+                id=other.id,
+                inquiry_id=other.inquiry_id,
+            )
         )
     if reviewer in before or link.state == CONFIRMED:
         # A superfluous confirmation would still void the case's drafts: refuse it instead.
-        raise PolicyViolation(f"link {link.id} is already confirmed by {', '.join(before)}")
+        raise PolicyViolation(
+            _(
+                "link %(id)s is already confirmed by %(before)s",
+                id=link.id,
+                before=", ".join(before),
+            )
+        )
 
 
 def _check_corroboration(
@@ -113,24 +129,40 @@ def _check_corroboration(
     """
     if verdict is not Verdict.CONFIRM:
         if corroborates is not None:
-            raise InputError("only a confirmation corroborates an identification")
+            raise InputError(_("only a confirmation corroborates an identification"))
         return
     current = current_identification(session, case)
     if current is None:
         if corroborates is not None:
             raise PolicyViolation(
-                f"case {case.number} has no confirmed identification, so identification "
-                f"{corroborates} cannot be corroborated; confirm without --corroborates"
+                _(
+                    "case %(number)s has no confirmed identification, so identification "
+                    "%(corroborates)s cannot be corroborated; confirm without "
+                    "--corroborates",
+                    number=case.number,
+                    corroborates=corroborates,
+                )
             )
         return
     if corroborates != current.id:
-        said = "" if corroborates is None else f"identification {corroborates} is not it. "
+        said = (
+            "" if corroborates is None else _("identification %(id)s is not it. ", id=corroborates)
+        )
         raise PolicyViolation(
-            f"case {case.number} is identified as {current.account_ref} (confirmed "
-            f"identification {current.id}): two families must never be told the same body is "
-            f"theirs. {said}Either confirm link {link.id} as corroborating it (--corroborates "
-            f"{current.id}: you state inquiry {link.inquiry_id}'s missing person IS "
-            f"{current.account_ref}), or reject {current.account_ref} on case {case.number} first"
+            _(
+                "case %(number)s is identified as %(account_ref)s (confirmed "
+                "identification %(id)s): two families must never be told the same body "
+                "is theirs. %(said)sEither confirm link %(id2)s as corroborating it "
+                "(--corroborates %(id)s: you state inquiry %(inquiry_id)s's missing "
+                "person IS %(account_ref)s), or reject %(account_ref)s on case "
+                "%(number)s first",
+                number=case.number,
+                account_ref=current.account_ref,
+                id=current.id,
+                said=said,
+                id2=link.id,
+                inquiry_id=link.inquiry_id,
+            )
         )
 
 
@@ -142,8 +174,12 @@ def _insert(session: Session, decision: InquiryLinkDecision) -> None:
     except DBAPIError as exc:
         if _MESSAGE_COMMITTED in str(exc.orig):
             raise CaseStateError(
-                f"a message to the inquirer of link {decision.link_id} is being sent, was sent "
-                "or may have been sent: no further decision; contact the family in person"
+                _(
+                    "a message to the inquirer of link %(link_id)s is being sent, was sent "
+                    "or may have been sent: no further decision; contact the family in "
+                    "person",
+                    link_id=decision.link_id,
+                )
             ) from exc
         raise
 
@@ -167,11 +203,11 @@ def review_link(
     """
     verdict = Verdict(verdict)
     if not actor:
-        raise PermissionDenied("name the reviewer: --user NAME")
+        raise PermissionDenied(_("name the reviewer: --user NAME"))
     user = require_role(session, actor, Role.REVIEWER)
     link = session.get(InquiryLink, link_id)
     if link is None:
-        raise NotFound(f"no inquiry link {link_id}")
+        raise NotFound(_("no inquiry link %(link_id)s", link_id=link_id))
     _lock(session, link.case_id)
     case = session.get_one(Case, link.case_id)
     number = case.number

@@ -28,6 +28,7 @@ from nextofkin.cases.inquiry_records import Inquiry, InquiryLink, InquiryLinkDec
 from nextofkin.cases.records import Case
 from nextofkin.diskspace import write_atomically
 from nextofkin.errors import InputError, NotFound, PermissionDenied, PolicyViolation
+from nextofkin.i18n import _
 from nextofkin.users.records import User
 from nextofkin.users.service import ROLE_PERMISSIONS, Permission, Role, require
 from nextofkin.vision.image_io import decode_image, read_bytes, require_face_size
@@ -142,17 +143,19 @@ def _iso_date(value: str | None, what: str) -> str | None:
     try:
         return date.fromisoformat(value.strip()).isoformat()
     except ValueError as exc:
-        raise InputError(f"{what} {value!r} is not an ISO date (1990-04-17)") from exc
+        raise InputError(
+            _("%(what)s %(value)r is not an ISO date (1990-04-17)", what=what, value=value)
+        ) from exc
 
 
 def _text(value: str | None, what: str, *, required: bool = False, limit: int = 2000) -> str | None:
     text = (value or "").strip()
     if not text:
         if required:
-            raise InputError(f"{what} is required")
+            raise InputError(_("%(what)s is required", what=what))
         return None
     if len(text) > limit:
-        raise InputError(f"{what} is longer than {limit} characters")
+        raise InputError(_("%(what)s is longer than %(limit)s characters", what=what, limit=limit))
     return text
 
 
@@ -166,7 +169,9 @@ def get_inquiry(session: Session, user: User, inquiry_id: int) -> Inquiry:
     which would tell an intake user that someone else's inquiry exists)."""
     inquiry = session.get(Inquiry, inquiry_id)
     if inquiry is None or not (may_see_all(user) or inquiry.filed_by == user.name):
-        raise NotFound(f"no inquiry {inquiry_id} (see `nextofkin inquiry list`)")
+        raise NotFound(
+            _("no inquiry %(inquiry_id)s (see `nextofkin inquiry list`)", inquiry_id=inquiry_id)
+        )
     return inquiry
 
 
@@ -184,7 +189,7 @@ def _check_photos(workspace: Workspace, photos: Sequence[Path]) -> list[_Checked
     for photo in photos:
         source = Path(photo)
         if not source.is_file():
-            raise InputError(f"photo {source} does not exist")
+            raise InputError(_("photo %(source)s does not exist", source=source))
         data = read_bytes(source, vision.max_bytes)
         loaded = decode_image(data, max_pixels=vision.max_pixels, name=source.name)
         require_face_size(loaded.width, loaded.height, vision.min_face_px, name=source.name)
@@ -252,26 +257,28 @@ def file_inquiry(
     user = require(session, actor, Permission.FILE_INQUIRY)
     if inquirer.consent is not True:
         raise PolicyViolation(
-            "the person asking has not consented to the processing of their report and photos: "
-            "record their consent (--consent) before filing"
+            _(
+                "the person asking has not consented to the processing of their report "
+                "and photos: record their consent (--consent) before filing",
+            )
         )
     email = normalise_email(inquirer.email) if inquirer.email and inquirer.email.strip() else None
-    phone = _text(inquirer.phone, "the inquirer's phone", limit=100)
+    phone = _text(inquirer.phone, _("the inquirer's phone"), limit=100)
     if email is None and phone is None:
-        raise InputError("a way to reach the person asking is required: an e-mail or a phone")
+        raise InputError(_("a way to reach the person asking is required: an e-mail or a phone"))
     checked = _check_photos(workspace, photos)
     inquiry = Inquiry(
-        missing_name=_text(missing.name, "the missing person's name", required=True),
-        missing_birth_date=_iso_date(missing.birth_date, "date of birth"),
-        last_seen_place=_text(missing.last_seen_place, "last known place"),
-        last_seen_date=_iso_date(missing.last_seen_date, "last known date"),
-        marks=_text(missing.marks, "distinguishing marks"),
-        inquirer_name=_text(inquirer.name, "the inquirer's name", required=True),
-        inquirer_relation=_text(inquirer.relation, "relation", required=True, limit=100),
+        missing_name=_text(missing.name, _("the missing person's name"), required=True),
+        missing_birth_date=_iso_date(missing.birth_date, _("date of birth")),
+        last_seen_place=_text(missing.last_seen_place, _("last known place")),
+        last_seen_date=_iso_date(missing.last_seen_date, _("last known date")),
+        marks=_text(missing.marks, _("distinguishing marks")),
+        inquirer_name=_text(inquirer.name, _("the inquirer's name"), required=True),
+        inquirer_relation=_text(inquirer.relation, _("relation"), required=True, limit=100),
         inquirer_email=email,
         inquirer_phone=phone,
         consent=True,
-        consent_note=_text(inquirer.consent_note, "consent note"),
+        consent_note=_text(inquirer.consent_note, _("consent note")),
         filed_by=user.name,
     )
     session.add(inquiry)
@@ -293,7 +300,7 @@ def add_photos(
     user = require(session, actor, Permission.FILE_INQUIRY)
     inquiry = get_inquiry(session, user, inquiry_id)
     if not photos:
-        raise InputError("give at least one photo")
+        raise InputError(_("give at least one photo"))
     return len(_store(session, workspace, inquiry, user.name, _check_photos(workspace, photos)))
 
 

@@ -38,6 +38,7 @@ from nextofkin.errors import InputError, NotFound
 from nextofkin.gallery.index import VectorIndex
 from nextofkin.gallery.maintenance import embedder_spec, open_index
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Photo, Source
+from nextofkin.i18n import gettext
 from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.search import Hit, attribute_hits
 from nextofkin.kin.circle import family_circle, load_together
@@ -149,13 +150,17 @@ class KinService:
             query = query.join(Source, Source.id == Account.source_id).where(Source.name == source)
         found = session.scalars(query).all()
         if not found:
-            where = f" in source {source!r}" if source else ""
-            raise NotFound(f"no account {account!r}{where}")
+            where = gettext(" in source %(source)r", source=source) if source else ""
+            raise NotFound(gettext("no account %(account)r%(where)s", account=account, where=where))
         if len(found) > 1:
             names = sorted(session.get_one(Source, a.source_id).name for a in found)
             raise InputError(
-                f"account {account!r} exists in several sources ({', '.join(names)}): "
-                "choose one with --source"
+                gettext(
+                    "account %(account)r exists in several sources (%(names)s): choose one "
+                    "with --source",
+                    account=account,
+                    names=", ".join(names),
+                )
             )
         return found[0]
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from nextofkin.errors import InputError, NotFound
 from nextofkin.gallery.records import Account, Face, FaceRoleRecord, Image, Photo, Source
+from nextofkin.i18n import _
 from nextofkin.kin.engine import KinResult, KinService
 from nextofkin.kin.sample.generate import FORMAT, TRUTH_FILE
 from nextofkin.kin.sample.population import FAMILY_TYPES
@@ -50,9 +51,13 @@ def load_truth(root: Path) -> Truth:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the ground truth {path}: {exc}") from exc
+        raise InputError(
+            _("cannot read the ground truth %(path)s: %(exc)s", path=path, exc=exc)
+        ) from exc
     if data.get("format") != FORMAT:
-        raise InputError(f"{path} is not a sample-gallery truth file ({FORMAT})")
+        raise InputError(
+            _("%(path)s is not a sample-gallery truth file (%(format)s)", path=path, format=FORMAT)
+        )
     relatives: dict[str, dict[str, str]] = defaultdict(dict)
     friends: dict[str, set[str]] = defaultdict(set)
     person_relation: dict[tuple[str, str], str] = {}
@@ -215,8 +220,12 @@ def _ingested_accounts(
         src = session.scalars(select(Source).where(Source.name == source_name)).first()
         if src is None:
             raise NotFound(
-                f"source {source_name!r} is not ingested in this workspace: run "
-                f"`nextofkin ingest {root}` first (or name it with --source)"
+                _(
+                    "source %(source_name)r is not ingested in this workspace: run "
+                    "`nextofkin ingest %(root)s` first (or name it with --source)",
+                    source_name=source_name,
+                    root=root,
+                )
             )
         ingested = set(
             session.scalars(select(Account.external_id).where(Account.source_id == src.id))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from nextofkin.i18n import N_, gettext, label, ngettext
+
 FAMILY = "family"
 FRIEND = "friend"
 UNKNOWN = "unknown"
@@ -181,48 +183,104 @@ def _kinship(e: PairEvidence, w: Weights) -> tuple[list[str], list[str]]:
         term = max(specific, key=lambda t: (e.kin_terms[t], t)) if specific else d.kinship
         kin_terms[term] = kin_terms.get(term, 0.0) + w.declared_kin
         if d.by == PERSON:
-            reasons.append(f"declared on the person's profile as their {d.type}")
+            reasons.append(
+                gettext(
+                    "declared on the person's profile as their %(type)s", type=_declared(d.type)
+                )
+            )
         else:
-            reasons.append(f"declares the person as their {d.type} on their profile")
+            reasons.append(
+                gettext(
+                    "declares the person as their %(type)s on their profile", type=_declared(d.type)
+                )
+            )
     ranked = sorted(kin_terms.items(), key=lambda kv: (-kv[1], kv[0]))
     return [t for t, _ in ranked], reasons
+
+
+# The relative types sources declare (VK's, and "partner"), named in the reader's language.
+_DECLARED_TYPES = {
+    "child": N_("child"),
+    "parent": N_("parent"),
+    "sibling": N_("sibling"),
+    "grandparent": N_("grandparent"),
+    "grandchild": N_("grandchild"),
+    "partner": N_("partner"),
+}
+
+
+def _declared(kind: str) -> str:
+    """A declared relative type as a reason names it (an unknown type is shown as it is)."""
+    return label(_DECLARED_TYPES, kind)
 
 
 def _reasons(e: PairEvidence, w: Weights) -> tuple[str | None, list[str]]:
     """The kinship the evidence suggests, and every reason in words."""
     terms, reasons = _kinship(e, w)
     if e.companion_images:
-        reasons.append(f"appears with the person in {len(e.companion_images)} of their photos")
+        reasons.append(
+            ngettext(
+                "appears with the person in %(num)d of their photos",
+                "appears with the person in %(num)d of their photos",
+                len(e.companion_images),
+            )
+        )
     if e.appears_images:
-        reasons.append(f"the person appears in {len(e.appears_images)} of this account's photos")
+        reasons.append(
+            ngettext(
+                "the person appears in %(num)d of this account's photos",
+                "the person appears in %(num)d of this account's photos",
+                len(e.appears_images),
+            )
+        )
     if _mutual(e):
-        reasons.append("friends on both sides")
+        reasons.append(gettext("friends on both sides"))
     elif e.listed_by_person:
-        reasons.append("in the person's friend list")
+        reasons.append(gettext("in the person's friend list"))
     elif e.lists_person:
-        reasons.append("lists the person as a friend")
+        reasons.append(gettext("lists the person as a friend"))
     tags = e.tags_by_person + e.tags_person
     if tags:
-        reasons.append(f"tagged {tags} time(s)")
+        reasons.append(ngettext("tagged %(num)d time", "tagged %(num)d times", tags))
     if e.pinned_images:
-        reasons.append(f"a tag points at their face in {len(e.pinned_images)} joint photo(s)")
+        reasons.append(
+            ngettext(
+                "a tag points at their face in %(num)d joint photo",
+                "a tag points at their face in %(num)d joint photos",
+                len(e.pinned_images),
+            )
+        )
     if e.family_words > 0:
-        words = ", ".join(terms[:3]) or "family"
-        reasons.append(f"kinship words in captions of joint photos ({words})")
+        words = ", ".join(terms[:3]) or gettext("family")
+        reasons.append(
+            gettext("kinship words in captions of joint photos (%(words)s)", words=words)
+        )
     if e.friend_words > 0:
-        reasons.append("friendship words in captions of joint photos")
+        reasons.append(gettext("friendship words in captions of joint photos"))
     if e.surname > 0:
-        reasons.append(f"shares the surname stem '{e.surname_stem}'")
+        reasons.append(gettext("shares the surname stem '%(stem)s'", stem=e.surname_stem))
     if e.same_city:
-        reasons.append("same city")
+        reasons.append(gettext("same city"))
     if e.family_circle:
         names = ", ".join(e.family_circle[:3]) + (", …" if len(e.family_circle) > 3 else "")
         reasons.append(
-            f"seen with or linked to {len(e.family_circle)} of the person's family ({names})"
+            ngettext(
+                "seen with or linked to %(num)d of the person's family (%(names)s)",
+                "seen with or linked to %(num)d of the person's family (%(names)s)",
+                len(e.family_circle),
+                names=names,
+            )
         )
     n_joint, span = len(e.joint_images), e.span_years()
     if n_joint >= 2 and span >= 1:
-        reasons.append(f"{n_joint} joint photos over {span:.0f} years")
+        reasons.append(
+            ngettext(
+                "%(joint)s joint photos over %(num)d year",
+                "%(joint)s joint photos over %(num)d years",
+                round(span),
+                joint=n_joint,
+            )
+        )
     return (terms[0] if terms else None), reasons
 
 

@@ -12,6 +12,7 @@ from nextofkin.cases.info import StoredProbe, stored_probes
 from nextofkin.cases.media import clean_photo, face_crop, jpeg_bytes
 from nextofkin.cases.records import Case
 from nextofkin.errors import InputError, PolicyViolation
+from nextofkin.i18n import _
 from nextofkin.notify.model import Attach
 from nextofkin.notify.records import OutboxMessage
 from nextofkin.notify.smtp import Attachment, OutgoingMessage
@@ -24,7 +25,10 @@ def best_probe(case: Case) -> StoredProbe:
     probes = [p for p in probes if p.case_photo is not None]
     if not probes:
         raise InputError(
-            f"case {case.number} has no searched probe photo to attach: use --attach none"
+            _(
+                "case %(number)s has no searched probe photo to attach: use --attach none",
+                number=case.number,
+            )
         )
     return max(probes, key=lambda p: p.quality)
 
@@ -87,10 +91,12 @@ def outgoing(workspace: Workspace, number: str, row: OutboxMessage) -> OutgoingM
     if row.attachment_path:
         path = workspace.media_dir / row.attachment_path
         if hashlib.sha256(path.read_bytes()).hexdigest() != row.attachment_sha256:
-            raise PolicyViolation(f"attachment {path} changed since it was drafted: re-draft")
+            raise PolicyViolation(
+                _("attachment %(path)s changed since it was drafted: re-draft", path=path)
+            )
         attachment = Attachment(path, f"{row.attach}.jpg")
     if hashlib.sha256(row.body.encode()).hexdigest() != row.body_sha256:
-        raise PolicyViolation("message body changed since it was drafted: re-draft")
+        raise PolicyViolation(_("message body changed since it was drafted: re-draft"))
     # Checked again before the claim: a bad address must fail here, never leave a row `sending`.
     return OutgoingMessage(
         to_address=normalise_email(row.address or ""),

@@ -12,6 +12,7 @@ from nextofkin.cases.records import Case, CaseDecision, Identification
 from nextofkin.cases.review import CONFIRMED, current_identification
 from nextofkin.cases.service import CaseState
 from nextofkin.errors import PolicyViolation
+from nextofkin.i18n import _
 from nextofkin.identify.results import Candidate
 from nextofkin.notify.records import OutboxMessage
 
@@ -23,16 +24,24 @@ def identified(session: Session, case: Case) -> tuple[Identification, Candidate]
     current = current_identification(session, case)
     if CaseState(case.state) not in IDENTIFIED_STATES or current is None:
         raise PolicyViolation(
-            f"case {case.number} has no confirmed identification (state {case.state}): a named "
-            "reviewer must confirm a candidate (`nextofkin review`) before any message is drafted "
-            "or sent"
+            _(
+                "case %(number)s has no confirmed identification (state %(state)s): a "
+                "named reviewer must confirm a candidate (`nextofkin review`) before "
+                "any message is drafted or sent",
+                number=case.number,
+                state=case.state,
+            )
         )
     for search in sorted(case.searches, key=lambda s: -s.id):
         for candidate in stored_candidates(search):
             if candidate.ref == current.account_ref:
                 return current, candidate
     raise PolicyViolation(
-        f"confirmed account {current.account_ref} is in no search of case {case.number}"
+        _(
+            "confirmed account %(account_ref)s is in no search of case %(number)s",
+            account_ref=current.account_ref,
+            number=case.number,
+        )
     )
 
 
@@ -86,8 +95,13 @@ def check_binding(session: Session, case: Case, row: OutboxMessage) -> None:
         or (row.decision_id or 0) < newest_decision(session, case)
     ):
         raise PolicyViolation(
-            f"the message to {row.recipient_key} was written before the latest review decision "
-            f"of case {case.number}: re-draft it for the current identification"
+            _(
+                "the message to %(recipient_key)s was written before the latest review "
+                "decision of case %(number)s: re-draft it for the current "
+                "identification",
+                recipient_key=row.recipient_key,
+                number=case.number,
+            )
         )
 
 
@@ -113,6 +127,11 @@ def check_link_binding(session: Session, case: Case, row: OutboxMessage) -> None
         or (row.decision_id or 0) < newest_decision(session, case)
     ):
         raise PolicyViolation(
-            f"the message to {row.recipient_key} was written before the latest decision on case "
-            f"{case.number} or its inquiry link: re-draft it for the confirmed link"
+            _(
+                "the message to %(recipient_key)s was written before the latest "
+                "decision on case %(number)s or its inquiry link: re-draft it for the "
+                "confirmed link",
+                recipient_key=row.recipient_key,
+                number=case.number,
+            )
         )

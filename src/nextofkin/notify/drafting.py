@@ -16,6 +16,7 @@ from nextofkin.db import utcnow
 from nextofkin.errors import InputError, PolicyViolation
 from nextofkin.gallery.accounts import resolve_account
 from nextofkin.gallery.records import Account
+from nextofkin.i18n import _
 from nextofkin.notify.attachments import make_attachment
 from nextofkin.notify.binding import identified, newest_decision
 from nextofkin.notify.letters import human_date, render, team_check
@@ -78,7 +79,7 @@ def draft(
     """
     user = require(session, actor, Permission.DRAFT)
     if not recipients:
-        raise InputError("name at least one recipient: --to ACCOUNT")
+        raise InputError(_("name at least one recipient: --to ACCOUNT"))
     case = get_case(session, number)
     identification, person = identified(session, case)
     # The gallery's current record names the person; the search's copy is the fallback.
@@ -110,7 +111,9 @@ def _draft_one(
     account, key_ref = resolve_account(session, ref)
     recipient_key = f"account:{key_ref}"
     if key_ref == basis.identification.account_ref:
-        raise PolicyViolation(f"{key_ref} is the identified person's own account")
+        raise PolicyViolation(
+            _("%(key_ref)s is the identified person's own account", key_ref=key_ref)
+        )
     existing = session.scalars(
         select(OutboxMessage).where(
             OutboxMessage.case_id == basis.case.id, OutboxMessage.recipient_key == recipient_key
@@ -196,8 +199,13 @@ def _refuse_shared_address(
     ):
         if (other.address or "").casefold() == address.casefold():
             raise PolicyViolation(
-                f"{address} is already the address of {other.recipient_key} for case "
-                f"{case.number}: one family, one message"
+                _(
+                    "%(address)s is already the address of %(recipient_key)s for case "
+                    "%(number)s: one family, one message",
+                    address=address,
+                    recipient_key=other.recipient_key,
+                    number=case.number,
+                )
             )
 
 

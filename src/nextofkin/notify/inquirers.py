@@ -23,6 +23,7 @@ from nextofkin.cases.records import Case
 from nextofkin.cases.service import get_case
 from nextofkin.db import utcnow
 from nextofkin.errors import InputError, PolicyViolation
+from nextofkin.i18n import _
 from nextofkin.inquiries.purge import recipient_key
 from nextofkin.inquiries.review import confirmed_link
 from nextofkin.notify.binding import newest_decision, newest_link_decision
@@ -47,7 +48,10 @@ def _address(inquiry: Inquiry, channel: Channel) -> str | None:
     if channel is Channel.EMAIL:
         if not inquiry.inquirer_email:
             raise InputError(
-                f"inquiry {inquiry.id} has no e-mail address for the inquirer: use --channel manual"
+                _(
+                    "inquiry %(id)s has no e-mail address for the inquirer: use --channel manual",
+                    id=inquiry.id,
+                )
             )
         return normalise_email(inquiry.inquirer_email)
     parts = [
@@ -142,8 +146,12 @@ def draft_for_inquirer(
     link = confirmed_link(session, case.id)
     if link is None:
         raise PolicyViolation(
-            f"case {number} has no confirmed inquiry link: reviewers must confirm one "
-            "(`nextofkin inquiry review LINK --confirm`) before the family is written to"
+            _(
+                "case %(number)s has no confirmed inquiry link: reviewers must confirm "
+                "one (`nextofkin inquiry review LINK --confirm`) before the family is "
+                "written to",
+                number=number,
+            )
         )
     inquiry = session.get_one(Inquiry, link.inquiry_id)
     key_name = recipient_key(inquiry.id)

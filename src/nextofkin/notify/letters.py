@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from nextofkin.errors import ConfigError, InputError
+from nextofkin.i18n import _
 from nextofkin.notify.model import Language
 from nextofkin.workspace import Workspace
 
@@ -57,7 +58,9 @@ def render(workspace: Workspace, language: str, context: dict[str, Any]) -> tupl
         subject = env.get_template(f"{language}/subject.txt.j2").render(**context)
         body = env.get_template(f"{language}/body.txt.j2").render(**context)
     except TemplateError as exc:
-        raise InputError(f"notification template ({language}) failed: {exc}") from exc
+        raise InputError(
+            _("notification template (%(language)s) failed: %(exc)s", language=language, exc=exc)
+        ) from exc
     return " ".join(subject.split()), body
 
 
@@ -67,12 +70,17 @@ def team_check(workspace: Workspace, body: str) -> None:
     contacts = [c for c in (team.team_phone, team.team_email) if c and c.strip()]
     if not (team.team_name and team.team_name.strip()) or not contacts:
         raise ConfigError(
-            "a letter to a family needs the team's name and a way to reach it: set "
-            "NEXTOFKIN_NOTIFY__TEAM_NAME and NEXTOFKIN_NOTIFY__TEAM_PHONE or __TEAM_EMAIL"
+            _(
+                "a letter to a family needs the team's name and a way to reach it: set "
+                "NEXTOFKIN_NOTIFY__TEAM_NAME and NEXTOFKIN_NOTIFY__TEAM_PHONE or "
+                "__TEAM_EMAIL",
+            )
         )
     # A team's own template could leave them out: the rendered text itself must carry them.
     if team.team_name.strip() not in body or not any(c.strip() in body for c in contacts):
         raise InputError(
-            "the rendered letter does not contain the team's name and a phone or e-mail to "
-            "reach it: check the notification template"
+            _(
+                "the rendered letter does not contain the team's name and a phone or "
+                "e-mail to reach it: check the notification template",
+            )
         )

@@ -7,6 +7,7 @@ from nextofkin.addresses import normalise_email
 from nextofkin.cases.service import get_case
 from nextofkin.errors import InputError
 from nextofkin.gallery.records import Account
+from nextofkin.i18n import gettext
 from nextofkin.kin.interfaces import KinFinder
 from nextofkin.notify.binding import identified
 from nextofkin.notify.model import Channel, KinPick
@@ -20,8 +21,11 @@ def address_for(account: Account, channel: Channel) -> str | None:
         email = contacts.get("email")
         if not isinstance(email, str) or not email.strip():
             raise InputError(
-                f"account {account.external_id} has no e-mail address in its contacts: use "
-                "--channel manual"
+                gettext(
+                    "account %(external_id)s has no e-mail address in its contacts: use "
+                    "--channel manual",
+                    external_id=account.external_id,
+                )
             )
         return normalise_email(email)
     parts = [f"{k}: {v}" for k, v in sorted(contacts.items()) if v]

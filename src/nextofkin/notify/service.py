@@ -43,6 +43,7 @@ from nextofkin.errors import (
     UncertainDeliveryError,
 )
 from nextofkin.gallery.accounts import resolve_account
+from nextofkin.i18n import gettext
 from nextofkin.inquiries.review import confirmed_link
 from nextofkin.notify.attachments import outgoing, write_package
 from nextofkin.notify.binding import bound_to_current, check_binding, identified
@@ -148,7 +149,12 @@ def send(
         if wanted is not None:
             missing = wanted - {r.recipient_key for r in rows}
             if missing:
-                raise InputError(f"no draft for {', '.join(sorted(missing))}: draft it first")
+                raise InputError(
+                    gettext(
+                        "no draft for %(missing)s: draft it first",
+                        missing=", ".join(sorted(missing)),
+                    )
+                )
         for row in rows:
             if wanted is not None and row.recipient_key not in wanted:
                 continue
@@ -169,19 +175,29 @@ def send(
 def _note(row: OutboxMessage, workspace: Workspace) -> str:
     state = OutboxState(row.state)
     if state is OutboxState.SENT:
-        return f"already sent {row.sent_at:%Y-%m-%d %H:%M} UTC by {row.sent_by}: nothing sent"
+        return gettext(
+            "already sent %(at)s UTC by %(user)s: nothing sent",
+            at=f"{row.sent_at:%Y-%m-%d %H:%M}",
+            user=row.sent_by,
+        )
     if state is OutboxState.SENDING:
-        return "being sent by another process right now: nothing sent"
+        return gettext("being sent by another process right now: nothing sent")
     if state is OutboxState.UNCERTAIN:
-        return f"NOT re-sent: delivery uncertain ({row.last_error}); a person must check"
+        return gettext(
+            "NOT re-sent: delivery uncertain (%(error)s); a person must check", error=row.last_error
+        )
     if state is OutboxState.APPROVED and row.channel == Channel.MANUAL.value:
         # The full path: the stored one is relative to the workspace's media folder, which is
         # not where a person's shell is.
-        return f"ready to send by hand: {workspace.media_dir / str(row.package_dir)}"
+        return gettext(
+            "ready to send by hand: %(path)s", path=workspace.media_dir / str(row.package_dir)
+        )
     if state is OutboxState.FAILED:
-        return f"failed: {row.last_error}; fix and re-draft, or `notify release`"
+        return gettext(
+            "failed: %(error)s; fix and re-draft, or `notify release`", error=row.last_error
+        )
     if state is OutboxState.VOID:
-        return (
+        return gettext(
             "NOT sent: written before the latest review decision of the case; re-draft it for "
             "the current identification"
         )
@@ -260,7 +276,7 @@ def _claim(
         if claimed != 1:
             note = _note(row, workspace)
             if OutboxState(row.state) is OutboxState.APPROVED:
-                note = (
+                note = gettext(
                     "NOT sent: the identification it was written for is no longer the "
                     "case's current one; re-draft"
                 )
@@ -338,7 +354,12 @@ def _record_sent(
         case = get_case(session, number)
         if CaseState(case.state) is CaseState.IDENTIFIED:
             transition(session, case, CaseState.NOTIFIED, user, f"message to {row.recipient_key}")
-        return SendOutcome(row.recipient_key, OutboxState.SENT, True, f"sent to {row.address}")
+        return SendOutcome(
+            row.recipient_key,
+            OutboxState.SENT,
+            True,
+            gettext("sent to %(address)s", address=row.address),
+        )
 
 
 def _recipient_key(session: Session, recipient: str) -> str:
@@ -357,7 +378,13 @@ def _row_for(session: Session, number: str, recipient: str) -> tuple[Case, Outbo
         )
     ).one_or_none()
     if row is None:
-        raise NotFound(f"no message to {key.removeprefix('account:')} for case {number}")
+        raise NotFound(
+            gettext(
+                "no message to %(key)s for case %(number)s",
+                key=key.removeprefix("account:"),
+                number=number,
+            )
+        )
     return case, row
 
 
@@ -374,11 +401,16 @@ def mark_sent(
         state = OutboxState(row.state)
         manual_ready = state is OutboxState.APPROVED and row.channel == Channel.MANUAL.value
         if state is OutboxState.SENT:
-            raise PolicyViolation(f"already recorded as sent {row.sent_at:%Y-%m-%d %H:%M} UTC")
+            raise PolicyViolation(
+                gettext("already recorded as sent %(at)s UTC", at=f"{row.sent_at:%Y-%m-%d %H:%M}")
+            )
         if not (manual_ready or state is OutboxState.UNCERTAIN):
             raise PolicyViolation(
-                f"the message is {state.value}: only an approved manual message or an uncertain "
-                "one can be marked sent"
+                gettext(
+                    "the message is %(value)s: only an approved manual message or an "
+                    "uncertain one can be marked sent",
+                    value=state.value,
+                )
             )
         if manual_ready:
             check_binding(session, case, row)
@@ -396,13 +428,17 @@ def release(
     The ``reason`` (e.g. "not in the server log") is required and audited.
     """
     if not reason.strip():
-        raise InputError("say how you know the message did not arrive: --reason TEXT")
+        raise InputError(gettext("say how you know the message did not arrive: --reason TEXT"))
     with workspace.session() as session:
         user = require(session, actor, Permission.SEND).name
         case, row = _row_for(session, number, recipient)
         state = OutboxState(row.state)
         if state not in (OutboxState.UNCERTAIN, OutboxState.FAILED):
-            raise PolicyViolation(f"the message is {state.value}: only uncertain or failed ones")
+            raise PolicyViolation(
+                gettext(
+                    "the message is %(value)s: only uncertain or failed ones", value=state.value
+                )
+            )
         check_binding(session, case, row)
         row.state = OutboxState.APPROVED.value
         row.owner = None

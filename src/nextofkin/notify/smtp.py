@@ -30,6 +30,7 @@ from nextofkin.errors import (
     TemporaryDeliveryError,
     UncertainDeliveryError,
 )
+from nextofkin.i18n import gettext
 from nextofkin.settings import SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -183,12 +184,16 @@ class SmtpChannel:
         except (TemporaryDeliveryError, PermanentDeliveryError):
             raise
         except ssl.SSLCertVerificationError as exc:
-            raise PermanentDeliveryError(f"{stage}: server certificate not trusted: {exc}") from exc
+            raise PermanentDeliveryError(
+                gettext("%(stage)s: server certificate not trusted: %(exc)s", stage=stage, exc=exc)
+            ) from exc
         except smtplib.SMTPServerDisconnected as exc:
             raise self._lost(stage, body_sent, exc) from exc
         except smtplib.SMTPException as exc:
             # No STARTTLS, no usable AUTH method and the like: settings to fix, not to retry.
-            raise PermanentDeliveryError(f"{stage}: {exc}") from exc
+            raise PermanentDeliveryError(
+                gettext("%(stage)s: %(exc)s", stage=stage, exc=exc)
+            ) from exc
         except OSError as exc:
             raise self._lost(stage, body_sent, exc) from exc
         log.info("delivered %s to %s: %s", message.message_id, message.to_address, receipt.reply)
@@ -199,7 +204,12 @@ class SmtpChannel:
         """A lost or refused connection: uncertain once the body went out, else temporary."""
         if body_sent:
             return UncertainDeliveryError(
-                f"connection lost after the message body was sent ({exc}): it may have "
-                "been delivered"
+                gettext(
+                    "connection lost after the message body was sent (%(exc)s): it may "
+                    "have been delivered",
+                    exc=exc,
+                )
             )
-        return TemporaryDeliveryError(f"{stage}: {type(exc).__name__}: {exc}")
+        return TemporaryDeliveryError(
+            gettext("%(stage)s: %(kind)s: %(exc)s", stage=stage, kind=type(exc).__name__, exc=exc)
+        )

@@ -214,9 +214,16 @@ def add_user(
         ).all()
         example = admins[0] if admins else "ADMIN"
         raise PermissionDenied(
-            f"no acting user: this workspace has users already, and only an admin adds more "
-            f"(admins: {', '.join(admins) or 'none active'}). Run as one: "
-            f"NEXTOFKIN_USER={example} nextofkin user add {name} --role {role.value}"
+            _(
+                "no acting user: this workspace has users already, and only an admin "
+                "adds more (admins: %(admins)s). Run as one: "
+                "NEXTOFKIN_USER=%(example)s nextofkin user add %(name)s --role "
+                "%(value)s",
+                admins=", ".join(admins) or "none active",
+                example=example,
+                name=name,
+                value=role.value,
+            )
         )
     else:
         creator = require(session, actor, Permission.MANAGE_USERS).name
@@ -251,7 +258,7 @@ def set_active(session: Session, actor: str | None, name: str, active: bool) -> 
     require(session, actor, Permission.MANAGE_USERS)
     user = get_user(session, name)
     if not active:
-        _keep_an_admin(session, user, "deactivate")
+        _keep_an_admin(session, user, _("deactivate"))
     user.active = active
     revoked = 0 if active else revoke_sessions(session, name, "deactivated")
     audit.record(
@@ -276,7 +283,7 @@ def set_role(session: Session, actor: str | None, name: str, role: Role | str) -
         ) from exc
     user = get_user(session, name)
     if role is not Role.ADMIN:
-        _keep_an_admin(session, user, f"make {role.value}")
+        _keep_an_admin(session, user, _("make %(role)s", role=role_label(role)))
     before = user.role
     user.role = role.value
     audit.record(
@@ -305,8 +312,12 @@ def _keep_an_admin(session: Session, user: User, change: str) -> None:
     ).all()
     if not [i for i in admins if i != user.id]:
         raise PolicyViolation(
-            f"cannot {change} {user.name!r}: the last active admin (add or activate another "
-            "admin first)"
+            _(
+                "cannot %(change)s %(name)r: the last active admin (add or activate "
+                "another admin first)",
+                change=change,
+                name=user.name,
+            )
         )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from nextofkin import audit
 from nextofkin.db import utcnow
 from nextofkin.errors import InputError, NotFound, PermissionDenied
+from nextofkin.i18n import _
 from nextofkin.users.records import ApiToken, User
 from nextofkin.users.service import Role
 
@@ -30,14 +31,14 @@ def hash_token(token: str) -> str:
 def _acting_user(session: Session, name: str) -> User:
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
     if user is None or not user.active:
-        raise PermissionDenied(f"user {name!r} is unknown or deactivated")
+        raise PermissionDenied(_("user %(name)r is unknown or deactivated", name=name))
     return user
 
 
 def _token_owner(session: Session, name: str) -> User:
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
     if user is None or not user.active:
-        raise NotFound(f"user {name!r} is unknown or deactivated")
+        raise NotFound(_("user %(name)r is unknown or deactivated", name=name))
     return user
 
 
@@ -78,11 +79,11 @@ def create_token(session: Session, actor: str, user: str, label: str) -> NewToke
     """Make a bearer token for ``user``; users make their own, admins anyone's (audited)."""
     actor_row = _acting_user(session, actor)
     if actor != user and Role(actor_row.role) is not Role.ADMIN:
-        raise PermissionDenied("only an admin may make a token for another user")
+        raise PermissionDenied(_("only an admin may make a token for another user"))
     _token_owner(session, user)
     label = label.strip()
     if not label or len(label) > 200:
-        raise InputError("a token needs a label of 1 to 200 characters (what it is for)")
+        raise InputError(_("a token needs a label of 1 to 200 characters (what it is for)"))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_name=user, label=label, token_sha256=hash_token(token), prefix=token[:10])
     session.add(row)
@@ -111,7 +112,7 @@ def revoke_token(session: Session, actor: str, token_id: int) -> TokenInfo:
     actor_row = _acting_user(session, actor)
     row = session.get(ApiToken, token_id)
     if row is None or (row.user_name != actor and Role(actor_row.role) is not Role.ADMIN):
-        raise NotFound(f"no token {token_id}")
+        raise NotFound(_("no token %(token_id)s", token_id=token_id))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit.record(

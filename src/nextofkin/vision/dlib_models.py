@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import gettext
 from nextofkin.vision.models import EmbedderSpec, ModelRegistry, l2_normalise
 from nextofkin.vision.types import Box, Detection, Points, RGBImage
 
@@ -49,7 +50,7 @@ class _Lazy:
                     try:
                         self._value = self._loader()
                     except (RuntimeError, OSError, ImportError) as exc:
-                        raise ModelError(f"cannot load model: {exc}") from exc
+                        raise ModelError(gettext("cannot load model: %(exc)s", exc=exc)) from exc
         return self._value
 
 
@@ -63,7 +64,7 @@ def _weights() -> Any:
     try:
         import face_recognition_models
     except ImportError as exc:  # pragma: no cover - a broken install
-        raise ModelError("the face_recognition_models package is not installed") from exc
+        raise ModelError(gettext("the face_recognition_models package is not installed")) from exc
     return face_recognition_models
 
 

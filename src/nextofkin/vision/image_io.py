@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from nextofkin.errors import ImageTooLarge, ImageTooSmall, UnreadableImage, UnsupportedFormat
+from nextofkin.i18n import _, format_number
 from nextofkin.vision.types import RGBImage
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})
@@ -46,17 +47,28 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise UnreadableImage(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+        raise UnreadableImage(
+            _("%(path)s: cannot read file (%(strerror)s)", path=path, strerror=exc.strerror or exc)
+        ) from exc
     if not path.is_file():
-        raise UnreadableImage(f"{path}: not a regular file")
+        raise UnreadableImage(_("%(path)s: not a regular file", path=path))
     if size == 0:
-        raise UnreadableImage(f"{path}: zero-byte file")
+        raise UnreadableImage(_("%(path)s: zero-byte file", path=path))
     if size > max_bytes:
-        raise ImageTooLarge(f"{path}: file is {size:,} bytes, the limit is {max_bytes:,}")
+        raise ImageTooLarge(
+            _(
+                "%(path)s: file is %(size)s bytes, the limit is %(limit)s",
+                path=path,
+                size=format_number(size),
+                limit=format_number(max_bytes),
+            )
+        )
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise UnreadableImage(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+        raise UnreadableImage(
+            _("%(path)s: cannot read file (%(strerror)s)", path=path, strerror=exc.strerror or exc)
+        ) from exc
 
 
 def sha256_of(data: bytes) -> str:
@@ -123,7 +135,7 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
     decompression bomb costs nothing. EXIF orientation is applied.
     """
     if not data:
-        raise UnreadableImage(f"{name}: zero-byte file")
+        raise UnreadableImage(_("%(name)s: zero-byte file", name=name))
     try:
         # Opening parses PNG text chunks, where the same global decides whether an oversized
         # (bomb) chunk is refused or silently dropped: refused, whatever was imported before.
@@ -131,28 +143,44 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge(f"{name}: {exc}") from exc
+        raise ImageTooLarge(_("%(name)s: %(exc)s", name=name, exc=exc)) from exc
     except UnidentifiedImageError as exc:
-        raise UnreadableImage(f"{name}: not an image file (unrecognised content)") from exc
+        raise UnreadableImage(
+            _("%(name)s: not an image file (unrecognised content)", name=name)
+        ) from exc
     except MemoryError:
         raise  # not the file's fault: the caller's memory budget decides what it means
     except Exception as exc:
         # Pillow's plugins raise more than OSError on hostile headers (ValueError for a PNG
         # text chunk over MAX_TEXT_CHUNK, SyntaxError, struct.error ...): each is this file's
         # problem, never the caller's crash.
-        raise UnreadableImage(f"{name}: truncated or corrupt image data ({_why(exc)})") from exc
+        raise UnreadableImage(
+            _("%(name)s: truncated or corrupt image data (%(why)s)", name=name, why=_why(exc))
+        ) from exc
     with image:
         fmt = image.format or "unknown"
         if fmt not in ACCEPTED_FORMATS:
             raise UnsupportedFormat(
-                f"{name}: format {fmt} is not accepted (use JPEG, PNG, WebP, BMP, GIF or TIFF)"
+                _(
+                    "%(name)s: format %(fmt)s is not accepted (use JPEG, PNG, WebP, BMP, "
+                    "GIF or TIFF)",
+                    name=name,
+                    fmt=fmt,
+                )
             )
         width, height = image.size
         if width <= 0 or height <= 0:
-            raise UnreadableImage(f"{name}: image has no pixels")
+            raise UnreadableImage(_("%(name)s: image has no pixels", name=name))
         if width * height > max_pixels:
             raise ImageTooLarge(
-                f"{name}: {width}x{height} = {width * height:,} pixels, the limit is {max_pixels:,}"
+                _(
+                    "%(name)s: %(width)sx%(height)s = %(pixels)s pixels, the limit is %(limit)s",
+                    name=name,
+                    width=width,
+                    height=height,
+                    pixels=format_number(width * height),
+                    limit=format_number(max_pixels),
+                )
             )
         try:
             with _truncated_images_refused():
@@ -162,7 +190,9 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
         except MemoryError:
             raise
         except Exception as exc:  # see above: any decoder failure is this file's failure
-            raise UnreadableImage(f"{name}: truncated or corrupt image data ({_why(exc)})") from exc
+            raise UnreadableImage(
+                _("%(name)s: truncated or corrupt image data (%(why)s)", name=name, why=_why(exc))
+            ) from exc
     return LoadedImage(pixels=pixels, sha256=sha256_of(data), size_bytes=len(data), format=fmt)
 
 
@@ -174,8 +204,11 @@ def load_image(path: Path, *, max_pixels: int, max_bytes: int) -> LoadedImage:
 def require_face_size(width: int, height: int, least: int, name: str | None = None) -> None:
     """Refuse an image too narrow or too flat to hold a face (1x1, 40000x1, ...)."""
     if min(height, width) < least:
-        raise ImageTooSmall(
-            (f"{name}: " if name else "")
-            + f"image is {width}x{height} px: too small to hold a face "
-            f"(at least {least} px each way)"
+        says = _(
+            "image is %(width)sx%(height)s px: too small to hold a face "
+            "(at least %(least)s px each way)",
+            width=width,
+            height=height,
+            least=least,
         )
+        raise ImageTooSmall(_("%(name)s: %(message)s", name=name, message=says) if name else says)

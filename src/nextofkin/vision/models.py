@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import _
 from nextofkin.vision.onnx_runtime import OnnxRuntime
 from nextofkin.vision.types import Box, Detection, Points, RGBImage, Vector
 
@@ -113,7 +114,14 @@ class ModelRegistry:
             factory = table[name]
         except KeyError:
             known = ", ".join(sorted(table)) or "none"
-            raise ModelError(f"unknown {kind} {name!r}; registered: {known}") from None
+            raise ModelError(
+                _(
+                    "unknown %(kind)s %(name)r; registered: %(known)s",
+                    kind=kind,
+                    name=name,
+                    known=known,
+                )
+            ) from None
         return factory()
 
     def detector(self, name: str) -> Detector:

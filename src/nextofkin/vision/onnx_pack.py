@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import _
 from nextofkin.settings import Settings, VisionSettings
 from nextofkin.vision.models import EmbedderSpec, ModelRegistry, l2_normalise
 from nextofkin.vision.onnx_runtime import OnnxRuntime, make_session
@@ -111,9 +112,17 @@ def read_pack(directory: Path) -> ModelPack:
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelError(f"{directory} is not a model pack: {MANIFEST} is missing") from None
+        raise ModelError(
+            _(
+                "%(directory)s is not a model pack: %(manifest)s is missing",
+                directory=directory,
+                manifest=MANIFEST,
+            )
+        ) from None
     except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"cannot read {manifest}: {exc}") from exc
+        raise ModelError(
+            _("cannot read %(manifest)s: %(exc)s", manifest=manifest, exc=exc)
+        ) from exc
     try:
         det = dict(data["detector"])
         rec = dict(data["recogniser"])
@@ -132,13 +141,28 @@ def read_pack(directory: Path) -> ModelPack:
             strict_similarity=float(rec.pop("strict_similarity", 0.4)),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{manifest}: missing or invalid entry ({exc!r})") from exc
+        raise ModelError(
+            _("%(manifest)s: missing or invalid entry (%(exc)r)", manifest=manifest, exc=exc)
+        ) from exc
     unknown = sorted(set(det) | set(rec))
     if unknown:
-        raise ModelError(f"{manifest}: unknown keys {', '.join(unknown)}")
+        raise ModelError(
+            _(
+                "%(manifest)s: unknown keys %(unknown)s",
+                manifest=manifest,
+                unknown=", ".join(unknown),
+            )
+        )
     for path in (detector.file, recogniser.file):
         if not path.is_file():
-            raise ModelError(f"{manifest}: model file {path.name} not found in {directory}")
+            raise ModelError(
+                _(
+                    "%(manifest)s: model file %(name)s not found in %(directory)s",
+                    manifest=manifest,
+                    name=path.name,
+                    directory=directory,
+                )
+            )
     return ModelPack(str(data.get("name", directory.name)), directory, detector, recogniser)
 
 
@@ -209,8 +233,14 @@ class ScrfdDetector:
         levels = len(cfg.strides)
         if len(outputs) != 3 * levels:
             raise ModelError(
-                f"detector returned {len(outputs)} outputs; a SCRFD-style model with strides "
-                f"{list(cfg.strides)} returns {3 * levels} (scores, boxes, landmarks per stride)"
+                _(
+                    "detector returned %(n_outputs)s outputs; a SCRFD-style model with "
+                    "strides %(strides)s returns %(value)s (scores, boxes, landmarks per "
+                    "stride)",
+                    n_outputs=len(outputs),
+                    strides=list(cfg.strides),
+                    value=3 * levels,
+                )
             )
         all_boxes, all_scores, all_kps = [], [], []
         for i, stride in enumerate(cfg.strides):
@@ -220,8 +250,13 @@ class ScrfdDetector:
             centres = anchor_centres(cfg.input_size, stride, cfg.anchors)
             if len(centres) != len(scores):
                 raise ModelError(
-                    f"stride {stride}: {len(scores)} scores for {len(centres)} anchors; check "
-                    "input_size, strides and anchors in pack.json"
+                    _(
+                        "stride %(stride)s: %(n_scores)s scores for %(n_centres)s anchors; "
+                        "check input_size, strides and anchors in pack.json",
+                        stride=stride,
+                        n_scores=len(scores),
+                        n_centres=len(centres),
+                    )
                 )
             hit = scores >= cfg.score_threshold
             if not hit.any():
@@ -295,7 +330,9 @@ class ArcFaceEmbedder:
         """The 112x112 chip ArcFace expects, from the detector's five landmarks."""
         points = np.asarray(landmarks, dtype=np.float32)
         if points.shape != (5, 2):
-            raise ModelError(f"ArcFace alignment needs 5 landmarks, got shape {points.shape}")
+            raise ModelError(
+                _("ArcFace alignment needs 5 landmarks, got shape %(shape)s", shape=points.shape)
+            )
         matrix = similarity_transform(points, ARCFACE_TEMPLATE)
         chip = cv2.warpAffine(
             image, matrix, (ARCFACE_SIZE, ARCFACE_SIZE), flags=cv2.INTER_LINEAR, borderValue=0
@@ -308,13 +345,19 @@ class ArcFaceEmbedder:
             return np.zeros((0, self.spec.dim), dtype=np.float32)
         batch = np.stack([np.asarray(c, dtype=np.float32) for c in chips])
         if batch.shape[1:] != (ARCFACE_SIZE, ARCFACE_SIZE, 3):
-            raise ModelError(f"chips must be {ARCFACE_SIZE}x{ARCFACE_SIZE} RGB")
+            raise ModelError(
+                _("chips must be %(arcface_size)sx%(arcface_size)s RGB", arcface_size=ARCFACE_SIZE)
+            )
         blob = ((batch - 127.5) / 127.5).transpose(0, 3, 1, 2)
         session = self._session.get()
         out = np.asarray(session.run(None, {session.get_inputs()[0].name: blob})[0])
         if out.ndim != 2 or out.shape[1] != self.spec.dim:
             raise ModelError(
-                f"recogniser returned shape {out.shape}; pack.json says dim {self.spec.dim}"
+                _(
+                    "recogniser returned shape %(shape)s; pack.json says dim %(dim)s",
+                    shape=out.shape,
+                    dim=self.spec.dim,
+                )
             )
         return l2_normalise(out)
 

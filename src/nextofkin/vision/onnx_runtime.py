@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import _
 from nextofkin.settings import VisionSettings
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,13 @@ class OnnxRuntime:
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
-            raise ModelError(f"unknown device {self.device!r}; one of {', '.join(DEVICES)}")
+            raise ModelError(
+                _(
+                    "unknown device %(device)r; one of %(devices)s",
+                    device=self.device,
+                    devices=", ".join(DEVICES),
+                )
+            )
 
     @classmethod
     def from_settings(cls, vision: VisionSettings) -> OnnxRuntime:
@@ -64,14 +71,22 @@ def choose_providers(device: str, available: Sequence[str]) -> list[str]:
     if device == "cuda":
         if CUDA not in available:
             raise ModelError(
-                "device 'cuda' was asked for but this ONNX Runtime has no CUDA provider "
-                "(install onnxruntime-gpu on a machine with an NVIDIA GPU, or set the device "
-                "to auto or cpu)"
+                _(
+                    "device 'cuda' was asked for but this ONNX Runtime has no CUDA "
+                    "provider (install onnxruntime-gpu on a machine with an NVIDIA GPU, or "
+                    "set the device to auto or cpu)",
+                )
             )
         return [CUDA, CPU]
     if device == "auto":
         return [CUDA, CPU] if CUDA in available else [CPU]
-    raise ModelError(f"unknown device {device!r}; one of {', '.join(DEVICES)}")
+    raise ModelError(
+        _(
+            "unknown device %(device)r; one of %(devices)s",
+            device=device,
+            devices=", ".join(DEVICES),
+        )
+    )
 
 
 def make_session(
@@ -101,11 +116,17 @@ def make_session(
     try:
         session = ort.InferenceSession(source, opts, providers=providers)
     except Exception as exc:  # ORT raises its own exception types
-        raise ModelError(f"cannot load {name}: {exc}") from exc
+        raise ModelError(_("cannot load %(name)s: %(exc)s", name=name, exc=exc)) from exc
     got = list(session.get_providers())
     if providers[0] == CUDA and CUDA not in got:
         if runtime.device == "cuda":
-            raise ModelError(f"{name}: CUDA was asked for but the session runs on {got}")
+            raise ModelError(
+                _(
+                    "%(name)s: CUDA was asked for but the session runs on %(got)s",
+                    name=name,
+                    got=got,
+                )
+            )
         log.info("%s: CUDA provider present but unusable, running on CPU", name)
     return session
 

@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 
 from nextofkin.errors import ImageNotAnalysable, NextOfKinError, NoFaceFound
+from nextofkin.i18n import N_, gettext, ngettext
+from nextofkin.i18n import label as label_of
 from nextofkin.settings import VisionSettings
 from nextofkin.vision import quality
 from nextofkin.vision.image_io import require_face_size
@@ -190,8 +192,16 @@ class FacePipeline:
         faces = self._faces_in_view(view, detector.detect(view.pixels, upsample), keep_chips)
         best = max((f.detection_score for f in faces), default=0.0)
         tried.append(
-            f"{detector.name}, {label}, rotated {angle}°, upsample {upsample}: "
-            f"{len(faces)} face(s)" + (f" (best score {best:.2f})" if faces else "")
+            ngettext(
+                "%(detector)s, %(view)s, rotated %(angle)s°, upsample %(upsample)s: %(num)d face",
+                "%(detector)s, %(view)s, rotated %(angle)s°, upsample %(upsample)s: %(num)d faces",
+                len(faces),
+                detector=detector.name,
+                view=_view_label(label),
+                angle=angle,
+                upsample=upsample,
+            )
+            + (gettext(" (best score %(best).2f)", best=best) if faces else "")
         )
         return faces
 
@@ -217,7 +227,15 @@ class FacePipeline:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             # INTER_AREA averages the pixels each output pixel covers: no aliasing, no moire.
             work = np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
-            tried.append(f"downscaled {width}x{height} to {size[0]}x{size[1]} for detection")
+            tried.append(
+                gettext(
+                    "downscaled %(width)sx%(height)s to %(to_width)sx%(to_height)s for detection",
+                    width=width,
+                    height=height,
+                    to_width=size[0],
+                    to_height=size[1],
+                )
+            )
         try:
             found = self._analyse_probe(work, keep_chips, tried)
         except (NextOfKinError, MemoryError):
@@ -277,19 +295,36 @@ class FacePipeline:
                 return PhotoFaces(width, height, best, tried)
         # One short line: the attempts themselves travel in ``tried`` (listed line by line by the
         # CLI, as a list by the API), not in a message nobody can read on one line.
-        second = ", a second detector" if self.fallback_detector is not None else ""
+        second = gettext(", a second detector") if self.fallback_detector is not None else ""
         raise NoFaceFound(
-            f"no face found after {len(tried)} attempts (tried: every quarter turn, tilts, "
-            f"contrast equalisation, more upsampling{second})",
+            gettext(
+                "no face found after %(n_tried)s attempts (tried: every quarter turn, "
+                "tilts, contrast equalisation, more upsampling%(second)s)",
+                n_tried=len(tried),
+                second=second,
+            ),
             tried=tried,
         )
+
+
+# The views of a probe, as the attempts list names them (the keys stay English in the code).
+_VIEWS = {"original": N_("original"), "contrast-equalised": N_("contrast-equalised")}
+
+
+def _view_label(view: str) -> str:
+    """The name of a probe view in the reader's language."""
+    return label_of(_VIEWS, view)
 
 
 def _not_analysable(exc: Exception) -> ImageNotAnalysable:
     """A model's failure on one image, as that image's error (never a bare RuntimeError)."""
     text = str(exc).splitlines()[0][:200] if str(exc) else ""
     return ImageNotAnalysable(
-        f"the face models failed on this image ({type(exc).__name__}: {text})"
+        gettext(
+            "the face models failed on this image (%(kind)s: %(text)s)",
+            kind=type(exc).__name__,
+            text=text,
+        )
     )
 
 

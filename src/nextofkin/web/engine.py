@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import _
 from nextofkin.identify.interfaces import Identifier
 from nextofkin.workspace import Workspace
 
@@ -101,7 +102,7 @@ class SearchEngine:
                 self._load_locked()
             analyser = getattr(self._service, "analyser", None)
         if analyser is None:
-            raise ModelError("the search engine has no photo analyser")
+            raise ModelError(_("the search engine has no photo analyser"))
         return cast("ProbeAnalyser", analyser)
 
     def identify(self, photos: list[Path], top: int = 10) -> SearchResult:
@@ -118,7 +119,7 @@ class SearchEngine:
                 self._load_locked()
             service = self._service
             if service is None:  # pragma: no cover - _load_locked sets it or raises
-                raise ModelError("the search engine could not be loaded")
+                raise ModelError(_("the search engine could not be loaded"))
             if not isinstance(service, IdentifyService):
                 self._refresh_index_locked()
                 return service.identify(photos, top=top)

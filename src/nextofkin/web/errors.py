@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextofkin import errors as e
-from nextofkin.i18n import _, use_language
+from nextofkin.i18n import _, current_language, use_language
 from nextofkin.web.language import request_language
 from nextofkin.web.problems import (
     CsrfRejected,
@@ -181,9 +181,11 @@ def _plain_error_page(request: Request, body: ErrorBody) -> Response:
         return render_error(request, body)
     except Exception:  # the templates or the session may be what broke
         log.exception("error page could not be rendered")
+    # The words of error.html, from the same catalogue: this page is read in the same language.
+    heading, back = escape(_("Something went wrong")), escape(_("Back to the dashboard"))
     html = (
-        "<!doctype html><html lang=en><meta charset=utf-8><title>"
-        f"{escape(body.type)}</title><h1>Something went wrong</h1><p>{escape(body.message)}</p>"
-        f"<p>{escape(body.type)} · HTTP {body.status}</p><p><a href=/>Back to the dashboard</a>"
+        f"<!doctype html><html lang={current_language()}><meta charset=utf-8><title>"
+        f"{escape(body.type)}</title><h1>{heading}</h1><p>{escape(body.message)}</p>"
+        f"<p>{escape(body.type)} · HTTP {body.status}</p><p><a href=/>{back}</a>"
     )
     return HTMLResponse(html, status_code=body.status)

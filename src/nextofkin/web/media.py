@@ -31,6 +31,7 @@ from nextofkin.cases.media import clean_photo, face_crop, jpeg_bytes
 from nextofkin.cases.records import Case, CasePhoto, CaseSearch
 from nextofkin.errors import NotFound
 from nextofkin.gallery.records import Face, Image, Photo
+from nextofkin.i18n import gettext
 from nextofkin.notify.records import OutboxMessage
 from nextofkin.web.deps import RowId, StateDep, Viewer
 
@@ -108,7 +109,7 @@ def face_key(session: Session, face_id: int) -> tuple[str, Path, list[float], in
         .where(Face.id == face_id)
     ).first()
     if row is None:
-        raise NotFound(f"no face #{face_id}")
+        raise NotFound(gettext("no face #%(face_id)s", face_id=face_id))
     left, top, right, bottom, rotation, path, sha = row
     box = [float(left), float(top), float(right), float(bottom)]
     turn = int(rotation or 0)
@@ -136,7 +137,7 @@ def gallery_photo(
             .where(Photo.id == photo_id)
         ).first()
     if row is None:
-        raise NotFound(f"no stored image for photo #{photo_id}")
+        raise NotFound(gettext("no stored image for photo #%(photo_id)s", photo_id=photo_id))
     path, sha = Path(row[0]), row[1]
     side = THUMB_SIDE if thumb else PHOTO_SIDE
     data = CACHE.get(f"photo:{sha}:{side}", lambda: jpeg_bytes(clean_photo(path, max_side=side)))
@@ -151,11 +152,19 @@ def _case_photo(state: StateDep, number: str, ordinal: int) -> tuple[Path, str]:
             .where(Case.number == number, CasePhoto.ordinal == ordinal)
         ).first()
     if row is None:
-        raise NotFound(f"no photo {ordinal} in case {number!r}")
+        raise NotFound(
+            gettext("no photo %(ordinal)s in case %(number)r", ordinal=ordinal, number=number)
+        )
     media = state.workspace.media_dir.resolve()
     path = (media / row[0]).resolve()
     if not path.is_relative_to(media):
-        raise NotFound(f"photo {ordinal} of case {number!r} is not in the workspace")
+        raise NotFound(
+            gettext(
+                "photo %(ordinal)s of case %(number)r is not in the workspace",
+                ordinal=ordinal,
+                number=number,
+            )
+        )
     return path, row[1]
 
 
@@ -196,7 +205,14 @@ def probe_face(
         )
     probe = next((p for p in probes or [] if p.get("case_photo") == ordinal), None)
     if probe is None:
-        raise NotFound(f"search {search_id} of case {number!r} used no face from photo {ordinal}")
+        raise NotFound(
+            gettext(
+                "search %(search_id)s of case %(number)r used no face from photo %(ordinal)s",
+                search_id=search_id,
+                number=number,
+                ordinal=ordinal,
+            )
+        )
     path, sha = _case_photo(state, number, ordinal)
     box = [float(v) for v in probe["box"]]
     rotation = int(probe.get("rotation", 0))
@@ -222,9 +238,9 @@ def message_attachment(
             .where(Case.number == number, OutboxMessage.recipient_key == to)
         )
     if not stored:
-        raise NotFound(f"no attachment for {to!r} in case {number!r}")
+        raise NotFound(gettext("no attachment for %(to)r in case %(number)r", to=to, number=number))
     media = state.workspace.media_dir.resolve()
     path = (media / stored).resolve()
     if not path.is_relative_to(media) or not path.is_file():
-        raise NotFound(f"the attachment for {to!r} is not in the workspace")
+        raise NotFound(gettext("the attachment for %(to)r is not in the workspace", to=to))
     return _jpeg(request, path.read_bytes())

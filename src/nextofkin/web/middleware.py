@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nextofkin.i18n import format_number, gettext
 from nextofkin.web.errors import describe, wants_json
 from nextofkin.web.problems import UploadTooLarge
 
@@ -98,7 +99,9 @@ class BodyLimit:
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
     request = Request(scope, receive)
-    body = describe(UploadTooLarge(f"request body over {limit:,} bytes"))
+    body = describe(
+        UploadTooLarge(gettext("request body over %(limit)s bytes", limit=format_number(limit)))
+    )
     response: Response = (
         JSONResponse(body.json(), status_code=413)
         if wants_json(request)

@@ -25,6 +25,7 @@ from nextofkin.gallery.records import (
     Source,
 )
 from nextofkin.gallery.tags import tagged_accounts
+from nextofkin.i18n import _
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ def account_detail(session: Session, account_id: int) -> AccountDetail:
     """An account with its photos, their faces and each face's role for this account."""
     account = session.get(Account, account_id)
     if account is None:
-        raise NotFound(f"no account #{account_id}")
+        raise NotFound(_("no account #%(account_id)s", account_id=account_id))
     source = session.get_one(Source, account.source_id)
     photos = list(
         session.scalars(select(Photo).where(Photo.account_id == account_id).order_by(Photo.id))
@@ -281,7 +282,7 @@ def photo_detail(session: Session, photo_id: int) -> PhotoInfo:
     """One photo with its faces (roles from the posting account's side)."""
     photo = session.get(Photo, photo_id)
     if photo is None:
-        raise NotFound(f"no photo #{photo_id}")
+        raise NotFound(_("no photo #%(photo_id)s", photo_id=photo_id))
     return _photo_infos(session, [photo], photo.account_id)[0]
 
 
@@ -293,7 +294,7 @@ def face_file(session: Session, face_id: int) -> FaceFile:
         .where(Face.id == face_id)
     ).first()
     if row is None:
-        raise NotFound(f"no face #{face_id}")
+        raise NotFound(_("no face #%(face_id)s", face_id=face_id))
     left, top, right, bottom, rotation, path = row
     return FaceFile(Path(path), [left, top, right, bottom], rotation or 0)
 
@@ -304,5 +305,5 @@ def photo_file(session: Session, photo_id: int) -> Path:
         select(Image.path).join(Photo, Photo.image_id == Image.id).where(Photo.id == photo_id)
     )
     if path is None:
-        raise NotFound(f"no stored image for photo #{photo_id}")
+        raise NotFound(_("no stored image for photo #%(photo_id)s", photo_id=photo_id))
     return Path(path)

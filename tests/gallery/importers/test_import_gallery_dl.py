@@ -47,7 +47,7 @@ def test_tool_root_reads_vk_and_instagram_accounts_by_platform_user_id(tmp_path:
     assert insta.tagged == [Tag("55502")]
     # info.json is a side file; another site is one summary line, not a line per file.
     assert [(p.item, p.message) for p in export.problems] == [
-        ("gallery-dl:twitter", "1 file(s) from site 'twitter': only vk and instagram are read")
+        ("gallery-dl:twitter", "1 file from site 'twitter': only vk and instagram are read")
     ]
 
 

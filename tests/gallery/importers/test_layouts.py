@@ -25,7 +25,7 @@ def test_photos_directly_in_root_are_refused_saying_what_was_expected(tmp_path: 
         read_export(tmp_path)
     message = str(refused.value)
     assert "no known export layout" in message
-    assert "one folder per account" in message and "found 2 photo(s) directly in ROOT" in message
+    assert "one folder per account" in message and "found 2 photos directly in ROOT" in message
 
 
 def test_manifest_folder_without_accounts_jsonl_is_refused(tmp_path: Path) -> None:

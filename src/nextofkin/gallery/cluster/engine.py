@@ -42,6 +42,7 @@ from nextofkin.gallery.registration import (
     register_export,
     upsert_source,
 )
+from nextofkin.i18n import _
 from nextofkin.processes import exclusive_lock
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.image_io import read_bytes, sha256_of
@@ -166,8 +167,11 @@ def _cluster_ingest(
             log.warning("%d shards were not analysed; trying them again", len(planned))
     if planned:
         raise NextOfKinError(
-            f"{len(planned)} shards of the cluster ingest were not analysed (see the Ray logs); "
-            "run the ingest again: what was loaded stays loaded"
+            _(
+                "%(n_planned)s shards of the cluster ingest were not analysed (see the "
+                "Ray logs); run the ingest again: what was loaded stays loaded",
+                n_planned=len(planned),
+            )
         )
     report.failures = failures_of(workspace, source_id)
     derived = refresh_derived(workspace)
@@ -205,7 +209,9 @@ def _run_on_ray(
         import ray
     except ImportError as exc:
         raise ConfigError(
-            "the ray engine needs Ray: pip install 'nextofkin[cluster]' (ray, pyarrow)"
+            _(
+                "the ray engine needs Ray: pip install 'nextofkin[cluster]' (ray, pyarrow)",
+            )
         ) from exc
     shard_dir.mkdir(parents=True, exist_ok=True)
     started_here = not ray.is_initialized()

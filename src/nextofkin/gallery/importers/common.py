@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nextofkin.errors import ManifestError
+from nextofkin.i18n import _
 from nextofkin.vision.image_io import IMAGE_SUFFIXES
 
 # An Instagram handle after "@": letters, digits, "_" and inner single dots, at most 30 (as the
@@ -51,18 +52,23 @@ def read_json_file(path: Path) -> Any:
         else:
             raw = path.read_bytes()
     except lzma.LZMAError as exc:
-        raise ManifestError(f"not a complete xz file ({exc})") from exc
+        raise ManifestError(_("not a complete xz file (%(exc)s)", exc=exc)) from exc
     except EOFError as exc:
-        raise ManifestError("xz stream is truncated (ended before its end marker)") from exc
+        raise ManifestError(_("xz stream is truncated (ended before its end marker)")) from exc
     except OSError as exc:
-        raise ManifestError(f"cannot read ({exc.strerror or exc})") from exc
+        raise ManifestError(_("cannot read (%(strerror)s)", strerror=exc.strerror or exc)) from exc
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ManifestError(f"not UTF-8 text (byte {exc.start})") from exc
+        raise ManifestError(_("not UTF-8 text (byte %(start)s)", start=exc.start)) from exc
     except json.JSONDecodeError as exc:
         raise ManifestError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            _(
+                "not valid JSON: %(msg)s at line %(lineno)s, column %(colno)s",
+                msg=exc.msg,
+                lineno=exc.lineno,
+                colno=exc.colno,
+            )
         ) from exc
 
 

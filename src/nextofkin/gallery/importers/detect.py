@@ -13,6 +13,7 @@ from nextofkin.errors import ManifestError
 from nextofkin.gallery.formats import Export, read_folders, read_manifest
 from nextofkin.gallery.importers import gallery_dl, instaloader, telegram, vk_api
 from nextofkin.gallery.importers.common import is_image
+from nextofkin.i18n import N_, _, ngettext
 
 FORMATS = ("auto", "folders", "manifest", "telegram", "gallery-dl", "instaloader", "vk-api")
 
@@ -25,7 +26,7 @@ READERS: dict[str, Callable[[Path], Export]] = {
     "folders": read_folders,
 }
 
-EXPECTED = (
+EXPECTED = N_(
     "expected one of: accounts.jsonl (manifest layout); one folder per account holding its "
     "photos (folder layout); a Telegram Desktop JSON export (result.json); a VK API export "
     "(users.json and photos/); an instaloader download (<date>_UTC.json.xz); a gallery-dl "
@@ -52,13 +53,34 @@ def _found(root: Path) -> str:
     folders = [p.name + "/" for p in entries if p.is_dir()]
     parts = []
     if images:
-        parts.append(f"{len(images)} photo(s) directly in ROOT (e.g. {images[0]})")
+        parts.append(
+            ngettext(
+                "%(num)d photo directly in ROOT (e.g. %(example)s)",
+                "%(num)d photos directly in ROOT (e.g. %(example)s)",
+                len(images),
+                example=images[0],
+            )
+        )
     if files:
-        parts.append(f"{len(files)} other file(s) ({', '.join(files[:5])})")
+        parts.append(
+            ngettext(
+                "%(num)d other file (%(names)s)",
+                "%(num)d other files (%(names)s)",
+                len(files),
+                names=", ".join(files[:5]),
+            )
+        )
     if folders:
         shown = ", ".join(folders[:5])
-        parts.append(f"{len(folders)} folder(s) without photos or account.json ({shown})")
-    return "; ".join(parts) or "an empty folder"
+        parts.append(
+            ngettext(
+                "%(num)d folder without photos or account.json (%(names)s)",
+                "%(num)d folders without photos or account.json (%(names)s)",
+                len(folders),
+                names=shown,
+            )
+        )
+    return "; ".join(parts) or _("an empty folder")
 
 
 def detect(root: Path) -> str:
@@ -67,8 +89,11 @@ def detect(root: Path) -> str:
         return "manifest"
     if (root / "photos.jsonl").exists():
         raise ManifestError(
-            f"{root} has photos.jsonl but no accounts.jsonl: a manifest export needs "
-            "accounts.jsonl (one account per line) beside photos.jsonl"
+            _(
+                "%(root)s has photos.jsonl but no accounts.jsonl: a manifest export "
+                "needs accounts.jsonl (one account per line) beside photos.jsonl",
+                root=root,
+            )
         )
     if telegram.looks_like(root):
         return "telegram"
@@ -80,14 +105,27 @@ def detect(root: Path) -> str:
         return "gallery-dl"
     if _has_account_folders(root):
         return "folders"
-    raise ManifestError(f"{root}: no known export layout; {EXPECTED}; found {_found(root)}")
+    raise ManifestError(
+        _(
+            "%(root)s: no known export layout; %(expected)s; found %(found)s",
+            root=root,
+            expected=_(EXPECTED),
+            found=_found(root),
+        )
+    )
 
 
 def read_any(root: Path, layout: str = "auto") -> Export:
     """Read ``root`` in ``layout`` (``auto``: detected)."""
     if layout not in FORMATS:
-        raise ManifestError(f"unknown format {layout!r}; one of {', '.join(FORMATS)}")
+        raise ManifestError(
+            _(
+                "unknown format %(layout)r; one of %(formats)s",
+                layout=layout,
+                formats=", ".join(FORMATS),
+            )
+        )
     chosen = detect(root) if layout == "auto" else layout
     if chosen == "manifest" and not (root / "accounts.jsonl").exists():
-        raise ManifestError(f"{root} has no accounts.jsonl: not a manifest export")
+        raise ManifestError(_("%(root)s has no accounts.jsonl: not a manifest export", root=root))
     return READERS[chosen](root)

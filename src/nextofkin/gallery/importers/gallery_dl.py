@@ -37,6 +37,7 @@ from nextofkin.gallery.importers.common import (
     text_or_none,
 )
 from nextofkin.gallery.tags import Tag
+from nextofkin.i18n import _, ngettext
 
 SITES = {"vk": "vk", "instagram": "instagram"}
 SIDE_FILES = frozenset({"info.json", "data.jsonl"})
@@ -175,22 +176,27 @@ def read_gallery_dl(root: Path) -> Export:
         try:
             data = read_json_file(path)
         except ManifestError as exc:
-            problems.append(ItemProblem(item, f"{exc}: its photo is not ingested"))
+            problems.append(ItemProblem(item, _("%(exc)s: its photo is not ingested", exc=exc)))
             continue
         if not isinstance(data, dict):
-            problems.append(ItemProblem(item, "not a gallery-dl metadata object"))
+            problems.append(ItemProblem(item, _("not a gallery-dl metadata object")))
             continue
         site = str(data.get("category") or "")
         if site not in SITES:
             other_sites[site or "?"] += 1
             continue
         if not target.is_file():
-            problems.append(ItemProblem(item, f"metadata without its file ({target.name})"))
+            problems.append(
+                ItemProblem(item, _("metadata without its file (%(name)s)", name=target.name))
+            )
             continue
         read = (_vk if site == "vk" else _instagram)(data, rel(root, target))
         if read is None:
             problems.append(
-                ItemProblem(item, f"no {site} user id in the metadata: the photo is not ingested")
+                ItemProblem(
+                    item,
+                    _("no %(site)s user id in the metadata: the photo is not ingested", site=site),
+                )
             )
             continue
         entry, photo = read
@@ -202,15 +208,22 @@ def read_gallery_dl(root: Path) -> Export:
             problems.append(
                 ItemProblem(
                     rel(root, path),
-                    "no gallery-dl metadata beside it (<file>.json; run gallery-dl with "
-                    "--write-metadata): not ingested",
+                    _(
+                        "no gallery-dl metadata beside it (<file>.json; run gallery-dl with "
+                        "--write-metadata): not ingested",
+                    ),
                 )
             )
     for site, count in sorted(other_sites.items()):
         problems.append(
             ItemProblem(
                 f"gallery-dl:{site}",
-                f"{count} file(s) from site {site!r}: only vk and instagram are read",
+                ngettext(
+                    "%(num)d file from site %(site)r: only vk and instagram are read",
+                    "%(num)d files from site %(site)r: only vk and instagram are read",
+                    count,
+                    site=site,
+                ),
             )
         )
     return Export(root, "gallery-dl", list(accounts.values()), photos, problems)

@@ -33,6 +33,7 @@ from nextofkin.gallery.importers.common import (
     text_or_none,
 )
 from nextofkin.gallery.tags import Tag
+from nextofkin.i18n import _
 
 PLATFORM = "instagram"
 POST_JSON = re.compile(r"^(?P<stem>.+_UTC)\.json(?:\.xz)?$")
@@ -145,7 +146,7 @@ class _Folder:
             try:
                 self.profile.id = id_text(id_file.read_text(encoding="utf-8").strip())
             except (OSError, UnicodeDecodeError):
-                self.problems.append(ItemProblem(rel(root, id_file), "unreadable id file"))
+                self.problems.append(ItemProblem(rel(root, id_file), _("unreadable id file")))
 
     def read_profile(self) -> None:
         for path in self.profile_files:
@@ -184,11 +185,15 @@ class _Folder:
                     node = data["node"]
             except ManifestError as exc:
                 self.problems.append(
-                    ItemProblem(item, f"{exc}: its photos are ingested without caption or tags")
+                    ItemProblem(
+                        item, _("%(exc)s: its photos are ingested without caption or tags", exc=exc)
+                    )
                 )
             if not slides:
                 self.problems.append(
-                    ItemProblem(item, f"post metadata without its photo ({stem}.jpg)")
+                    ItemProblem(
+                        item, _("post metadata without its photo (%(stem)s.jpg)", stem=stem)
+                    )
                 )
                 continue
             self._add_post(node, slides, ids)
@@ -268,8 +273,10 @@ def read_instaloader(root: Path) -> Export:
             problems.append(
                 ItemProblem(
                     rel(root, folder.folder) or ".",
-                    "no profile id (no id file, profile .json.xz or readable post): "
-                    "its photos are not ingested",
+                    _(
+                        "no profile id (no id file, profile .json.xz or readable post): its "
+                        "photos are not ingested",
+                    ),
                 )
             )
             continue

@@ -32,6 +32,7 @@ from nextofkin.gallery.formats import (
 )
 from nextofkin.gallery.importers.common import id_text, iso_from_timestamp, rel, text_or_none
 from nextofkin.gallery.tags import Tag
+from nextofkin.i18n import _, ngettext
 
 PLATFORM = "telegram"
 RESULT = "result.json"
@@ -176,13 +177,21 @@ class _Reader:
                         last_id = value.get("id", last_id)
                         self.message(value, base, where, chat)
             except (ijson.JSONError, UnicodeDecodeError) as exc:
-                after = f"after message {last_id}" if last_id is not None else "before any message"
+                after = (
+                    _("after message %(id)s", id=last_id)
+                    if last_id is not None
+                    else _("before any message")
+                )
                 self.problems.append(
                     ItemProblem(
                         f"{where}:near byte {handle.tell()}",
-                        f"the file ends or breaks {after} in chat {chat!r} "
-                        f"({str(exc).splitlines()[0]}): everything before it is ingested, "
-                        "nothing after",
+                        _(
+                            "the file ends or breaks %(after)s in chat %(chat)r (%(exc)s): "
+                            "everything before it is ingested, nothing after",
+                            after=after,
+                            chat=chat,
+                            exc=str(exc).splitlines()[0],
+                        ),
                     )
                 )
 
@@ -222,11 +231,20 @@ class _Reader:
         try:
             rel_path = safe_relative(self.root, rel(self.root, base / path) if path else "")
         except (PathEscapesRoot, ValueError) as exc:
-            self.problems.append(ItemProblem(item, f"photo path {path!r}: {exc}"))
+            self.problems.append(
+                ItemProblem(item, _("photo path %(path)r: %(exc)s", path=path, exc=exc))
+            )
             return
         if not (self.root / rel_path).is_file():
             self.problems.append(
-                ItemProblem(item, f"photo {rel_path} named in chat {chat!r} is not there")
+                ItemProblem(
+                    item,
+                    _(
+                        "photo %(rel_path)s named in chat %(chat)r is not there",
+                        rel_path=rel_path,
+                        chat=chat,
+                    ),
+                )
             )
             return
         person = self.person(user)
@@ -263,16 +281,26 @@ class _Reader:
             problems.append(
                 ItemProblem(
                     RESULT,
-                    f"{self.counts.placeholders} photo(s) not in the export (Telegram wrote "
-                    "'File not included' / 'unavailable'): export again with photos to add them",
+                    ngettext(
+                        "%(num)d photo not in the export (Telegram wrote 'File not "
+                        "included' / 'unavailable'): export again with photos to add it",
+                        "%(num)d photos not in the export (Telegram wrote 'File not "
+                        "included' / 'unavailable'): export again with photos to add them",
+                        self.counts.placeholders,
+                    ),
                 )
             )
         if self.counts.not_people:
             problems.append(
                 ItemProblem(
                     f"{RESULT}:channels",
-                    f"{self.counts.not_people} photo(s) posted by a channel or group itself, not "
-                    "by a person: not ingested",
+                    ngettext(
+                        "%(num)d photo posted by a channel or group itself, not by a "
+                        "person: not ingested",
+                        "%(num)d photos posted by a channel or group itself, not by a "
+                        "person: not ingested",
+                        self.counts.not_people,
+                    ),
                 )
             )
         return Export(self.root, "telegram", accounts, self.photos, problems)

@@ -36,6 +36,7 @@ from nextofkin.gallery.importers.common import (
     text_or_none,
 )
 from nextofkin.gallery.tags import RELATIVE_TYPES, Relative, Tag
+from nextofkin.i18n import _
 
 PLATFORM = "vk"
 PROFILE_ALBUM = -6  # VK's album of profile pictures
@@ -150,7 +151,7 @@ def read_vk_api(root: Path) -> Export:
     for number, user in enumerate(users, start=1):
         entry = _account(user) if isinstance(user, dict) else None
         if entry is None:
-            problems.append(ItemProblem(f"users.json:user {number}", "not a VK user record"))
+            problems.append(ItemProblem(f"users.json:user {number}", _("not a VK user record")))
             continue
         accounts.setdefault(entry.external_id, entry)
     for path in sorted((root / "friends").glob("*.json")) if (root / "friends").is_dir() else []:
@@ -172,22 +173,26 @@ def read_vk_api(root: Path) -> Export:
         try:
             items = _items(read_json_file(path))
         except ManifestError as exc:
-            problems.append(ItemProblem(where, f"{exc}: none of its photos are ingested"))
+            problems.append(
+                ItemProblem(where, _("%(exc)s: none of its photos are ingested", exc=exc))
+            )
             continue
         for number, photo in enumerate(items, start=1):
             item = f"{where}:item {number}"
             if not isinstance(photo, dict):
-                problems.append(ItemProblem(item, "not a photo record"))
+                problems.append(ItemProblem(item, _("not a photo record")))
                 continue
             owner, photo_id = id_text(photo.get("owner_id")), id_text(photo.get("id"))
             owner = owner or id_text(path.stem)
             if owner is None or photo_id is None or owner.startswith("-"):
-                problems.append(ItemProblem(item, "needs a user's owner_id and the photo id"))
+                problems.append(ItemProblem(item, _("needs a user's owner_id and the photo id")))
                 continue
             key = f"{owner}_{photo_id}"
             image = images.get(key)
             if image is None:
-                problems.append(ItemProblem(item, f"photo images/{key}.* is not there"))
+                problems.append(
+                    ItemProblem(item, _("photo images/%(key)s.* is not there", key=key))
+                )
                 continue
             used.add(key)
             if owner not in accounts:
@@ -212,6 +217,6 @@ def read_vk_api(root: Path) -> Export:
     for key, image in images.items():
         if key not in used:
             problems.append(
-                ItemProblem(rel(root, image), "no photos.getAll record names this photo")
+                ItemProblem(rel(root, image), _("no photos.getAll record names this photo"))
             )
     return Export(root, "vk-api", list(accounts.values()), photos, problems)

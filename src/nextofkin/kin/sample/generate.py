@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nextofkin.errors import InputError
+from nextofkin.i18n import gettext
 from nextofkin.kin.sample.compose import RenderJob, RenderResult, Sprite, render
 from nextofkin.kin.sample.declared import declare_relatives, position_tags
 from nextofkin.kin.sample.population import Population, build_population, load_identities
@@ -85,7 +86,10 @@ def _render_all(
 def _check_root(root: Path) -> None:
     if root.exists() and any(root.iterdir()) and not (root / TRUTH_FILE).exists():
         raise InputError(
-            f"{root} is not empty and holds no sample gallery: choose an empty or new folder"
+            gettext(
+                "%(root)s is not empty and holds no sample gallery: choose an empty or new folder",
+                root=root,
+            )
         )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from nextofkin.errors import InputError
+from nextofkin.i18n import gettext
 from nextofkin.kin.sample.data import (
     CITIES,
     EMAIL_DOMAINS,
@@ -115,7 +116,7 @@ class Population:
 def load_identities(faces: Path) -> list[Identity]:
     """Identity folders of a face set (``DIR/<Name>/<photos>``), sorted by name."""
     if not faces.is_dir():
-        raise InputError(f"face set folder not found: {faces}")
+        raise InputError(gettext("face set folder not found: %(faces)s", faces=faces))
     out = []
     for folder in sorted(p for p in faces.iterdir() if p.is_dir()):
         photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -124,7 +125,7 @@ def load_identities(faces: Path) -> list[Identity]:
             gender = "f" if first in LFW_FEMALE_FIRST_NAMES else "m"
             out.append(Identity(folder.name, photos, gender))
     if not out:
-        raise InputError(f"no identity folders with images under {faces}")
+        raise InputError(gettext("no identity folders with images under %(faces)s", faces=faces))
     return out
 
 
@@ -155,7 +156,7 @@ class _Pools:
         for pool in order:
             if pool[other]:
                 return pool[other].pop()
-        raise InputError("the face set has too few identities for this many accounts")
+        raise InputError(gettext("the face set has too few identities for this many accounts"))
 
 
 def _weighted(rng: random.Random, items: tuple[T, ...], weights: list[float]) -> T:
@@ -638,11 +639,17 @@ def build_population(
     usable = sum(1 for i in identities if len(i.photos) >= 2)
     if n_accounts < 1 or n_accounts > len(identities) * 0.8:
         raise InputError(
-            f"cannot make {n_accounts} accounts from {len(identities)} identities "
-            f"({usable} with several photos): use at most {int(len(identities) * 0.8)}"
+            gettext(
+                "cannot make %(n_accounts)s accounts from %(n_identities)s identities "
+                "(%(usable)s with several photos): use at most %(value)s",
+                n_accounts=n_accounts,
+                n_identities=len(identities),
+                usable=usable,
+                value=int(len(identities) * 0.8),
+            )
         )
     if not 0 < density <= 1:
-        raise InputError(f"density must be in (0, 1], not {density}")
+        raise InputError(gettext("density must be in (0, 1], not %(density)s", density=density))
     builder = _Builder(identities, n_accounts, seed, density)
     builder.build_people()
     friends = builder.build_friends()

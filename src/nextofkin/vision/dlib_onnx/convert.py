@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import gettext
 from nextofkin.settings import Settings
 from nextofkin.vision.dlib_onnx import dat, reference, specs
 
@@ -68,7 +69,7 @@ def _weights_path(kind: str) -> Path:
     try:
         import face_recognition_models
     except ImportError as exc:  # pragma: no cover - a broken install
-        raise ModelError("the face_recognition_models package is not installed") from exc
+        raise ModelError(gettext("the face_recognition_models package is not installed")) from exc
     if kind == "resnet":
         return Path(face_recognition_models.face_recognition_model_location())
     return Path(face_recognition_models.cnn_face_detector_model_location())
@@ -132,12 +133,22 @@ def build_resnet(dat_path: Path) -> tuple[bytes, dict[str, Any]]:
     ref_err = float(np.abs(got[:1] - want).max())
     info: dict[str, Any] = {"reference_max_abs": ref_err}
     if ref_err > MAX_REFERENCE_ABS:
-        raise ModelError(f"ONNX ResNet differs from the reference forward pass by {ref_err:.2e}")
+        raise ModelError(
+            gettext(
+                "ONNX ResNet differs from the reference forward pass by %(ref_err).2e",
+                ref_err=ref_err,
+            )
+        )
     dlib_dist = _dlib_resnet_distance(dat_path, chips, got)
     if dlib_dist is not None:
         info["dlib_max_cosine_distance"] = dlib_dist
         if dlib_dist > MAX_DLIB_COSINE_DISTANCE:
-            raise ModelError(f"ONNX ResNet differs from dlib by cosine distance {dlib_dist:.2e}")
+            raise ModelError(
+                gettext(
+                    "ONNX ResNet differs from dlib by cosine distance %(dlib_dist).2e",
+                    dlib_dist=dlib_dist,
+                )
+            )
     return blob, info
 
 
@@ -175,7 +186,12 @@ def build_mmod(dat_path: Path) -> tuple[bytes, dict[str, Any]]:
     want = reference.mmod_forward(net, x)
     ref_err = float(np.abs(got - want).max())
     if got.shape != want.shape or ref_err > MAX_REFERENCE_ABS:
-        raise ModelError(f"ONNX MMOD differs from the reference forward pass by {ref_err:.2e}")
+        raise ModelError(
+            gettext(
+                "ONNX MMOD differs from the reference forward pass by %(ref_err).2e",
+                ref_err=ref_err,
+            )
+        )
     info = {"reference_max_abs": ref_err, "loss": net.loss, "input": net.input}
     return blob, info
 
@@ -188,7 +204,7 @@ def ensure_model(
 ) -> Converted:
     """The cached ONNX model for ``kind`` ("resnet" or "mmod"), converting it on first use."""
     if kind not in _BUILDERS:
-        raise ModelError(f"unknown dlib network {kind!r}")
+        raise ModelError(gettext("unknown dlib network %(kind)r", kind=kind))
     src = dat_path or _weights_path(kind)
     digest = file_sha256(src)
     folder = cache_dir or default_cache_dir()

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import gettext
 
 # dlib's float_details uses these exponents for the special values.
 _INF_EXP = 32000
@@ -46,7 +47,7 @@ class _Reader:
 
     def _take(self, n: int) -> bytes:
         if self.pos + n > len(self.data):
-            raise DatFormatError(f"unexpected end of file at byte {self.pos}")
+            raise DatFormatError(gettext("unexpected end of file at byte %(pos)s", pos=self.pos))
         out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
@@ -55,14 +56,20 @@ class _Reader:
         head = self._take(1)[0]
         size = head & 0x0F
         if size > 8:
-            raise DatFormatError(f"bad integer header {head:#x} at byte {self.pos - 1}")
+            raise DatFormatError(
+                gettext(
+                    "bad integer header %(head)s at byte %(at)s", head=hex(head), at=self.pos - 1
+                )
+            )
         value = int.from_bytes(self._take(size), "little") if size else 0
         return -value if head & 0x80 else value
 
     def boolean(self) -> bool:
         ch = self._take(1)
         if ch not in (b"0", b"1"):
-            raise DatFormatError(f"bad bool {ch!r} at byte {self.pos - 1}")
+            raise DatFormatError(
+                gettext("bad bool %(ch)r at byte %(value)s", ch=ch, value=self.pos - 1)
+            )
         return ch == b"1"
 
     def real(self) -> float:
@@ -84,14 +91,29 @@ class _Reader:
         at = self.pos
         s = self.string()
         if s not in allowed:
-            raise DatFormatError(f"expected {' or '.join(allowed)} at byte {at}, found {s!r}")
+            raise DatFormatError(
+                gettext(
+                    "expected %(allowed)s at byte %(at)s, found %(s)r",
+                    allowed=" or ".join(allowed),
+                    at=at,
+                    s=s,
+                )
+            )
         return s
 
     def expect_int(self, *allowed: int, what: str = "version") -> int:
         at = self.pos
         v = self.integer()
         if v not in allowed:
-            raise DatFormatError(f"expected {what} in {allowed} at byte {at}, found {v}")
+            raise DatFormatError(
+                gettext(
+                    "expected %(what)s in %(allowed)s at byte %(at)s, found %(v)s",
+                    what=what,
+                    allowed=allowed,
+                    at=at,
+                    v=v,
+                )
+            )
         return v
 
     def tensor(self) -> np.ndarray:
@@ -237,14 +259,30 @@ def _read_con(r: _Reader, spec: Conv) -> ParsedLayer:
         spec.stride,
         spec.stride,
     ):
-        raise DatFormatError(f"conv {filters}x{nr}x{nc}/{stride_y} where {spec} was expected")
+        raise DatFormatError(
+            gettext(
+                "conv %(filters)sx%(nr)sx%(nc)s/%(stride_y)s where %(spec)s was expected",
+                filters=filters,
+                nr=nr,
+                nc=nc,
+                stride_y=stride_y,
+                spec=spec,
+            )
+        )
     if (pad_y, pad_x) != (spec.padding, spec.padding):
-        raise DatFormatError(f"conv padding {pad_y},{pad_x} where {spec.padding} was expected")
+        raise DatFormatError(
+            gettext(
+                "conv padding %(pad_y)s,%(pad_x)s where %(padding)s was expected",
+                pad_y=pad_y,
+                pad_x=pad_x,
+                padding=spec.padding,
+            )
+        )
     count_w = int(np.prod(shape_f))
     weight = params[:count_w].reshape(shape_f)
     bias = params[count_w : count_w + int(np.prod(shape_b))].reshape(-1)
     if bias.shape[0] != filters:
-        raise DatFormatError("conv bias size does not match its filters")
+        raise DatFormatError(gettext("conv bias size does not match its filters"))
     return ParsedLayer(spec, {"weight": weight.copy(), "bias": bias.copy()})
 
 
@@ -256,7 +294,7 @@ def _read_affine(r: _Reader, spec: Affine) -> ParsedLayer:
         r.alias()
         mode = r.integer()
         if mode != 0:
-            raise DatFormatError("affine layer is not in convolutional mode")
+            raise DatFormatError(gettext("affine layer is not in convolutional mode"))
         n = int(np.prod(shape_g))
         gamma, beta = params[:n], params[n : 2 * n]
         return ParsedLayer(spec, {"gamma": gamma.copy(), "beta": beta.copy()})
@@ -293,7 +331,16 @@ def _read_pool(r: _Reader, spec: MaxPool | AvgPool) -> ParsedLayer:
         want_pad,
         want_pad,
     ):
-        raise DatFormatError(f"pooling {nr}x{nc}/{sy} pad {py} where {spec} was expected")
+        raise DatFormatError(
+            gettext(
+                "pooling %(nr)sx%(nc)s/%(sy)s pad %(py)s where %(spec)s was expected",
+                nr=nr,
+                nc=nc,
+                sy=sy,
+                py=py,
+                spec=spec,
+            )
+        )
     return ParsedLayer(spec)
 
 
@@ -307,7 +354,14 @@ def _read_fc(r: _Reader, spec: FcNoBias) -> ParsedLayer:
     for _ in range(4):
         r.real()
     if outputs != spec.outputs or bias_mode != 1:
-        raise DatFormatError(f"fc with {outputs} outputs, bias mode {bias_mode}; wanted {spec}")
+        raise DatFormatError(
+            gettext(
+                "fc with %(outputs)s outputs, bias mode %(bias_mode)s; wanted %(spec)s",
+                outputs=outputs,
+                bias_mode=bias_mode,
+                spec=spec,
+            )
+        )
     weight = params[: inputs * outputs].reshape(inputs, outputs)
     return ParsedLayer(spec, {"weight": weight.copy()})
 
@@ -327,7 +381,7 @@ def _read_details(r: _Reader, spec: Layer) -> ParsedLayer:
     if isinstance(spec, AddPrev):
         r.expect_string("add_prev_")
         return ParsedLayer(spec)
-    raise DatFormatError(f"no reader for {spec}")
+    raise DatFormatError(gettext("no reader for %(spec)s", spec=spec))
 
 
 def _read_input(r: _Reader, spec: Layer) -> dict[str, Any]:
@@ -336,7 +390,9 @@ def _read_input(r: _Reader, spec: Layer) -> dict[str, Any]:
         mean = (r.real(), r.real(), r.real())
         nr, nc = r.integer(), r.integer()
         if (nr, nc) != (spec.size, spec.size):
-            raise DatFormatError(f"input size {nr}x{nc}, wanted {spec.size}")
+            raise DatFormatError(
+                gettext("input size %(nr)sx%(nc)s, wanted %(size)s", nr=nr, nc=nc, size=spec.size)
+            )
         return {"mean": mean, "size": (nr, nc)}
     if isinstance(spec, InputPyramid):
         kind = r.expect_string("input_rgb_image_pyramid", "input_rgb_image_pyramid2")
@@ -345,7 +401,7 @@ def _read_input(r: _Reader, spec: Layer) -> dict[str, Any]:
         if kind == "input_rgb_image_pyramid2":
             padding, outer = r.integer(), r.integer()
         return {"mean": mean, "padding": padding, "outer_padding": outer}
-    raise DatFormatError(f"no reader for input {spec}")
+    raise DatFormatError(gettext("no reader for input %(spec)s", spec=spec))
 
 
 def _read_loss(r: _Reader, spec: Layer) -> dict[str, Any]:
@@ -382,9 +438,9 @@ def _read_loss(r: _Reader, spec: Layer) -> dict[str, Any]:
             out["bbr"] = r.boolean()
             r.real()
             if out["bbr"]:
-                raise DatFormatError("bounding-box regression is not supported")
+                raise DatFormatError(gettext("bounding-box regression is not supported"))
         return out
-    raise DatFormatError(f"no reader for loss {spec}")
+    raise DatFormatError(gettext("no reader for loss %(spec)s", spec=spec))
 
 
 def parse(data: bytes, spec: list[Layer]) -> ParsedNet:
@@ -403,7 +459,7 @@ def parse(data: bytes, spec: list[Layer]) -> ParsedNet:
     for i, layer in enumerate(body):
         if isinstance(layer, InputSized | InputPyramid):
             if i != len(body) - 1:
-                raise DatFormatError("the input layer must come last in the spec")
+                raise DatFormatError(gettext("the input layer must come last in the spec"))
             input_info = _read_input(r, layer)
             break
         if isinstance(layer, Tag | Skip):
@@ -418,7 +474,7 @@ def parse(data: bytes, spec: list[Layer]) -> ParsedNet:
         )
         pending.append((layer, version))
     else:
-        raise DatFormatError("the spec has no input layer")
+        raise DatFormatError(gettext("the spec has no input layer"))
 
     for layer, version in reversed(pending):
         if isinstance(layer, Tag | Skip):
@@ -437,5 +493,9 @@ def parse(data: bytes, spec: list[Layer]) -> ParsedNet:
         layers.append(parsed)
 
     if r.pos != len(data):
-        raise DatFormatError(f"{len(data) - r.pos} bytes left over after the network")
+        raise DatFormatError(
+            gettext("%(value)s bytes left over after the network", value=len(data) - r.pos)
+        )
+    if input_info is None:  # pragma: no cover - the spec's loop above ends on the input or raises
+        raise DatFormatError(gettext("the spec has no input layer"))
     return ParsedNet(loss=loss, input=input_info, layers=layers)

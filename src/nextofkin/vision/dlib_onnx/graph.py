@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from nextofkin.i18n import _
 from nextofkin.vision.dlib_onnx.dat import (
     AddPrev,
     Affine,
@@ -64,7 +65,7 @@ def _fold_layers(layers: list[ParsedLayer]) -> list[ParsedLayer]:
     for layer in layers:
         if isinstance(layer.spec, Affine):
             if not out or not isinstance(out[-1].spec, Conv) or "folded" in out[-1].values:
-                raise DatFormatError("an affine layer that does not follow a convolution")
+                raise DatFormatError(_("an affine layer that does not follow a convolution"))
             conv = out[-1]
             g, b = layer.weights["gamma"], layer.weights["beta"]
             w = conv.weights["weight"] * g[:, None, None, None]
@@ -106,7 +107,7 @@ def build(
         x = b.node("Transpose", [x], perm=[0, 3, 1, 2])
         first = layers[0]
         if not isinstance(first.spec, Conv) or first.spec.padding != 0:
-            raise DatFormatError("input normalisation can only fold into an unpadded first conv")
+            raise DatFormatError(_("input normalisation can only fold into an unpadded first conv"))
         mean = np.array(net.input["mean"], dtype=np.float64)
         w = first.weights["weight"].astype(np.float64)
         bias = (
@@ -179,7 +180,7 @@ def build(
             y, y_channels, y_hw = tags[spec.tag]
             if hw is None or y_hw is None:
                 if channels != y_channels:
-                    raise DatFormatError("add_prev of differing shapes needs a fixed input size")
+                    raise DatFormatError(_("add_prev of differing shapes needs a fixed input size"))
                 x = b.node("Add", [x, y])
             else:
                 full = (max(channels, y_channels), max(hw[0], y_hw[0]), max(hw[1], y_hw[1]))
@@ -191,7 +192,7 @@ def build(
             flat = b.node("Flatten", [x], axis=1)
             x = b.node("MatMul", [flat, b.const("fc", layer.weights["weight"])])
         else:
-            raise DatFormatError(f"no ONNX translation for {spec}")
+            raise DatFormatError(_("no ONNX translation for %(spec)s", spec=spec))
 
     b.nodes[-1].output[0] = output_name
     graph = helper.make_graph(

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import gettext
 from nextofkin.vision import onnx_runtime
 from nextofkin.vision.dlib_models import DLIB_CHIP_SIZE, DLIB_RESNET_SPEC, _Lazy, dlib_chip
 from nextofkin.vision.dlib_onnx import convert, mmod
@@ -66,7 +67,12 @@ class OnnxResnetEmbedder:
         for start in range(0, len(chips), self.batch_size):
             batch = np.stack([np.asarray(c) for c in chips[start : start + self.batch_size]])
             if batch.shape[1:] != (DLIB_CHIP_SIZE, DLIB_CHIP_SIZE, 3):
-                raise ModelError(f"chips must be {DLIB_CHIP_SIZE}x{DLIB_CHIP_SIZE} RGB")
+                raise ModelError(
+                    gettext(
+                        "chips must be %(dlib_chip_size)sx%(dlib_chip_size)s RGB",
+                        dlib_chip_size=DLIB_CHIP_SIZE,
+                    )
+                )
             out.append(session.run(None, {"chips": batch.astype(np.float32)})[0])
         return np.concatenate(out).astype(np.float32)
 
@@ -186,7 +192,9 @@ class OnnxMmodDetector:
                 ]
                 part = np.asarray(session.run(None, {"image": np.ascontiguousarray(crop)})[0])
                 if part.shape[2:] != (cr1 - cr0, cc1 - cc0):
-                    raise ModelError("tile output does not line up with the full score map")
+                    raise ModelError(
+                        gettext("tile output does not line up with the full score map")
+                    )
                 scores[:, :, r0:r1, c0:c1] = part[:, :, r0 - cr0 : r1 - cr0, c0 - cc0 : c1 - cc0]
         return scores
 
@@ -196,5 +204,5 @@ def _as_rgb(image: RGBImage) -> np.ndarray:
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ModelError("images must be RGB (H, W, 3) or grayscale (H, W)")
+        raise ModelError(gettext("images must be RGB (H, W, 3) or grayscale (H, W)"))
     return np.ascontiguousarray(arr, dtype=np.uint8)

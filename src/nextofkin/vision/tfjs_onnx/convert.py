@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import gettext
 from nextofkin.vision.dlib_onnx.convert import default_cache_dir
 from nextofkin.vision.onnx_runtime import OnnxRuntime, make_session
 from nextofkin.vision.tfjs_onnx import reference, tfjs
@@ -99,7 +100,14 @@ def compare(model_bytes: bytes, parsed: tfjs.TfGraph, images: np.ndarray) -> dic
     for name, g in zip(parsed.outputs, got, strict=True):
         w = want[name]
         if g.shape != w.shape:
-            raise ModelError(f"output {name}: ONNX shape {g.shape}, reference {w.shape}")
+            raise ModelError(
+                gettext(
+                    "output %(name)s: ONNX shape %(shape)s, reference %(shape2)s",
+                    name=name,
+                    shape=g.shape,
+                    shape2=w.shape,
+                )
+            )
         errors[name] = float(np.abs(g - w).max() / max(float(np.abs(w).max()), 1e-6))
     return errors
 
@@ -126,7 +134,12 @@ def ensure_model(
     if the verification fails.
     """
     if not model_json.is_file():
-        raise ModelError(f"TF.js model {model_json} not found (scripts/setup.sh installs it)")
+        raise ModelError(
+            gettext(
+                "TF.js model %(model_json)s not found (scripts/setup.sh installs it)",
+                model_json=model_json,
+            )
+        )
     sha = source_sha256(model_json)
     stem = model_json.stem
     folder = cache_dir or default_cache_dir()
@@ -150,7 +163,12 @@ def ensure_model(
     worst = max(errors.values())
     if worst > MAX_RELATIVE:
         raise ModelError(
-            f"{stem}: ONNX differs from the reference by {worst:.2e} (max {MAX_RELATIVE})"
+            gettext(
+                "%(stem)s: ONNX differs from the reference by %(worst).2e (max %(max_relative)s)",
+                stem=stem,
+                worst=worst,
+                max_relative=MAX_RELATIVE,
+            )
         )
     info = {
         "source": str(model_json),

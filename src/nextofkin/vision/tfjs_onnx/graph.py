@@ -19,6 +19,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import _
 from nextofkin.vision.tfjs_onnx.tfjs import Node, TfGraph
 
 OPSET = 13
@@ -66,7 +67,7 @@ class _Builder:
             return self.graph.weights[name]
         except KeyError:
             raise ModelError(
-                f"node input {name!r} is not a constant the translation can use"
+                _("node input %(name)r is not a constant the translation can use", name=name)
             ) from None
 
     def nhwc(self, name: str) -> str:
@@ -78,7 +79,9 @@ class _Builder:
 def _conv(b: _Builder, n: Node, depthwise: bool) -> _Value:
     x = b.values[n.inputs[0]]
     if not x.nchw:
-        raise ModelError(f"{n.name}: convolution of a tensor that is not a 4-d activation")
+        raise ModelError(
+            _("%(name)s: convolution of a tensor that is not a 4-d activation", name=n.name)
+        )
     w = b.weight(n.inputs[1]).astype(np.float32)
     if depthwise:  # (H, W, C, M) -> (C*M, 1, H, W), one group per input channel
         kh, kw, c, m = w.shape
@@ -87,7 +90,13 @@ def _conv(b: _Builder, n: Node, depthwise: bool) -> _Value:
     else:  # HWIO -> OIHW
         kernel, group = w.transpose(3, 2, 0, 1), 1
     if n.attrs.get("data_format", "NHWC") != "NHWC":
-        raise ModelError(f"{n.name}: data format {n.attrs.get('data_format')} is not supported")
+        raise ModelError(
+            _(
+                "%(name)s: data format %(attrs)s is not supported",
+                name=n.name,
+                attrs=n.attrs.get("data_format"),
+            )
+        )
     strides, dil = n.attrs.get("strides", [1, 1, 1, 1]), n.attrs.get("dilations", [1, 1, 1, 1])
     inputs = [x.name, b.const(kernel, "w")]
     fused = list(n.attrs.get("fused_ops", []))
@@ -113,7 +122,7 @@ def _padding(n: Node) -> dict[str, object]:
         return {"auto_pad": "SAME_UPPER"}
     if pad == "VALID":
         return {"auto_pad": "VALID"}
-    raise ModelError(f"{n.name}: padding {pad} is not supported")
+    raise ModelError(_("%(name)s: padding %(pad)s is not supported", name=n.name, pad=pad))
 
 
 def _activations(b: _Builder, n: Node, out: str, fused: list[str]) -> str:
@@ -131,7 +140,7 @@ def _activations(b: _Builder, n: Node, out: str, fused: list[str]) -> str:
                 "relu6",
             )
         else:
-            raise ModelError(f"{n.name}: fused op {op} is not supported")
+            raise ModelError(_("%(name)s: fused op %(op)s is not supported", name=n.name, op=op))
     return out
 
 
@@ -139,7 +148,7 @@ def _matmul(b: _Builder, n: Node) -> _Value:
     a = b.nhwc(n.inputs[0])
     w = b.weight(n.inputs[1]).astype(np.float32)
     if n.attrs.get("transpose_a"):
-        raise ModelError(f"{n.name}: transpose_a is not supported")
+        raise ModelError(_("%(name)s: transpose_a is not supported", name=n.name))
     if n.attrs.get("transpose_b"):
         w = w.T
     out = b.add("MatMul", [a, b.const(w, "w")], "matmul")
@@ -162,7 +171,7 @@ def _binary(b: _Builder, n: Node) -> _Value:
     left, right = n.inputs[0], n.inputs[1]
     consts = [b.is_const(left), b.is_const(right)]
     if all(consts):
-        raise ModelError(f"{n.name}: both operands are constants")
+        raise ModelError(_("%(name)s: both operands are constants", name=n.name))
     act = b.values[right if consts[0] else left]
     names = []
     for ref, is_const in zip((left, right), consts, strict=True):
@@ -223,7 +232,7 @@ def _simple(b: _Builder, n: Node) -> _Value:
         return _Value(b.add("Reciprocal", [b.add("Sqrt", [x.name], "sqrt")], "rsqrt"), x.nchw)
     if n.op == "Softmax":
         return _Value(b.add("Softmax", [b.nhwc(n.inputs[0])], "softmax", axis=-1), False)
-    raise ModelError(f"{n.name}: op {n.op} is not supported")
+    raise ModelError(_("%(name)s: op %(op)s is not supported", name=n.name, op=n.op))
 
 
 _HANDLERS: dict[str, Callable[[_Builder, Node], _Value]] = {
@@ -249,10 +258,16 @@ def build_model(graph: TfGraph, name: str) -> onnx.ModelProto:
     b = _Builder(graph)
     placeholders = [n for n in graph.nodes if n.op == "Placeholder"]
     if len(placeholders) != 1:
-        raise ModelError(f"{name}: expected one input, found {len(placeholders)}")
+        raise ModelError(
+            _(
+                "%(name)s: expected one input, found %(n_placeholders)s",
+                name=name,
+                n_placeholders=len(placeholders),
+            )
+        )
     shape = placeholders[0].attrs.get("shape", [-1, -1, -1, 3])
     if len(shape) != 4:
-        raise ModelError(f"{name}: the input must be an image batch (N, H, W, C)")
+        raise ModelError(_("%(name)s: the input must be an image batch (N, H, W, C)", name=name))
     start = b.add("Transpose", [INPUT_NAME], "nchw", perm=list(_TO_NCHW))
     b.values[placeholders[0].name] = _Value(start, True)
     for n in graph.nodes:
@@ -292,5 +307,5 @@ def _output_shapes(model: onnx.ModelProto) -> None:
     known = {v.name: v for v in onnx.shape_inference.infer_shapes(probe).graph.value_info}
     for out, name in zip(model.graph.output, names, strict=True):
         if name not in known:
-            raise ModelError(f"cannot infer the shape of output {name!r}")
+            raise ModelError(_("cannot infer the shape of output %(name)r", name=name))
         out.CopyFrom(known[name])

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import _
 from nextofkin.vision.dlib_models import _Lazy
 from nextofkin.vision.models import EmbedderSpec, l2_normalise
 from nextofkin.vision.onnx_runtime import OnnxRuntime, make_session
@@ -72,7 +73,7 @@ class FaceresEmbedder:
         for start in range(0, len(chips), self.batch_size):
             batch = np.stack([np.asarray(c) for c in chips[start : start + self.batch_size]])
             if batch.shape[1:] != (224, 224, 3):
-                raise ModelError("faceres chips must be 224x224 RGB")
+                raise ModelError(_("faceres chips must be 224x224 RGB"))
             x = batch[..., ::-1].astype(np.float32) - BGR_MEANS
             out.append(session.run([FACERES_OUTPUT], {"input": np.ascontiguousarray(x)})[0])
         return l2_normalise(np.concatenate(out))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import _
 from nextofkin.vision.tfjs_onnx.tfjs import Node, TfGraph
 
 F64 = np.float64
@@ -68,7 +69,7 @@ def _fused(y: np.ndarray, n: Node, args: list[np.ndarray]) -> np.ndarray:
         elif op == "Relu6":
             y = np.clip(y, 0, 6)
         else:
-            raise ModelError(f"{n.name}: fused op {op} is not supported")
+            raise ModelError(_("%(name)s: fused op %(op)s is not supported", name=n.name, op=op))
     return y
 
 
@@ -129,7 +130,7 @@ def _eval(n: Node, a: list[np.ndarray]) -> np.ndarray:
     }
     if op in unary:
         return unary[op](a[0])
-    raise ModelError(f"{n.name}: op {op} is not supported by the reference")
+    raise ModelError(_("%(name)s: op %(op)s is not supported by the reference", name=n.name, op=op))
 
 
 def run(graph: TfGraph, images: np.ndarray) -> dict[str, np.ndarray]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import ModelError
+from nextofkin.i18n import gettext
 
 _DTYPES: dict[str, Any] = {"float32": np.float32, "int32": np.int32, "bool": np.bool_}
 _QUANT: dict[str, Any] = {"float16": np.float16, "uint8": np.uint8, "uint16": np.uint16}
@@ -44,7 +45,7 @@ class TfGraph:
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise ModelError(f"graph has no node {name!r}")
+        raise ModelError(gettext("graph has no node %(name)r", name=name))
 
 
 def _attr(value: dict[str, Any]) -> Any:
@@ -76,7 +77,7 @@ def _attr(value: dict[str, Any]) -> Any:
 def _port(ref: str) -> str:
     name, _, port = ref.partition(":")
     if port not in ("", "0"):
-        raise ModelError(f"input {ref!r}: only single-output nodes are supported")
+        raise ModelError(gettext("input %(ref)r: only single-output nodes are supported", ref=ref))
     return name
 
 
@@ -86,7 +87,7 @@ def _read_weights(manifest: list[dict[str, Any]], folder: Path) -> dict[str, np.
         try:
             blob = b"".join((folder / p).read_bytes() for p in group["paths"])
         except OSError as exc:
-            raise ModelError(f"cannot read weight shard: {exc}") from exc
+            raise ModelError(gettext("cannot read weight shard: %(exc)s", exc=exc)) from exc
         offset = 0
         for spec in group["weights"]:
             shape = [int(d) for d in spec["shape"]]
@@ -107,7 +108,13 @@ def _read_weights(manifest: list[dict[str, Any]], folder: Path) -> dict[str, np.
                 offset += count * np.dtype(dtype).itemsize
             weights[spec["name"]] = arr.reshape(shape)
         if offset != len(blob):
-            raise ModelError(f"weight shards hold {len(blob)} bytes, the manifest {offset}")
+            raise ModelError(
+                gettext(
+                    "weight shards hold %(n_blob)s bytes, the manifest %(offset)s",
+                    n_blob=len(blob),
+                    offset=offset,
+                )
+            )
     return weights
 
 
@@ -116,9 +123,17 @@ def read_graph_model(model_json: Path) -> TfGraph:
     try:
         data = json.loads(model_json.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"cannot read {model_json}: {exc}") from exc
+        raise ModelError(
+            gettext("cannot read %(model_json)s: %(exc)s", model_json=model_json, exc=exc)
+        ) from exc
     if data.get("format") not in (None, "graph-model"):
-        raise ModelError(f"{model_json.name}: not a graph model ({data.get('format')})")
+        raise ModelError(
+            gettext(
+                "%(name)s: not a graph model (%(data)s)",
+                name=model_json.name,
+                data=data.get("format"),
+            )
+        )
     nodes = [
         Node(
             name=n["name"],

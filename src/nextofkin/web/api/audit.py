@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from nextofkin import audit
 from nextofkin.errors import InputError
+from nextofkin.i18n import gettext
 from nextofkin.web.deps import Auditor, StateDep
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -48,7 +49,9 @@ def verify(
     if anchor is not None:
         seq, _, digest = anchor.partition(":")
         if not seq.isdigit() or len(digest) != 64:
-            raise InputError("anchor takes SEQ:HASH (as verify reports head_seq:head_hash)")
+            raise InputError(
+                gettext("anchor takes SEQ:HASH (as verify reports head_seq:head_hash)")
+            )
         pinned = (int(seq), digest.lower())
     with state.db() as session:
         report = audit.verify(session, anchor=pinned)

@@ -11,6 +11,7 @@ from nextofkin.cases.purge import PurgeReport, purge_account, purge_source
 from nextofkin.errors import InputError
 from nextofkin.gallery.accounts import GRAMMAR as ACCOUNT_GRAMMAR
 from nextofkin.gallery.accounts import parse_account_ref, resolve_account
+from nextofkin.i18n import _
 from nextofkin.kin.engine import KinResult
 from nextofkin.web import media
 from nextofkin.web.deps import Purger, StateDep, Viewer, WebState
@@ -49,12 +50,14 @@ def person_of(state: WebState, number: str, account: str | None) -> str:
                 # A stored candidate names its source, not its platform.
                 if wanted.matches(c.account_id, c.source, c.account, None):
                     return c.ref
-        raise InputError(f"{account!r} is not a candidate of case {number}")
+        raise InputError(
+            _("%(account)r is not a candidate of case %(number)s", account=account, number=number)
+        )
     if info.identified_ref:
         return info.identified_ref
     newest = info.searches[-1].candidates if info.searches else []
     if not newest:
-        raise InputError(f"case {number} has no candidate yet: search first")
+        raise InputError(_("case %(number)s has no candidate yet: search first", number=number))
     return newest[0].ref
 
 

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 
 from nextofkin.errors import InputError, NextOfKinError
+from nextofkin.i18n import _
 from nextofkin.web.errors import describe
 from nextofkin.web.render import flash
 
@@ -47,5 +48,5 @@ def optional_id(text: str | None) -> int | None:
     if text is None or not text.strip():
         return None
     if not text.strip().isdigit() or int(text) < 1:
-        raise InputError(f"{text!r} is not a row number")
+        raise InputError(_("%(text)r is not a row number", text=text))
     return int(text)
