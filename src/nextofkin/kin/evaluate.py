@@ -328,21 +328,7 @@ def evaluate(
     if limit:
         accounts = accounts[:limit]
     t = _Tally()
-    latencies: list[float] = []
-    failures: list[str] = []
-    for account in accounts:
-        started = time.perf_counter()
-        try:
-            result = service.kin(account, source=source_name, top=5)
-        except (NotFound, InputError) as exc:
-            failures.append(f"{account}: {exc}")
-            continue
-        latencies.append((time.perf_counter() - started) * 1000)
-        if progress:
-            progress(1)
-        t.labels(result, truth.relatives.get(account, {}))
-        if truth.relatives.get(account):
-            t.ranking(account, result, truth)
+    latencies, failures = _run(service, accounts, source_name, truth, t, progress)
     owner_acc, detection, merges = _face_checks(service, source_id, truth)
     return KinEvaluation(
         source=source_name,
@@ -377,3 +363,30 @@ def evaluate(
         declared_links_used=service.declared,
         failures=failures[:20],
     )
+
+
+def _run(
+    service: KinService,
+    accounts: list[str],
+    source_name: str,
+    truth: Truth,
+    t: _Tally,
+    progress: Callable[[int], None] | None,
+) -> tuple[list[float], list[str]]:
+    """Query every account, tallying into ``t``; the latencies (ms) and the failures."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    for account in accounts:
+        started = time.perf_counter()
+        try:
+            result = service.kin(account, source=source_name, top=5)
+        except (NotFound, InputError) as exc:
+            failures.append(f"{account}: {exc}")
+            continue
+        latencies.append((time.perf_counter() - started) * 1000)
+        if progress:
+            progress(1)
+        t.labels(result, truth.relatives.get(account, {}))
+        if truth.relatives.get(account):
+            t.ranking(account, result, truth)
+    return latencies, failures

@@ -138,25 +138,7 @@ def _layout(
 ) -> tuple[int, int, list[_Slot]]:
     """Picture size and face slots (in paste order: back row first) for ``n`` people."""
     if kind == "profile":
-        side = float(rng.uniform(360, 720))
-        portrait: list[_Slot] = []
-        w = float(rng.uniform(0.2, 0.32)) * side
-        if n == 1:
-            portrait.append(
-                _Slot(side / 2 + rng.uniform(-0.08, 0.08) * side, side * rng.uniform(0.4, 0.5), w)
-            )
-        else:
-            w *= 0.8
-            d = w * rng.uniform(1.35, 1.6)
-            for i in range(n):
-                portrait.append(
-                    _Slot(
-                        side / 2 + (i - (n - 1) / 2) * d,
-                        side * rng.uniform(0.42, 0.5),
-                        w * rng.uniform(0.93, 1.07),
-                    )
-                )
-        return _fit(side, side, portrait, rng)
+        return _profile_layout(n, rng)
     wbar = float(rng.uniform(70, 130))
     if n == 1:
         height = wbar * float(rng.uniform(3.2, 6.0))
@@ -164,6 +146,36 @@ def _layout(
         cy = max(height - wbar * float(rng.uniform(1.6, 3.0)), wbar * 1.2)
         slot = _Slot(width * float(rng.uniform(0.3, 0.7)), cy, wbar)
         return _fit(width, height, [slot], rng)
+    return _group_layout(n, rng, spread, wbar)
+
+
+def _profile_layout(n: int, rng: np.random.Generator) -> tuple[int, int, list[_Slot]]:
+    """A square profile picture: one face, or two or three side by side."""
+    side = float(rng.uniform(360, 720))
+    portrait: list[_Slot] = []
+    w = float(rng.uniform(0.2, 0.32)) * side
+    if n == 1:
+        portrait.append(
+            _Slot(side / 2 + rng.uniform(-0.08, 0.08) * side, side * rng.uniform(0.4, 0.5), w)
+        )
+    else:
+        w *= 0.8
+        d = w * rng.uniform(1.35, 1.6)
+        for i in range(n):
+            portrait.append(
+                _Slot(
+                    side / 2 + (i - (n - 1) / 2) * d,
+                    side * rng.uniform(0.42, 0.5),
+                    w * rng.uniform(0.93, 1.07),
+                )
+            )
+    return _fit(side, side, portrait, rng)
+
+
+def _group_layout(
+    n: int, rng: np.random.Generator, spread: float, wbar: float
+) -> tuple[int, int, list[_Slot]]:
+    """Two or more people in one row, or (four and more, sometimes) two rows."""
     two_rows = n >= 4 and rng.random() < 0.45
     n_back = n // 2 if two_rows else 0
     n_front = n - n_back
@@ -376,33 +388,45 @@ def _inside(face: PlacedFace, width: int, height: int) -> bool:
 def render(job: RenderJob) -> RenderResult:
     """Render ``job`` to its JPEG file and return where every face is."""
     rng = _rng(job)
+    canvas, layers = _compose(job, rng)
+    image = _camera(canvas, rng)
+    data, image, faces = _encode(image, tuple(layer.face for layer in layers), rng)
+    out = Path(job.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    return RenderResult(job.out, image.width, image.height, faces)
+
+
+def _compose(job: RenderJob, rng: np.random.Generator) -> tuple[np.ndarray, list[_Layer]]:
+    """The background with every person pasted on it (float32 RGB), and their layers."""
     n = len(job.sprites)
     if job.kind == "scene" or n == 0:
         width = int(rng.choice([800, 960, 1024, 1080]))
         height = int(width / float(rng.choice([1.33, 1.5, 1.0, 0.75])))
-        canvas = _background(width, height, job.background, rng)
-        layers: list[_Layer] = []
-    else:
-        spread = 1.0
-        for _attempt in range(8):
-            width, height, slots = _layout(n, job.kind, rng, spread)
-            order = list(job.sprites)
-            if len(slots) > len(order):  # pragma: no cover - layout returns one slot per person
-                slots = slots[: len(order)]
-            layers = [
-                _make_layer(s, slot, height, width, rng)
-                for s, slot in zip(order, slots, strict=True)
-            ]
-            if all(_inside(layer.face, width, height) for layer in layers) and not _occluded(
-                layers, height, width
-            ):
-                break
-            spread *= 1.15
-        canvas = _background(width, height, job.background, rng)
-        for layer in layers:
-            _paste(canvas, None, layer)
-    # One camera for the whole picture: colour cast and gamma (one lookup table), sensor noise,
-    # sometimes a touch of softness.
+        return _background(width, height, job.background, rng), []
+    spread = 1.0
+    for _attempt in range(8):
+        width, height, slots = _layout(n, job.kind, rng, spread)
+        order = list(job.sprites)
+        if len(slots) > len(order):  # pragma: no cover - layout returns one slot per person
+            slots = slots[: len(order)]
+        layers = [
+            _make_layer(s, slot, height, width, rng) for s, slot in zip(order, slots, strict=True)
+        ]
+        if all(_inside(layer.face, width, height) for layer in layers) and not _occluded(
+            layers, height, width
+        ):
+            break
+        spread *= 1.15
+    canvas = _background(width, height, job.background, rng)
+    for layer in layers:
+        _paste(canvas, None, layer)
+    return canvas, layers
+
+
+def _camera(canvas: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """One camera for the whole picture: colour cast and gamma (one lookup table), sensor
+    noise, sometimes a touch of softness."""
     cast = rng.uniform(0.94, 1.06, size=3)
     gamma = float(rng.uniform(0.9, 1.1))
     levels = np.arange(256, dtype=np.float64)[:, None]
@@ -415,13 +439,18 @@ def render(job: RenderJob) -> RenderResult:
     pixels = cv2.add(pixels, noise.astype(np.int16), dtype=cv2.CV_8U)
     if rng.random() < 0.3:
         pixels = cv2.GaussianBlur(pixels, (0, 0), 0.6)
-    image = Image.fromarray(pixels)
+    return Image.fromarray(pixels)
+
+
+def _encode(
+    image: Image.Image, faces: tuple[PlacedFace, ...], rng: np.random.Generator
+) -> tuple[bytes, Image.Image, tuple[PlacedFace, ...]]:
+    """The JPEG bytes, sometimes re-uploaded (decoded, shrunk and encoded again by a
+    platform), with the picture and face boxes as they end up."""
     quality = int(rng.integers(72, 95))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
-    faces = tuple(layer.face for layer in layers)
     if rng.random() < 0.2:
-        # Re-uploaded: decoded, shrunk and encoded again by a platform.
         shrink = float(rng.uniform(0.85, 0.95))
         small_w, small_h = round(image.width * shrink), round(image.height * shrink)
         min_face = min((f.box[2] - f.box[0] for f in faces), default=1e9) * shrink
@@ -435,7 +464,4 @@ def render(job: RenderJob) -> RenderResult:
             )
             buffer = io.BytesIO()
             image.save(buffer, "JPEG", quality=int(rng.integers(70, 86)))
-    out = Path(job.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(buffer.getvalue())
-    return RenderResult(job.out, image.width, image.height, faces)
+    return buffer.getvalue(), image, faces

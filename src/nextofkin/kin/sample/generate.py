@@ -15,7 +15,7 @@ from typing import Any
 from nextofkin.errors import InputError
 from nextofkin.i18n import gettext
 from nextofkin.kin.sample.compose import RenderJob, RenderResult, Sprite, render
-from nextofkin.kin.sample.declared import declare_relatives, position_tags
+from nextofkin.kin.sample.declared import DeclaredRelative, declare_relatives, position_tags
 from nextofkin.kin.sample.population import Population, build_population, load_identities
 from nextofkin.kin.translit import transliterate
 
@@ -126,8 +126,39 @@ def generate(
     root.mkdir(parents=True, exist_ok=True)
     results = list(_render_all(jobs, workers, progress))
 
-    people = population.people
     declared = declare_relatives(population, seed)
+    accounts_rows = _account_rows(population, declared)
+    photo_rows, truth_photos = _photo_rows(population, results, seed)
+    _dump(root / "accounts.jsonl", accounts_rows)
+    _dump(root / "photos.jsonl", photo_rows)
+    truth, relation_counts = _truth(population, declared, truth_photos)
+    truth = {
+        "format": FORMAT, "seed": seed, "accounts_requested": accounts, "density": density,
+        "faces_dir": faces.name,
+    } | truth  # fmt: skip
+    (root / TRUTH_FILE).write_text(
+        json.dumps(truth, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8"
+    )
+    n_faces = sum(len(r.faces) for r in results)
+    log.info(
+        "sample gallery %s: %d accounts, %d photos, %d faces",
+        root,
+        len(accounts_rows),
+        len(photo_rows),
+        n_faces,
+    )
+    return GalleryReport(
+        root=str(root),
+        accounts=len(accounts_rows),
+        people=len(population.people),
+        photos=len(photo_rows),
+        faces=n_faces,
+        relations=dict(sorted(relation_counts.items())),
+    )
+
+
+def _account_rows(population: Population, declared: list[DeclaredRelative]) -> list[dict[str, Any]]:
+    """The manifest's account lines: profile photo and declared relatives added."""
     declared_by: dict[str, list[dict[str, str]]] = {}
     for d in declared:
         declared_by.setdefault(d.account, []).append({"account": d.relative, "type": d.type})
@@ -140,6 +171,14 @@ def generate(
         if acc in declared_by:
             extra["relatives"] = declared_by[acc]
         accounts_rows.append(row | extra)
+    return accounts_rows
+
+
+def _photo_rows(
+    population: Population, results: list[RenderResult], seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The manifest's photo lines and the truth's photos (true faces and tags)."""
+    people = population.people
     photo_rows = []
     truth_photos = []
     # Its own stream: the photos, captions and pictures of a seed stay as they were.
@@ -179,20 +218,23 @@ def generate(
                 "tagged": tags_truth,
             }
         )
-    _dump(root / "accounts.jsonl", accounts_rows)
-    _dump(root / "photos.jsonl", photo_rows)
+    return photo_rows, truth_photos
 
+
+def _truth(
+    population: Population, declared: list[DeclaredRelative], truth_photos: list[dict[str, Any]]
+) -> tuple[dict[str, Any], Counter[str]]:
+    """The ground truth after its header (people, accounts, relations, declarations, photos),
+    and the count of relations by type."""
+    people = population.people
     relation_counts = Counter(kind for _, _, kind in population.relations)
     friend_pairs = sorted(
         {tuple(sorted((a, b))) for a, others in population.friends.items() for b in others}
     )
     relation_counts["friend"] = len(friend_pairs)
+    relations = [(a, b, kind) for a, b, kind in population.relations]
+    relations += [(a, b, "friend") for a, b in friend_pairs]
     truth = {
-        "format": FORMAT,
-        "seed": seed,
-        "accounts_requested": accounts,
-        "density": density,
-        "faces_dir": faces.name,
         "people": {
             pid: {
                 "identity": p.identity.name,
@@ -215,17 +257,7 @@ def generate(
                 "a_account": people[a].account,
                 "b_account": people[b].account,
             }
-            for a, b, kind in population.relations
-        ]
-        + [
-            {
-                "a": a,
-                "b": b,
-                "type": "friend",
-                "a_account": people[a].account,
-                "b_account": people[b].account,
-            }
-            for a, b in friend_pairs
+            for a, b, kind in relations
         ],
         "dangling_friend_ids": population.dangling,
         "declared_relatives": [
@@ -234,22 +266,4 @@ def generate(
         ],
         "photos": truth_photos,
     }
-    (root / TRUTH_FILE).write_text(
-        json.dumps(truth, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8"
-    )
-    n_faces = sum(len(r.faces) for r in results)
-    log.info(
-        "sample gallery %s: %d accounts, %d photos, %d faces",
-        root,
-        len(accounts_rows),
-        len(photo_rows),
-        n_faces,
-    )
-    return GalleryReport(
-        root=str(root),
-        accounts=len(accounts_rows),
-        people=len(people),
-        photos=len(photo_rows),
-        faces=n_faces,
-        relations=dict(sorted(relation_counts.items())),
-    )
+    return truth, relation_counts
