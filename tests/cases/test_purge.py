@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from cases.casework import FakeIdentify, add_team, candidate, photo
 from nextofkin import audit
 from nextofkin.cases.purge import purge_account, purge_source
-from nextofkin.cases.report import write_report
 from nextofkin.cases.service import identify_for_case
 from nextofkin.cli import build_app
 from nextofkin.errors import PermissionDenied
@@ -21,6 +20,7 @@ from nextofkin.gallery.index import FaissIndex
 from nextofkin.gallery.maintenance import cohort_store, embedder_spec, open_index, refresh_derived
 from nextofkin.gallery.records import Account, Face, FaceRoleRecord, Image, Photo, Source
 from nextofkin.identify.search import Evidence
+from nextofkin.reports import write_report
 from nextofkin.workspace import Workspace
 from purge_scan import describe_traces
 

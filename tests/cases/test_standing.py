@@ -12,13 +12,13 @@ from cases.casework import add_team
 from cases.standing_world import add_batch, batch_centres, body_probe, open_searched_case
 from nextofkin import audit
 from nextofkin.cases.alerts import AlertState, acknowledge, list_alerts
-from nextofkin.cases.report import write_report
 from nextofkin.cases.service import close_case
 from nextofkin.cases.standing import rescan
 from nextofkin.cases.standing_records import CaseAlert, CaseProbe
 from nextofkin.errors import Busy, CaseStateError, PermissionDenied
 from nextofkin.gallery.ingest import ingest_lock_path
 from nextofkin.processes import exclusive_lock
+from nextofkin.reports import write_report
 from nextofkin.workspace import Workspace
 
 LATER = 7  # the seed of the batch that brings the people of the cases

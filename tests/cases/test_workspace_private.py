@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from cases.casework import add_team, photo
-from nextofkin.cases.report import write_report
 from nextofkin.cases.service import open_case
 from nextofkin.gallery.index import FaissIndex
 from nextofkin.gallery.maintenance import embedder_spec
+from nextofkin.reports import write_report
 from nextofkin.settings import Settings
 from nextofkin.workspace import Workspace, make_engine, migrate
 

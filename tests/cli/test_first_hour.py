@@ -11,13 +11,13 @@ from typer.testing import CliRunner
 
 from cases.casework import FakeIdentify, add_team, candidate, photo
 from cases.test_purge import build
-from nextofkin.cases.report import write_report
 from nextofkin.cases.service import identify_for_case
 from nextofkin.cli import build_app
 from nextofkin.cli.common import console
 from nextofkin.errors import NoFaceFound
 from nextofkin.gallery.records import Account
 from nextofkin.identify.search import SearchResult
+from nextofkin.reports import write_report
 from nextofkin.workspace import Workspace
 
 

@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 TEMPLATES = sorted(
     [
         *SRC.glob("nextofkin/**/templates/**/*.html"),
-        SRC / "nextofkin/cases/templates/report.html.j2",
+        SRC / "nextofkin/reports/templates/report.html.j2",
     ]
 )
 

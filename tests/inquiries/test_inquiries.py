@@ -256,7 +256,7 @@ def test_purge_leaves_nothing_of_the_inquiry(
 def test_the_case_report_lists_its_links_and_a_purge_deletes_it(
     team: Workspace, tmp_path: Path, faces: VectorAnalyser
 ) -> None:
-    from nextofkin.cases.report import write_report
+    from nextofkin.reports import write_report
 
     inquiry, link = _linked(team, tmp_path, faces)
     with team.session() as s:

@@ -64,6 +64,11 @@ class SearchInfo:
     candidates: list[Candidate]
 
     @property
+    def calibration(self) -> dict[str, Any]:
+        """The calibration the search used, as it stored it (thresholds, rates, sample count)."""
+        return dict(self.params.get("calibration") or {})
+
+    @property
     def sightings(self) -> list[Sighting]:
         """Where the probe appears as a companion in other accounts' photos (typed records)."""
         return [Sighting.from_json(s) for s in self.params.get("sightings") or []]

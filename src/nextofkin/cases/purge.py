@@ -35,7 +35,6 @@ from sqlalchemy import ColumnElement, delete, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
-from nextofkin.cases.report import SHOWS_SUFFIX
 from nextofkin.errors import NextOfKinError, NotFound
 from nextofkin.gallery.accounts import resolve_account
 from nextofkin.gallery.index import FaissIndex
@@ -46,6 +45,10 @@ from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+# The sidecar a written case report keeps beside itself, naming the faces and accounts it shows
+# (nextofkin.reports writes it): a purge deletes the reports that show what it removes.
+SHOWS_SUFFIX = ".shows.json"
 
 
 @dataclass(frozen=True)
@@ -65,24 +68,9 @@ def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def _remove_rows(
-    session: Session, account_ids: list[int], source_id: int | None = None
-) -> tuple[int, int, list[int]]:
-    """Delete the accounts' data, and with ``source_id`` every photo posted through that export
-    (a platform account keeps the photos other exports brought); returns (photos, images,
-    face ids) removed."""
-    going: ColumnElement[bool] = Photo.account_id.in_(account_ids)
-    if source_id is not None:
-        going = or_(going, Photo.source_id == source_id)
-    photo_rows = session.execute(select(Photo.id, Photo.image_id).where(going)).all()
-    photo_ids = [p for p, _ in photo_rows]
-    image_ids = sorted({i for _, i in photo_rows if i is not None})
-    shared: set[int] = set()
-    for part in _chunks(image_ids):
-        shared |= set(
-            session.scalars(select(Photo.image_id).where(Photo.image_id.in_(part), not_(going)))
-        )
-    exclusive = [i for i in image_ids if i not in shared]
+def _faces_going(session: Session, account_ids: list[int], exclusive: list[int]) -> list[int]:
+    """The faces a purge removes: every face of an image only the purged postings had, and in
+    shared images the faces owned by a purged account and by no remaining one."""
     face_ids: set[int] = set()
     for part in _chunks(exclusive):
         face_ids |= set(session.scalars(select(Face.id).where(Face.image_id.in_(part))))
@@ -105,7 +93,28 @@ def _remove_rows(
         )
     )
     face_ids |= owned - owned_elsewhere
-    removed_faces = sorted(face_ids)
+    return sorted(face_ids)
+
+
+def _remove_rows(
+    session: Session, account_ids: list[int], source_id: int | None = None
+) -> tuple[int, int, list[int]]:
+    """Delete the accounts' data, and with ``source_id`` every photo posted through that export
+    (a platform account keeps the photos other exports brought); returns (photos, images,
+    face ids) removed."""
+    going: ColumnElement[bool] = Photo.account_id.in_(account_ids)
+    if source_id is not None:
+        going = or_(going, Photo.source_id == source_id)
+    photo_rows = session.execute(select(Photo.id, Photo.image_id).where(going)).all()
+    photo_ids = [p for p, _ in photo_rows]
+    image_ids = sorted({i for _, i in photo_rows if i is not None})
+    shared: set[int] = set()
+    for part in _chunks(image_ids):
+        shared |= set(
+            session.scalars(select(Photo.image_id).where(Photo.image_id.in_(part), not_(going)))
+        )
+    exclusive = [i for i in image_ids if i not in shared]
+    removed_faces = _faces_going(session, account_ids, exclusive)
     # Accounts that shared images or faces with the purged ones must re-resolve their owners.
     affected = set()
     for part in _chunks(removed_faces):
