@@ -404,8 +404,8 @@ def measure(
     """Ingest ``root`` into a new workspace at ``home`` and measure identify and kin there."""
     from sqlalchemy import func, select
 
-    from nextofkin.gallery.ingest import ingest
     from nextofkin.gallery.records import Account, Face, Photo, PhotoStatus
+    from nextofkin.identify.derived import ingest
     from nextofkin.identify.service import IdentifyService
     from nextofkin.kin.engine import KinService
     from nextofkin.settings import Settings

@@ -70,8 +70,8 @@ def _search(photo: str) -> dict[str, Any]:
     import numpy as np
 
     from nextofkin.errors import NoFaceFound
-    from nextofkin.gallery.maintenance import cohort_store
     from nextofkin.gallery.records import Account
+    from nextofkin.identify.derived import cohort_store
     from nextofkin.identify.search import Searcher, account_scores, attribute_hits, fuse
     from nextofkin.identify.service import analyse_probes, probe_faces
     from nextofkin.settings import Settings

@@ -469,7 +469,7 @@ def main() -> None:
             del encodings
         if not trained:
             t = time.perf_counter()
-            if plan.factory != "Flat" and not ours._index.is_trained:
+            if plan.factory != "Flat" and not ours.is_trained:
                 pool = vectors if len(vectors) >= policy.train_max else None
                 if pool is None:
                     extra, _ = model.sample(policy.train_max, np.random.default_rng(99))
@@ -481,7 +481,7 @@ def main() -> None:
         t = time.perf_counter()
         ours.add(ids, vectors)
         build_seconds += time.perf_counter() - t
-        log.info("added %d / %d (build %.0f s so far)", ours._index.ntotal, n_total,
+        log.info("added %d / %d (build %.0f s so far)", len(ours), n_total,
                  build_seconds + train_seconds)  # fmt: skip
     rss_after = rss_bytes()
     faiss.omp_set_num_threads(1)  # latency: one query, one core, like one identify call
@@ -501,7 +501,7 @@ def main() -> None:
     ours_times, ours_found = measure(ours.search)
     results: dict[str, dict[str, object]] = {}
     ours_file = workdir / "ours.faiss"
-    faiss.write_index(ours._index, str(ours_file))
+    ours.write_data(ours_file)
     results["nextofkin"] = {
         "factory": plan.factory,
         "params": ours.description.params,

@@ -148,7 +148,8 @@ def open_cases(
 ) -> dict[str, dict[str, Any]]:
     """Open each case with its photo and attach the product's search of its probe vector."""
     from nextofkin.cases.service import attach_search, open_case
-    from nextofkin.gallery.maintenance import cohort_store, open_index
+    from nextofkin.gallery.maintenance import open_index
+    from nextofkin.identify.derived import cohort_store
     from nextofkin.identify.search import ProbeFace, Searcher
 
     index = open_index(ws)
@@ -170,7 +171,8 @@ def full_searches(
     ws: Any, cases: dict[str, np.ndarray], top: int = 10
 ) -> tuple[dict[str, list[str]], float]:
     """The peer: every case searched again over the whole index; accounts shown per case."""
-    from nextofkin.gallery.maintenance import cohort_store, open_index
+    from nextofkin.gallery.maintenance import open_index
+    from nextofkin.identify.derived import cohort_store
     from nextofkin.identify.search import Searcher
 
     started = time.monotonic()
@@ -242,7 +244,7 @@ def _batches(gallery: dict[str, np.ndarray], mates: set[str], seed: int) -> list
 def run_lfw(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Part 1 (see the module docstring)."""
     from nextofkin.cases.standing import rescan
-    from nextofkin.gallery.maintenance import refresh_derived
+    from nextofkin.identify.derived import refresh_derived
 
     gallery, cases, protocol = lfw_faces(args)
     mates = {p.mate for _, p, _ in cases if p.mate is not None}
@@ -356,7 +358,7 @@ def run_timing(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from PIL import Image
 
     from nextofkin.cases.standing import rescan
-    from nextofkin.gallery.maintenance import refresh_derived
+    from nextofkin.identify.derived import refresh_derived
 
     rng = np.random.default_rng(args.seed)
     ws = _workspace(work / "timing-ws")

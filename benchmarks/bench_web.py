@@ -33,7 +33,7 @@ def prepare(home: Path, photos: int) -> None:
     """Gallery, users and a searched case with 20 candidates (skipped when already there)."""
     from nextofkin.cases.service import identify_for_case
     from nextofkin.demo.build import build_demo_gallery, post_mortem_probe
-    from nextofkin.gallery.ingest import ingest
+    from nextofkin.identify.derived import ingest
     from nextofkin.settings import Settings
     from nextofkin.users.service import add_user, list_users
     from nextofkin.workspace import Workspace

@@ -194,7 +194,7 @@ def build(
     from nextofkin import audit
     from nextofkin.cases.review import review
     from nextofkin.cases.service import attach_search, open_case
-    from nextofkin.gallery.maintenance import refresh_derived
+    from nextofkin.identify.derived import refresh_derived
     from nextofkin.identify.search import Candidate, Evidence, ProbeFace, SearchResult
     from nextofkin.settings import Settings
     from nextofkin.users.service import add_user

@@ -14,7 +14,8 @@ import numpy as np
 
 from cases.casework import photo
 from nextofkin.cases.service import attach_search, open_case
-from nextofkin.gallery.maintenance import cohort_store, open_index, refresh_derived
+from nextofkin.gallery.maintenance import open_index
+from nextofkin.identify.derived import cohort_store, refresh_derived
 from nextofkin.identify.search import ProbeFace, Searcher
 from nextofkin.vision.registry import default_registry
 from nextofkin.workspace import Workspace

@@ -19,7 +19,7 @@ from cases.casework import add_team
 from nextofkin.cases.service import identify_for_case
 from nextofkin.cli import build_app
 from nextofkin.demo.build import build_demo_gallery, post_mortem_probe
-from nextofkin.gallery.ingest import ingest
+from nextofkin.identify.derived import ingest
 from nextofkin.settings import Settings
 from nextofkin.workspace import Workspace
 from notify.smtpd import smtp_server

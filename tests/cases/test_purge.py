@@ -17,8 +17,9 @@ from nextofkin.cases.service import identify_for_case
 from nextofkin.cli import build_app
 from nextofkin.errors import PermissionDenied
 from nextofkin.gallery.index import FaissIndex
-from nextofkin.gallery.maintenance import cohort_store, embedder_spec, open_index, refresh_derived
+from nextofkin.gallery.maintenance import embedder_spec, open_index
 from nextofkin.gallery.records import Account, Face, FaceRoleRecord, Image, Photo, Source
+from nextofkin.identify.derived import cohort_store, refresh_derived
 from nextofkin.identify.search import Evidence
 from nextofkin.reports import write_report
 from nextofkin.workspace import Workspace

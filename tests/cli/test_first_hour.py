@@ -122,7 +122,7 @@ def test_no_face_error_names_the_users_photo_and_lists_attempts_one_a_line(
 
 
 def test_status_does_not_call_a_fallback_calibration_calibrated(ws: Workspace) -> None:
-    from nextofkin.gallery.maintenance import refresh_derived
+    from nextofkin.identify.derived import refresh_derived
 
     refresh_derived(ws)
     code, out = run(ws, "--user", "ivan", "status")

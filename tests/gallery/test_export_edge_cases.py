@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nextofkin.gallery.formats import read_export, safe_relative
+from nextofkin.gallery.formats import safe_relative
+from nextofkin.gallery.importers.detect import read_export
 
 
 def _lines(path: Path, rows: list[dict[str, object]]) -> None:

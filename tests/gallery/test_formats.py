@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from nextofkin.errors import PathEscapesRoot
-from nextofkin.gallery.formats import read_export, safe_relative
+from nextofkin.gallery.formats import safe_relative
+from nextofkin.gallery.importers.detect import read_export
 from nextofkin.gallery.tags import Tag
 
 

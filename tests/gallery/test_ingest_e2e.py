@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from lfw_gallery import BuiltGallery, build
 from nextofkin.errors import NoFaceFound
-from nextofkin.gallery.ingest import IngestReport, ingest
+from nextofkin.gallery.ingest import IngestReport
 from nextofkin.gallery.maintenance import open_index
 from nextofkin.gallery.records import Account, Face, FaceRoleRecord, Image, Photo
+from nextofkin.identify.derived import ingest
 from nextofkin.identify.service import IdentifyService
 from nextofkin.settings import Settings
 from nextofkin.workspace import Workspace

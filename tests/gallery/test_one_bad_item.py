@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 from bad_images import ztxt_bomb_png
 from nextofkin.cli import build_app
 from nextofkin.errors import Busy, DiskFull
-from nextofkin.gallery.ingest import ingest
 from nextofkin.gallery.records import Photo, PhotoStatus
+from nextofkin.identify.derived import ingest
 from nextofkin.workspace import Workspace
 
 pytestmark = pytest.mark.models

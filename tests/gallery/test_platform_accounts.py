@@ -10,9 +10,9 @@ from alembic.config import Config
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextofkin.gallery.formats import read_export
-from nextofkin.gallery.ingest import _upsert_source, register_export
+from nextofkin.gallery.importers.detect import read_export
 from nextofkin.gallery.records import Account, Photo, Source
+from nextofkin.gallery.registration import register_export, upsert_source
 from nextofkin.gallery.tags import Relative, Tag, parse_tags, tagged_accounts
 from nextofkin.workspace import MIGRATIONS, Workspace, make_engine, migrate
 
@@ -29,7 +29,7 @@ def _manifest(
 def _register(workspace: Workspace, root: Path) -> None:
     export = read_export(root)
     with workspace.session() as session:
-        source = _upsert_source(session, root.name, root, export.layout)
+        source = upsert_source(session, root.name, root, export.layout)
         register_export(session, source, export)
 
 

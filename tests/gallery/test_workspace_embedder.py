@@ -18,8 +18,9 @@ from nextofkin.cli import build_app
 from nextofkin.errors import ModelMismatch
 from nextofkin.gallery.embedder import EMBEDDER_KEY, resolve_embedder, workspace_vision
 from nextofkin.gallery.index import DESCRIPTION_FILE
-from nextofkin.gallery.maintenance import embedder_spec, open_index, refresh_derived
+from nextofkin.gallery.maintenance import embedder_spec, open_index
 from nextofkin.gallery.records import Face, Image
+from nextofkin.identify.derived import refresh_derived
 from nextofkin.settings import Settings, VisionSettings
 from nextofkin.vision.models import EmbedderSpec
 from nextofkin.vision.registry import default_registry
@@ -253,7 +254,7 @@ def small_export(lfw_dir: Path, root: Path, people: list[str], photos: tuple[int
 def test_ingest_and_identify_follow_the_workspace(
     lfw_dir: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from nextofkin.gallery.ingest import ingest
+    from nextofkin.identify.derived import ingest
     from nextofkin.identify.service import IdentifyService
 
     people = ["Colin_Powell", "Tony_Blair"]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from nextofkin.cli import build_app
 from nextofkin.errors import NotFound
-from nextofkin.gallery.ingest import ingest
+from nextofkin.identify.derived import ingest
 from nextofkin.kin.declared import kinship_of
 from nextofkin.kin.engine import KinService
 from nextofkin.kin.evaluate import evaluate, load_truth

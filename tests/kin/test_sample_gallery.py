@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from nextofkin.errors import InputError
-from nextofkin.gallery.formats import read_export
+from nextofkin.gallery.importers.detect import read_export
 from nextofkin.gallery.tags import parse_tags
 from nextofkin.kin.declared import FaceBox, face_under
 from nextofkin.kin.sample.generate import generate

@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 from synthetic import populate
 
 from nextofkin.gallery.index import FaissIndex, reconcile
-from nextofkin.gallery.maintenance import embedder_spec, open_index, refresh_derived
+from nextofkin.gallery.maintenance import embedder_spec, open_index
 from nextofkin.gallery.records import Account, Face
+from nextofkin.identify.derived import refresh_derived
 from nextofkin.settings import Settings
 from nextofkin.workspace import Workspace
 
@@ -31,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 
 PURGE_SCRIPT = """
 import sys
-from nextofkin.gallery.maintenance import refresh_derived
+from nextofkin.identify.derived import refresh_derived
 from nextofkin.settings import Settings
 from nextofkin.workspace import Workspace
 from synthetic import purge_accounts

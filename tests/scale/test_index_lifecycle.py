@@ -14,8 +14,9 @@ from sqlalchemy import select
 from synthetic import populate, purge_accounts
 
 from nextofkin.gallery.index import FaissIndex, factory_tier, reconcile, reindex
-from nextofkin.gallery.maintenance import open_index, refresh_derived
+from nextofkin.gallery.maintenance import open_index
 from nextofkin.gallery.records import Face
+from nextofkin.identify.derived import refresh_derived
 from nextofkin.settings import IndexSettings, Settings
 from nextofkin.workspace import Workspace
 

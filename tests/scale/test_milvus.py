@@ -10,8 +10,9 @@ from synthetic import populate, purge_accounts
 
 from nextofkin.errors import ModelMismatch
 from nextofkin.gallery.index import FaissIndex, reconcile
-from nextofkin.gallery.maintenance import cohort_store, embedder_spec, open_index, refresh_derived
+from nextofkin.gallery.maintenance import embedder_spec, open_index
 from nextofkin.gallery.records import Face
+from nextofkin.identify.derived import cohort_store, refresh_derived
 from nextofkin.settings import IndexSettings, Settings
 from nextofkin.workspace import Workspace
 
@@ -79,7 +80,7 @@ def test_milvus_gives_the_same_identify_results_as_faiss(
     lfw_dir: Path, settings: Settings, tmp_path: Path
 ) -> None:
     from lfw_gallery import build
-    from nextofkin.gallery.ingest import ingest
+    from nextofkin.identify.derived import ingest
     from nextofkin.identify.search import Searcher, fuse
     from nextofkin.identify.service import analyse_probes, probe_faces
     from nextofkin.vision.pipeline import FacePipeline

@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from gallery_rows import add_posted_face
 from nextofkin.gallery.index import reconcile
-from nextofkin.gallery.maintenance import embedder_spec, open_index, refresh_derived
+from nextofkin.gallery.maintenance import embedder_spec, open_index
 from nextofkin.gallery.milvus_reconcile import source_counts
 from nextofkin.gallery.records import Account, Face, Source
+from nextofkin.identify.derived import refresh_derived
 from nextofkin.settings import IndexSettings, Settings
 from nextofkin.workspace import Workspace
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from nextofkin.gallery.formats import MAX_ACCOUNT_ID, MAX_CITY, MAX_NAME
-from nextofkin.gallery.ingest import ingest
 from nextofkin.gallery.records import Account, IngestError
+from nextofkin.identify.derived import ingest
 from nextofkin.workspace import Workspace
 
 

@@ -14,9 +14,10 @@ from synthetic import populate, purge_accounts, unit
 from nextofkin.errors import CalibrationError
 from nextofkin.evaluation.engine import EngineOptions, Gallery, gallery_cohort, score_accounts
 from nextofkin.gallery.index import reconcile
-from nextofkin.gallery.maintenance import cohort_store, open_index, refresh_derived
+from nextofkin.gallery.maintenance import open_index
 from nextofkin.gallery.records import Face, FaceRoleRecord
 from nextofkin.identify.calibration import Calibration
+from nextofkin.identify.derived import cohort_store, refresh_derived
 from nextofkin.identify.normalise import CohortStore, scorer_for
 from nextofkin.identify.search import Searcher
 from nextofkin.settings import ScoreSettings, Settings

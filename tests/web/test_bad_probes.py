@@ -16,7 +16,7 @@ from skimage import data as skdata
 from web_helpers import session_cookie
 
 from bad_images import ztxt_bomb_png
-from nextofkin.gallery.ingest import ingest
+from nextofkin.identify.derived import ingest
 from nextofkin.settings import Settings
 from nextofkin.web.config import WebConfig
 from nextofkin.workspace import Workspace

@@ -19,7 +19,7 @@ from browser import CHROMIUM, chromium, running
 from web_helpers import PASSWORDS, add_team_with_passwords
 
 from nextofkin.demo.build import post_mortem_probe
-from nextofkin.gallery.ingest import ingest
+from nextofkin.identify.derived import ingest
 from nextofkin.kin.sample.generate import generate
 from nextofkin.settings import Settings, SmtpSettings
 from nextofkin.web.app import create_app

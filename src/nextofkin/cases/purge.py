@@ -38,9 +38,10 @@ from nextofkin import audit
 from nextofkin.errors import NextOfKinError, NotFound
 from nextofkin.gallery.accounts import resolve_account
 from nextofkin.gallery.index import FaissIndex
-from nextofkin.gallery.maintenance import open_index, refresh_derived
+from nextofkin.gallery.maintenance import open_index
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Photo, Source
 from nextofkin.i18n import gettext
+from nextofkin.identify.derived import refresh_derived
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
 

@@ -39,10 +39,11 @@ from nextofkin.cases.service import AFTER_SEARCH
 from nextofkin.cases.standing_records import CaseAlert, CaseProbe
 from nextofkin.db import utcnow
 from nextofkin.gallery.ingest import ingest_lock_path
-from nextofkin.gallery.maintenance import cohort_store, open_index
+from nextofkin.gallery.maintenance import open_index
 from nextofkin.gallery.records import Account, Face, FaceRoleRecord, Source
 from nextofkin.i18n import _
 from nextofkin.identify.calibration import Calibration
+from nextofkin.identify.derived import cohort_store
 from nextofkin.identify.normalise import HitScorer, snorm
 from nextofkin.identify.search import IDENTITY_ROLES, Searcher
 from nextofkin.processes import exclusive_lock

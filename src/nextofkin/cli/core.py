@@ -24,9 +24,10 @@ from nextofkin.cli.common import (
 )
 from nextofkin.cli.inquiries import sweep_case
 from nextofkin.errors import ConfigError, InputError
-from nextofkin.gallery.ingest import IngestReport, ingest
+from nextofkin.gallery.ingest import IngestReport
 from nextofkin.gallery.labels import face_role_label
 from nextofkin.i18n import N_, _, format_number, label, lazy_gettext, ngettext
+from nextofkin.identify.derived import derive_after, ingest
 from nextofkin.identify.meaning import decision_label
 from nextofkin.workspace import Workspace
 
@@ -123,10 +124,10 @@ def _run_ingest(ws: Workspace, run: IngestRun, *, quiet: bool) -> IngestReport:
             progress.update(task, completed=done, total=total)
 
         if run.engine == "ray":
-            return cluster_ingest(
+            return derive_after(ws, lambda: cluster_ingest(
                 ws, run.root, address=run.address, source_name=run.source, workers=run.workers,
                 progress=update, layout=run.layout,
-            )  # fmt: skip
+            ))  # fmt: skip
         return ingest(
             ws, run.root, source_name=run.source, workers=run.workers, progress=update,
             layout=run.layout,

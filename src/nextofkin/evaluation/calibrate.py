@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 def calibrate_self(workspace: Workspace) -> Calibration:
     """Recalibrate from the gallery's own owners (leave-one-account-out) and store it."""
-    from nextofkin.gallery.maintenance import open_index, refresh_derived
+    from nextofkin.gallery.maintenance import open_index
+    from nextofkin.identify.derived import refresh_derived
 
     refresh_derived(workspace, force_calibration=True)
     stored = open_index(workspace).description.calibration
@@ -44,15 +45,11 @@ def calibrate_from_protocol(
 ) -> Calibration:
     """Search the protocol's non-mated probes against the workspace's index and store the
     thresholds their top scores give (``half``: ``even`` identities only, or ``all``)."""
-    from nextofkin.gallery.maintenance import (
-        cohort_store,
-        measure_calibrations,
-        open_index,
-        refresh_derived,
-    )
+    from nextofkin.gallery.maintenance import open_index
     from nextofkin.gallery.records import Account
+    from nextofkin.identify.derived import cohort_store, measure_calibrations, refresh_derived
     from nextofkin.identify.normalise import HitScorer
-    from nextofkin.identify.search import SHORTLIST, account_scores, attribute_hits
+    from nextofkin.identify.search import SHORTLIST, account_scores, scored_hits
 
     protocol = read_protocol(protocol_file)
     probes = protocol.nonmated
@@ -76,9 +73,7 @@ def calibrate_from_protocol(
     with workspace.session() as session:
         n_accounts = session.scalar(select(func.count(Account.id))) or 0
         queries = np.stack(vectors).astype(np.float32)
-        sims, ids = index.search(queries, min(len(index), SHORTLIST))
-        scores = scorer.score(session, queries, ids, sims)
-        for hits in attribute_hits(session, ids, sims, scores):
+        for hits in scored_hits(session, index, scorer, queries, min(len(index), SHORTLIST)):
             best = account_scores(hits)
             if best:
                 by_score.append(max(best.values()))

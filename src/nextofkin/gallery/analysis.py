@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,9 +16,8 @@ from nextofkin.errors import ImageError
 from nextofkin.processes import die_with_parent
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.image_io import decode_image
-
-if TYPE_CHECKING:
-    from nextofkin.vision.pipeline import FacePipeline
+from nextofkin.vision.pipeline import FacePipeline
+from nextofkin.vision.registry import default_registry
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class ImageResult:
 
 # --- worker side -------------------------------------------------------------------------------
 
-_PIPELINE = None
+_PIPELINE: FacePipeline | None = None
 
 
 def init_worker(
@@ -66,9 +64,6 @@ def init_worker(
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(vision.threads)
     global _PIPELINE
-    from nextofkin.vision.pipeline import FacePipeline
-    from nextofkin.vision.registry import default_registry
-
     _PIPELINE = FacePipeline.from_settings(vision, default_registry(vision))
 
 

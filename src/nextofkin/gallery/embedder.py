@@ -17,15 +17,14 @@ embedder that computes those vectors is used, and recorded at the next save of t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import func, select
 
-from nextofkin.errors import IndexError_, ModelError, ModelMismatch
+from nextofkin.errors import ModelError, ModelMismatch
 from nextofkin.gallery.index import DESCRIPTION_FILE, IndexDescription, VectorIndex
+from nextofkin.gallery.index_base import read_description
 from nextofkin.gallery.records import Face
 from nextofkin.i18n import _
 from nextofkin.settings import VisionSettings
@@ -67,18 +66,7 @@ def stored_description(workspace: Workspace) -> IndexDescription | None:
         path = workspace.index_dir / f"milvus-{policy.milvus_collection}.json"
     else:
         path = workspace.index_dir / DESCRIPTION_FILE
-    return _read(path)
-
-
-def _read(path: Path) -> IndexDescription | None:
-    if not path.exists():
-        return None
-    try:
-        return IndexDescription.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError) as exc:
-        raise IndexError_(
-            _("cannot read index description %(path)s: %(exc)s", path=path, exc=exc)
-        ) from exc
+    return read_description(path) if path.exists() else None
 
 
 def _dominant_face_model(workspace: Workspace) -> str | None:

@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextofkin.diskspace import fsync_dir, fsync_file
+from nextofkin.diskspace import fsync_dir, fsync_file, write_atomically
 from nextofkin.errors import IndexError_, ModelMismatch
 from nextofkin.gallery.index_base import (
     _GENERATION_PREFIX,
@@ -29,9 +29,10 @@ from nextofkin.gallery.index_base import (
     _embeddings_in_order,
     _faiss,
     _find,
-    _read_description,
     _train_size,
     embeddings_by_ids,
+    faiss_search_params,
+    read_description,
     search_params,
 )
 from nextofkin.gallery.records import Face
@@ -139,7 +140,7 @@ class FaissIndex:
         for _attempt in range(5):
             if not desc_path.exists():
                 return cls.create(directory, spec, policy=policy)
-            description = _read_description(desc_path)
+            description = read_description(desc_path)
             description.check(spec)
             index_path = directory / description.file
             try:
@@ -150,7 +151,7 @@ class FaissIndex:
                 if description.tombstones_file:
                     tombstones = np.load(directory / description.tombstones_file).tolist()
             except FileNotFoundError:
-                if _read_description(desc_path).file != description.file:
+                if read_description(desc_path).file != description.file:
                     continue  # a newer generation was committed meanwhile
                 return cls._unreadable(directory, description, policy, "data file missing")
             except (RuntimeError, OSError, ValueError) as exc:
@@ -245,7 +246,9 @@ class FaissIndex:
             shape = (queries.shape[0], max(k, 0))
             return np.full(shape, -np.inf, dtype=np.float32), np.full(shape, -1, dtype=np.int64)
         k = min(k, live)
-        params, keep_alive = self._search_params(k)
+        params, keep_alive = faiss_search_params(
+            self._index, self.description.params, self._tombstones, k
+        )
         scores, ids = self._index.search(queries, k, params=params)
         del keep_alive  # the selectors had to outlive the search call
         return scores, ids
@@ -262,6 +265,15 @@ class FaissIndex:
         return int(self._index.ntotal) - len(self._tombstones)
 
     @property
+    def is_trained(self) -> bool:
+        """Whether the index type's codebooks / lists are trained (Flat and HNSW always are)."""
+        return bool(self._index.is_trained)
+
+    def write_data(self, path: Path) -> None:
+        """The FAISS data alone (no description, no tombstones) written to ``path``, as saved."""
+        _faiss().write_index(self._index, str(path))
+
+    @property
     def tombstones(self) -> int:
         """How many removed ids still occupy space until the next compaction."""
         return len(self._tombstones)
@@ -276,7 +288,7 @@ class FaissIndex:
         if self._data_dirty or not (self.directory / desc.file).exists():
             name = f"{_GENERATION_PREFIX}{generation}.faiss"
             tmp = self.directory / (name + ".tmp")
-            _faiss().write_index(self._index, str(tmp))
+            self.write_data(tmp)
             fsync_file(tmp)
             tmp.replace(self.directory / name)
             desc.file = name
@@ -294,10 +306,10 @@ class FaissIndex:
                 desc.tombstones_file = None
         desc.build["live"] = len(self)
         desc.build["tombstones"] = len(self._tombstones)
-        tmp_desc = self.directory / (DESCRIPTION_FILE + ".tmp")
-        tmp_desc.write_text(json.dumps(desc.to_dict(), indent=1), encoding="utf-8")
-        fsync_file(tmp_desc)
-        tmp_desc.replace(self.directory / DESCRIPTION_FILE)  # the commit point
+        # The description's rename is the commit point.
+        write_atomically(
+            self.directory / DESCRIPTION_FILE, json.dumps(desc.to_dict(), indent=1).encode()
+        )
         fsync_dir(self.directory)
         self._data_dirty = self._tombstones_dirty = False
         self._remove_stale()
@@ -394,6 +406,7 @@ class FaissIndex:
             dtype=np.int64,
         )
         need = _train_size(plan.factory, self.description.dim)
+        requested = plan.factory
         if need and db_ids.size < need:
             log.warning(
                 "%d faces cannot train %s (needs %d): using exact Flat until the gallery grows",
@@ -401,22 +414,11 @@ class FaissIndex:
                 plan.factory,
                 need,
             )
-            requested = plan.factory
             plan = IndexPlan("Flat", plan.params, auto=plan.auto)
-        else:
-            requested = plan.factory
         self._index = None  # free the old index first: its files stay on disk until the save
         fresh = FaissIndex._empty(self.directory, self.description, plan, self.policy)
         if need and db_ids.size >= need:
-            rng = np.random.default_rng(seed)
-            size = min(db_ids.size, max(self.policy.train_max, need))
-            sample_ids = np.sort(rng.choice(db_ids, size=size, replace=False))
-            sample = np.concatenate(
-                [v for _, v in embeddings_by_ids(session, sample_ids, chunk)]
-                or [np.zeros((0, self.description.dim), np.float32)]
-            )
-            fresh.train(sample)
-            del sample
+            fresh._train_on_sample(session, db_ids, need, chunk, seed)
         done = 0
         if progress:
             progress(0, int(db_ids.size))
@@ -444,6 +446,19 @@ class FaissIndex:
 
     # internals --------------------------------------------------------------------------------
 
+    def _train_on_sample(
+        self, session: Session, db_ids: np.ndarray, need: int, chunk: int, seed: int
+    ) -> None:
+        """Train on a uniform random sample of the faces ``db_ids`` (at least ``need``)."""
+        rng = np.random.default_rng(seed)
+        size = min(db_ids.size, max(self.policy.train_max, need))
+        sample_ids = np.sort(rng.choice(db_ids, size=size, replace=False))
+        sample = np.concatenate(
+            [v for _, v in embeddings_by_ids(session, sample_ids, chunk)]
+            or [np.zeros((0, self.description.dim), np.float32)]
+        )
+        self.train(sample)
+
     def _can_remove(self) -> bool:
         if self._removable is None:
             faiss = _faiss()
@@ -453,46 +468,3 @@ class FaissIndex:
             # renumbering, which would leave the id map pointing at the wrong vectors.
             self._removable = isinstance(base, faiss.IndexFlatCodes)
         return self._removable
-
-    def _search_params(self, k: int) -> tuple[Any, list[Any]]:
-        """FAISS search parameters for the index's type, with the tombstone filter if any."""
-        faiss = _faiss()
-        keep_alive: list[Any] = []
-        selector = None
-        if self._tombstones:
-            dead = faiss.IDSelectorBatch(np.fromiter(self._tombstones, dtype=np.int64))
-            live = faiss.IDSelectorNot(dead)
-            # Translated by hand so that nested parameters (refine → IVF) see external ids.
-            selector = faiss.IDSelectorTranslated(self._index.id_map, live)
-            keep_alive += [dead, live, selector]
-        params = self.description.params
-        base = faiss.downcast_index(self._index.index)
-        refine = isinstance(base, faiss.IndexRefine)
-        inner = faiss.downcast_index(base.base_index) if refine else base
-        inner_params: Any
-        if isinstance(inner, faiss.IndexHNSW):
-            inner_params = faiss.SearchParametersHNSW()
-            inner_params.efSearch = max(int(params.get("efSearch", 128)), k)
-        elif isinstance(inner, faiss.IndexIVF):
-            inner_params = faiss.SearchParametersIVF()
-            inner_params.nprobe = int(params.get("nprobe", 64))
-            quantizer = faiss.downcast_index(inner.quantizer)
-            if isinstance(quantizer, faiss.IndexHNSW):
-                # The lists to visit come from an HNSW search over the centroids; at its default
-                # beam width it misses some of the nearest lists, which costs recall for little.
-                coarse = faiss.SearchParametersHNSW()
-                coarse.efSearch = max(2 * inner_params.nprobe, 128)
-                inner_params.quantizer_params = coarse
-                keep_alive.append(coarse)
-        else:
-            inner_params = faiss.SearchParameters()
-        if selector is not None:
-            inner_params.sel = selector
-        keep_alive.append(inner_params)
-        if not refine:
-            return inner_params, keep_alive
-        outer = faiss.IndexRefineSearchParameters()
-        outer.k_factor = float(params.get("k_factor", 16))
-        outer.base_index_params = inner_params
-        keep_alive.append(outer)
-        return outer, keep_alive

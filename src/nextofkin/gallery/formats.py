@@ -295,10 +295,36 @@ def _jsonl(path: Path, root: Path) -> Iterator[tuple[int, dict[str, Any] | ItemP
 
 def read_manifest(root: Path) -> Export:
     """Read ``accounts.jsonl`` and ``photos.jsonl`` under ``root``."""
+    problems: list[ItemProblem] = []
+    accounts = _manifest_accounts(root, problems)
+    photos: list[PhotoEntry] = []
+    seen: set[tuple[str, str]] = set()
+    photos_file = root / "photos.jsonl"
+    if photos_file.exists():
+        for number, data in _jsonl(photos_file, root):
+            if isinstance(data, ItemProblem):
+                problems.append(data)
+                continue
+            posting = _manifest_photo(
+                data, f"photos.jsonl:{number}", root, accounts, problems, seen
+            )
+            if posting is not None:
+                photos.append(posting)
+    for entry in accounts.values():
+        if entry.profile_photo and (entry.external_id, entry.profile_photo) not in seen:
+            seen.add((entry.external_id, entry.profile_photo))
+            photos.append(
+                PhotoEntry(
+                    entry.external_id, entry.profile_photo, kind="profile", platform=entry.platform
+                )
+            )
+    return Export(root, "manifest", list(accounts.values()), photos, problems)
+
+
+def _manifest_accounts(root: Path, problems: list[ItemProblem]) -> dict[str, AccountEntry]:
+    """The accounts of ``accounts.jsonl`` by id; each bad line becomes a problem."""
     accounts: dict[str, AccountEntry] = {}
     first_line: dict[str, int] = {}
-    photos: list[PhotoEntry] = []
-    problems: list[ItemProblem] = []
     for number, data in _jsonl(root / "accounts.jsonl", root):
         if isinstance(data, ItemProblem):
             problems.append(data)
@@ -334,58 +360,51 @@ def read_manifest(root: Path) -> Export:
             problems.append(ItemProblem(item, str(exc)))
             continue
         accounts[entry.external_id] = entry
-    photos_file = root / "photos.jsonl"
-    seen: set[tuple[str, str]] = set()
-    if photos_file.exists():
-        for number, data in _jsonl(photos_file, root):
-            if isinstance(data, ItemProblem):
-                problems.append(data)
-                continue
-            item = f"photos.jsonl:{number}"
-            account, path = data.get("account"), data.get("path")
-            if account is None or path is None:
-                problems.append(ItemProblem(item, _("needs both 'account' and 'path'")))
-                continue
-            try:
-                rel = safe_relative(root, str(path))
-            except PathEscapesRoot as exc:
-                problems.append(ItemProblem(item, str(exc)))
-                continue
-            account = str(account)
-            try:
-                _check_account_id(account)
-            except ManifestError as exc:
-                problems.append(ItemProblem(item, str(exc)))
-                continue
-            if account not in accounts:
-                # A photo may name an account that accounts.jsonl lacks: keep it, with no profile.
-                accounts[account] = AccountEntry(external_id=account)
-            tagged = data.get("tagged") or []
-            kind = str(data.get("kind") or "post")
-            if (account, rel) in seen:
-                continue
-            seen.add((account, rel))
-            photos.append(
-                PhotoEntry(
-                    account=account,
-                    rel_path=rel,
-                    kind=kind if kind in ("profile", "post") else "post",
-                    caption=_str_or_none(data.get("caption")),
-                    posted_at=_posted_at(data.get("posted_at"), item, problems),
-                    tagged=parse_tags(tagged) if isinstance(tagged, list) else [],
-                    post_url=_str_or_none(data.get("post_url")),
-                    platform=accounts[account].platform,
-                )
-            )
-    for entry in accounts.values():
-        if entry.profile_photo and (entry.external_id, entry.profile_photo) not in seen:
-            seen.add((entry.external_id, entry.profile_photo))
-            photos.append(
-                PhotoEntry(
-                    entry.external_id, entry.profile_photo, kind="profile", platform=entry.platform
-                )
-            )
-    return Export(root, "manifest", list(accounts.values()), photos, problems)
+    return accounts
+
+
+def _manifest_photo(
+    data: dict[str, Any],
+    item: str,
+    root: Path,
+    accounts: dict[str, AccountEntry],
+    problems: list[ItemProblem],
+    seen: set[tuple[str, str]],
+) -> PhotoEntry | None:
+    """One ``photos.jsonl`` line as a posting, or None (a problem recorded, or a repeat)."""
+    account, path = data.get("account"), data.get("path")
+    if account is None or path is None:
+        problems.append(ItemProblem(item, _("needs both 'account' and 'path'")))
+        return None
+    try:
+        rel = safe_relative(root, str(path))
+    except PathEscapesRoot as exc:
+        problems.append(ItemProblem(item, str(exc)))
+        return None
+    account = str(account)
+    try:
+        _check_account_id(account)
+    except ManifestError as exc:
+        problems.append(ItemProblem(item, str(exc)))
+        return None
+    if account not in accounts:
+        # A photo may name an account that accounts.jsonl lacks: keep it, with no profile.
+        accounts[account] = AccountEntry(external_id=account)
+    tagged = data.get("tagged") or []
+    kind = str(data.get("kind") or "post")
+    if (account, rel) in seen:
+        return None
+    seen.add((account, rel))
+    return PhotoEntry(
+        account=account,
+        rel_path=rel,
+        kind=kind if kind in ("profile", "post") else "post",
+        caption=_str_or_none(data.get("caption")),
+        posted_at=_posted_at(data.get("posted_at"), item, problems),
+        tagged=parse_tags(tagged) if isinstance(tagged, list) else [],
+        post_url=_str_or_none(data.get("post_url")),
+        platform=accounts[account].platform,
+    )
 
 
 def read_folders(root: Path) -> Export:
@@ -442,13 +461,3 @@ def read_folders(root: Path) -> Export:
                 continue
             photos.append(PhotoEntry(account=external, rel_path=rel))
     return Export(root, "folders", accounts, photos, problems)
-
-
-def read_export(root: Path, layout: str = "auto") -> Export:
-    """Read a gallery export in ``layout`` (``auto``: detected from what is on disk)."""
-    if not root.is_dir():
-        raise ManifestError(_("%(root)s is not a directory", root=root))
-    # Imported here: the importers build on this module's records.
-    from nextofkin.gallery.importers.detect import read_any
-
-    return read_any(root, layout)

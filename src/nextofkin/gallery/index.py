@@ -31,7 +31,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -162,7 +161,7 @@ class ReindexReport:
     factory: str
     faces: int
     seconds: float
-    params: dict[str, Any]
+    params: dict[str, float]
 
 
 def reindex(

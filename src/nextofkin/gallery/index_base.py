@@ -45,7 +45,7 @@ class IndexDescription:
     # The same impostor searches in cosine similarity: face-to-face confidence (kin) reads it.
     similarity_calibration: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)  # efSearch, nprobe, k_factor
+    params: dict[str, float] = field(default_factory=dict)  # efSearch, nprobe, k_factor
     build: dict[str, Any] = field(default_factory=dict)  # faces, seconds, auto, requested
     file: str = INDEX_FILE
     tombstones_file: str | None = None
@@ -120,7 +120,7 @@ class IndexPlan:
     """A FAISS factory string with its search parameters, chosen for a gallery size."""
 
     factory: str
-    params: dict[str, Any]
+    params: dict[str, float]
     auto: bool  # chosen from the size (False: forced by settings or --factory)
 
     @property
@@ -149,7 +149,7 @@ def ivf_lists(n_faces: int) -> int:
     return int(min(65536, max(256, 2 ** round(math.log2(target)))))
 
 
-def search_params(policy: IndexSettings) -> dict[str, Any]:
+def search_params(policy: IndexSettings) -> dict[str, float]:
     """The search-time parameters of every index type, from the settings."""
     return {
         "efSearch": policy.hnsw_ef_search,
@@ -204,7 +204,8 @@ def _find(index: Any, kind: Any) -> Any:
     return None
 
 
-def _read_description(path: Path) -> IndexDescription:
+def read_description(path: Path) -> IndexDescription:
+    """The description stored at ``path``; IndexError_ when it cannot be read."""
     try:
         return IndexDescription.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as exc:
@@ -248,3 +249,49 @@ def embeddings_by_ids(
                 np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
                 np.stack([r[1] for r in rows]).astype(np.float32, copy=False),
             )
+
+
+def faiss_search_params(
+    index: Any, params: dict[str, float], tombstones: set[int], k: int
+) -> tuple[Any, list[Any]]:
+    """FAISS search parameters for ``index``'s type (an ``IndexIDMap2``), with a filter that
+    leaves out ``tombstones``; the second value must outlive the search call."""
+    faiss = _faiss()
+    keep_alive: list[Any] = []
+    selector = None
+    if tombstones:
+        dead = faiss.IDSelectorBatch(np.fromiter(tombstones, dtype=np.int64))
+        live = faiss.IDSelectorNot(dead)
+        # Translated by hand so that nested parameters (refine → IVF) see external ids.
+        selector = faiss.IDSelectorTranslated(index.id_map, live)
+        keep_alive += [dead, live, selector]
+    base = faiss.downcast_index(index.index)
+    refine = isinstance(base, faiss.IndexRefine)
+    inner = faiss.downcast_index(base.base_index) if refine else base
+    inner_params: Any
+    if isinstance(inner, faiss.IndexHNSW):
+        inner_params = faiss.SearchParametersHNSW()
+        inner_params.efSearch = max(int(params.get("efSearch", 128)), k)
+    elif isinstance(inner, faiss.IndexIVF):
+        inner_params = faiss.SearchParametersIVF()
+        inner_params.nprobe = int(params.get("nprobe", 64))
+        quantizer = faiss.downcast_index(inner.quantizer)
+        if isinstance(quantizer, faiss.IndexHNSW):
+            # The lists to visit come from an HNSW search over the centroids; at its default
+            # beam width it misses some of the nearest lists, which costs recall for little.
+            coarse = faiss.SearchParametersHNSW()
+            coarse.efSearch = max(2 * inner_params.nprobe, 128)
+            inner_params.quantizer_params = coarse
+            keep_alive.append(coarse)
+    else:
+        inner_params = faiss.SearchParameters()
+    if selector is not None:
+        inner_params.sel = selector
+    keep_alive.append(inner_params)
+    if not refine:
+        return inner_params, keep_alive
+    outer = faiss.IndexRefineSearchParameters()
+    outer.k_factor = float(params.get("k_factor", 16))
+    outer.base_index_params = inner_params
+    keep_alive.append(outer)
+    return outer, keep_alive

@@ -4,7 +4,8 @@ The run is idempotent and resumable. Accounts and photo postings are registered 
 ``pending``); each distinct file content is then processed once, in a pool of worker processes,
 and its image, faces and postings are committed together. A run killed at any moment leaves only
 whole photos behind; the next run picks up the pending ones. Owner resolution, the index and the
-calibration are derived from the database at the end, so they are repaired by any later run.
+calibration are derived from the database afterwards, by the ingest's caller under the same lock
+(``nextofkin.identify.derived``), so they are repaired by any later run.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from nextofkin.diskspace import disk_full, is_disk_full
 from nextofkin.errors import ImageError
 from nextofkin.gallery.analysis import FaceData, ImageResult, init_worker, named, process_image
-from nextofkin.gallery.formats import read_export
+from nextofkin.gallery.embedder import resolve_embedder, workspace_vision
+from nextofkin.gallery.formats import Export
+from nextofkin.gallery.importers.detect import read_export
+from nextofkin.gallery.ingest_lock import ingest_lock_path
 from nextofkin.gallery.records import Image, Photo, PhotoStatus, Source
 from nextofkin.gallery.registration import (
     Failure,
@@ -37,9 +41,10 @@ from nextofkin.gallery.registration import (
     store_result,
     upsert_source,
 )
-from nextofkin.processes import deathsig_safe, exclusive_lock
+from nextofkin.processes import deathsig_safe
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.image_io import read_bytes, sha256_of
+from nextofkin.vision.models import EmbedderSpec
 from nextofkin.workspace import Workspace
 
 # Re-exported: callers and tests import these from the ingest module.
@@ -49,11 +54,11 @@ __all__ = [
     "ImageResult",
     "IngestReport",
     "gallery_counts",
-    "ingest",
+    "ingest_export",
+    "ingest_lock_path",
     "process_image",
     "register_export",
 ]
-_upsert_source = upsert_source
 
 log = logging.getLogger(__name__)
 
@@ -169,12 +174,124 @@ def _read_all(items: list[Pending], max_bytes: int) -> Iterator[tuple[Pending, b
             yield item, str(exc)
 
 
-def ingest_lock_path(workspace: Workspace) -> Path:
-    """The lock file every ingest of the workspace holds while it runs."""
-    return workspace.home / "locks" / "ingest.lock"
+@dataclass
+class _Run:
+    """One run's files in flight: read in this process, analysed by the pool, stored in
+    ``session`` as each result arrives (committed every ``commit_every`` seconds)."""
+
+    session: Session
+    pool: _Pool | None
+    report: IngestReport
+    embedder: EmbedderSpec
+    detector: str
+    total: int
+    progress: ProgressFn | None
+    done: int = 0
+    in_flight: dict[Future[ImageResult], _Job] = field(default_factory=dict)
+    by_sha: dict[str, _Job] = field(default_factory=dict)
+
+    def tick(self) -> None:
+        """One pending item settled."""
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def store(self, job: _Job, result: ImageResult) -> None:
+        """A worker's result in the records (image, faces, postings) in the open transaction."""
+        self.by_sha.pop(job.sha, None)
+        self.report.faces_added += store_result(
+            self.session,
+            result,
+            job.photo_ids,
+            self.embedder.name,
+            self.embedder.alignment,
+            self.detector,
+        )
+        self.report.images_processed += 1
+        self.tick()
+
+    def drain(self, until: int) -> None:
+        """Store finished results until at most ``until`` files are in flight."""
+        pool = self.pool
+        if pool is None:  # nothing pending: nothing in flight
+            return
+        while len(self.in_flight) > until:
+            finished, _ = wait(list(self.in_flight), return_when=FIRST_COMPLETED)
+            broken: list[_Job] = []
+            for future in finished:
+                job = self.in_flight.pop(future)
+                result = pool.result(future, job)
+                if result is None:
+                    broken.append(job)
+                else:
+                    self.store(job, result)
+            if broken:
+                # Every image in flight failed with the pool: retry each alone to find the
+                # one that kills workers (see _Pool).
+                broken.extend(self.in_flight.values())
+                self.in_flight.clear()
+                pool.restart()
+                for job in broken:
+                    self.store(job, pool.alone(job))
+
+    def take(self, item: Pending, data: bytes | str, limit: int) -> None:
+        """One pending path read: failed, linked to known content, or sent to a worker."""
+        if isinstance(data, str):
+            self.session.execute(
+                update(Photo)
+                .where(Photo.id.in_(item.photo_ids))
+                .values(status=PhotoStatus.FAILED, error=data)
+            )
+            self.tick()
+            return
+        sha = sha256_of(data)
+        # Postings that share one path share one read; all but the first are duplicates.
+        self.report.duplicates_linked += len(item.photo_ids) - 1
+        existing = self.session.scalar(select(Image.id).where(Image.sha256 == sha))
+        if existing is not None or sha in self.by_sha:
+            if existing is not None:
+                link(self.session, item.photo_ids, existing)
+            else:
+                self.by_sha[sha].photo_ids.extend(item.photo_ids)
+            self.report.duplicates_linked += 1
+            self.tick()
+            return
+        assert self.pool is not None
+        job = _Job(sha, str(item.path), data, list(item.photo_ids))
+        self.in_flight[self.pool.submit(job)] = job
+        self.by_sha[sha] = job
+        self.drain(limit - 1)
+
+    def run(self, pending: list[Pending], max_bytes: int, limit: int, commit_every: float) -> None:
+        """Every pending item, committed every ``commit_every`` seconds and at the end; on any
+        error the uncommitted part is rolled back (the next run redoes it)."""
+        last_commit = time.monotonic()
+        try:
+            for item, data in _read_all(pending, max_bytes):
+                self.take(item, data, limit)
+                if time.monotonic() - last_commit > commit_every:
+                    self.session.commit()
+                    last_commit = time.monotonic()
+            self.drain(0)
+            self.session.commit()
+        except BaseException:
+            self.session.rollback()
+            raise
+        finally:
+            self.session.close()
+            if self.pool is not None:
+                self.pool.close()
 
 
-def ingest(
+def _register(workspace: Workspace, report: IngestReport, root: Path, export: Export) -> int:
+    """The export's source, accounts and postings registered; returns the source's id."""
+    with workspace.session() as session:
+        source = upsert_source(session, report.source, root, export.layout)
+        report.accounts_added, report.photos_added = register_export(session, source, export)
+        return source.id
+
+
+def ingest_export(
     workspace: Workspace,
     root: Path,
     *,
@@ -184,157 +301,31 @@ def ingest(
     commit_every: float = 2.0,
     layout: str = "auto",
 ) -> IngestReport:
-    """Ingest the export at ``root`` into ``workspace`` (see the module docstring).
+    """Ingest the export at ``root`` into the records (see the module docstring).
 
     ``layout`` is one of :data:`nextofkin.gallery.importers.detect.FORMATS` (``auto``: detected).
-
-    One ingest runs at a time per workspace: another one raises :class:`Busy` at once (the lock
-    is the kernel's, so a killed ingest never leaves it stale). A full disk raises
-    :class:`DiskFull`; what was committed stays, and the next run resumes.
+    The caller holds the workspace's ingest lock (:func:`nextofkin.gallery.ingest_lock.ingest_lock`)
+    and derives the index and calibration after: ``nextofkin.identify.derived.ingest`` does both.
     """
-    # Workspace-wide, not per source: two ingests of different sources would also race on
-    # shared image contents (unique SHA-256) and on rewriting the one index.
-    with exclusive_lock(ingest_lock_path(workspace), "an ingest"):
-        try:
-            return _ingest(workspace, root, source_name, workers, progress, commit_every, layout)
-        except Exception as exc:
-            if is_disk_full(exc):
-                raise disk_full(workspace.home, "ingesting") from exc
-            raise
-
-
-def _ingest(
-    workspace: Workspace,
-    root: Path,
-    source_name: str | None,
-    workers: int | None,
-    progress: ProgressFn | None,
-    commit_every: float,
-    layout: str = "auto",
-) -> IngestReport:
-    from nextofkin.gallery.embedder import resolve_embedder, workspace_vision
-    from nextofkin.gallery.maintenance import refresh_derived
-
     started = time.monotonic()
-    settings = workspace.settings
     root = root.expanduser().resolve()
     # Read first: a root in no known layout is refused before any model is loaded.
     export = read_export(root, layout)
     # Resolved before anything is embedded: new faces must be vectors of the workspace's model.
     embedder = resolve_embedder(workspace)
     vision = workspace_vision(workspace, embedder)
-    name = source_name or root.name
-    report = IngestReport(source=name, layout=export.layout)
-    embedder_spec = embedder.spec
+    report = IngestReport(source=source_name or root.name, layout=export.layout)
+    source_id = _register(workspace, report, root, export)
     with workspace.session() as session:
-        source = upsert_source(session, name, root, export.layout)
-        report.accounts_added, report.photos_added = register_export(session, source, export)
-        source_id = source.id
-    with workspace.session() as session:
-        source = session.get_one(Source, source_id)
-        pending = pending_by_path(session, source, root)
-    total = len(pending)
-    done = 0
+        pending = pending_by_path(session, session.get_one(Source, source_id), root)
+    workers = max(1, workers or workspace.settings.workers)
     if progress:
-        progress(0, total)
-    workers = max(1, workers or settings.workers)
-    pool = _Pool(min(workers, max(1, total)), vision, vision.max_pixels) if pending else None
-    in_flight: dict[Future[ImageResult], _Job] = {}
-    by_sha: dict[str, _Job] = {}
-    session = workspace.sessions()
-    last_commit = time.monotonic()
-
-    def store(job: _Job, result: ImageResult) -> None:
-        nonlocal done
-        by_sha.pop(job.sha, None)
-        report.faces_added += store_result(
-            session,
-            result,
-            job.photo_ids,
-            embedder_spec.name,
-            embedder_spec.alignment,
-            vision.detector,
-        )
-        report.images_processed += 1
-        done += 1
-        if progress:
-            progress(done, total)
-
-    def drain(until: int) -> None:
-        if pool is None:  # nothing pending: nothing in flight
-            return
-        while len(in_flight) > until:
-            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            broken: list[_Job] = []
-            for future in finished:
-                job = in_flight.pop(future)
-                result = pool.result(future, job)
-                if result is None:
-                    broken.append(job)
-                else:
-                    store(job, result)
-            if broken:
-                # Every image in flight failed with the pool: retry each alone to find the
-                # one that kills workers (see _Pool).
-                broken.extend(in_flight.values())
-                in_flight.clear()
-                pool.restart()
-                for job in broken:
-                    store(job, pool.alone(job))
-
-    try:
-        reader = _read_all(pending, vision.max_bytes)
-        limit = 4 * workers
-        for item, data in reader:
-            if isinstance(data, str):
-                session.execute(
-                    update(Photo)
-                    .where(Photo.id.in_(item.photo_ids))
-                    .values(status=PhotoStatus.FAILED, error=data)
-                )
-                done += 1
-                if progress:
-                    progress(done, total)
-                continue
-            sha = sha256_of(data)
-            # Postings that share one path share one read; all but the first are duplicates.
-            report.duplicates_linked += len(item.photo_ids) - 1
-            existing = session.scalar(select(Image.id).where(Image.sha256 == sha))
-            if existing is not None:
-                link(session, item.photo_ids, existing)
-                report.duplicates_linked += 1
-                done += 1
-                if progress:
-                    progress(done, total)
-                continue
-            if sha in by_sha:
-                by_sha[sha].photo_ids.extend(item.photo_ids)
-                report.duplicates_linked += 1
-                done += 1
-                if progress:
-                    progress(done, total)
-                continue
-            assert pool is not None
-            job = _Job(sha, str(item.path), data, list(item.photo_ids))
-            in_flight[pool.submit(job)] = job
-            by_sha[sha] = job
-            drain(limit - 1)
-            if time.monotonic() - last_commit > commit_every:
-                session.commit()
-                last_commit = time.monotonic()
-        drain(0)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-        if pool is not None:
-            pool.close()
-
+        progress(0, len(pending))
+    pool = _Pool(min(workers, len(pending)), vision, vision.max_pixels) if pending else None
+    run = _Run(
+        workspace.sessions(), pool, report, embedder.spec, vision.detector, len(pending), progress
+    )
+    run.run(pending, vision.max_bytes, 4 * workers, commit_every)
     report.failures = failures_of(workspace, source_id)
-    derived = refresh_derived(workspace)
-    report.accounts_resolved = derived.accounts_resolved
-    report.index_total = derived.index_total
     report.seconds = round(time.monotonic() - started, 2)
     return report

@@ -106,25 +106,11 @@ def resolve_roles(faces: list[FaceView], same_person: float) -> list[RoleDecisio
             alone = len(pool) == 1
             confidence = 0.9 if alone else 0.5
     decisions: list[RoleDecision] = []
-    # One image can hold two faces of the owner cluster (look-alikes, siblings, a mirror): the
-    # owner there is the face most like the owner's faces in the account's *other* images.
-    owner_face_per_image: dict[int, int] = {}
+    owner_faces: set[int] = set()
     if owner_cluster is not None:
-        members = [f for f, lab in zip(faces, labels, strict=True) if lab == owner_cluster]
-
-        def affinity(face: FaceView) -> float:
-            others = [m.vector for m in members if m.image_id != face.image_id]
-            if not others:
-                return _prominence(face)
-            return float(np.mean(np.stack(others) @ face.vector))
-
-        for face in members:
-            current = owner_face_per_image.get(face.image_id)
-            if current is None or affinity(face) > affinity(
-                next(f for f in members if f.face_id == current)
-            ):
-                owner_face_per_image[face.image_id] = face.face_id
-    owner_faces = set(owner_face_per_image.values())
+        owner_faces = _owner_face_per_image(
+            [f for f, lab in zip(faces, labels, strict=True) if lab == owner_cluster]
+        )
     for face, label in zip(faces, labels, strict=True):
         if owner_cluster is None:
             role, conf = FaceRole.UNKNOWN, 0.0
@@ -134,6 +120,29 @@ def resolve_roles(faces: list[FaceView], same_person: float) -> list[RoleDecisio
             role, conf = FaceRole.COMPANION, confidence
         decisions.append(RoleDecision(face.face_id, role, label, round(conf, 3)))
     return decisions
+
+
+def _owner_face_per_image(members: list[FaceView]) -> set[int]:
+    """The owner's face in each image of the owner cluster ``members``.
+
+    One image can hold two faces of the owner cluster (look-alikes, siblings, a mirror): the
+    owner there is the face most like the owner's faces in the account's *other* images.
+    """
+
+    def affinity(face: FaceView) -> float:
+        others = [m.vector for m in members if m.image_id != face.image_id]
+        if not others:
+            return _prominence(face)
+        return float(np.mean(np.stack(others) @ face.vector))
+
+    owner_face_per_image: dict[int, int] = {}
+    for face in members:
+        current = owner_face_per_image.get(face.image_id)
+        if current is None or affinity(face) > affinity(
+            next(f for f in members if f.face_id == current)
+        ):
+            owner_face_per_image[face.image_id] = face.face_id
+    return set(owner_face_per_image.values())
 
 
 def account_faces(session: Session, account_id: int, model: str) -> list[FaceView]:

@@ -127,6 +127,19 @@ def register_export(session: Session, source: Source, export: Export) -> tuple[i
         account.extra, account.profile_photo = dict(entry.extra), entry.profile_photo
         account.relatives = [r.to_json() for r in entry.relatives]
     session.flush()
+    added_photos = _register_photos(session, source, export, sources, accounts)
+    _register_problems(session, source, export)
+    return added_accounts, added_photos
+
+
+def _register_photos(
+    session: Session,
+    source: Source,
+    export: Export,
+    sources: dict[str | None, int],
+    accounts: dict[tuple[str | None, str], Account],
+) -> int:
+    """The export's postings not yet known, as pending photos; returns how many were new."""
     # (account, path) is unique over all sources: a platform account's posting read again
     # through a second export of the same tool layout is the same posting.
     own = select(Account.id).where(Account.source_id.in_(list(sources.values())))
@@ -157,6 +170,11 @@ def register_export(session: Session, source: Source, export: Export) -> tuple[i
             )
         )
         added_photos += 1
+    return added_photos
+
+
+def _register_problems(session: Session, source: Source, export: Export) -> None:
+    """The export's per-item problems not yet recorded for ``source``."""
     known = set(session.scalars(select(IngestError.item).where(IngestError.source_id == source.id)))
     for problem in export.problems:
         if problem.item not in known:
@@ -164,7 +182,6 @@ def register_export(session: Session, source: Source, export: Export) -> tuple[i
                 IngestError(source_id=source.id, item=problem.item, message=problem.message)
             )
             known.add(problem.item)
-    return added_accounts, added_photos
 
 
 def store_result(

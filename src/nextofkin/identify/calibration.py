@@ -117,6 +117,70 @@ def _threshold_for(p: float, scores: np.ndarray, start: float, mass: float, scal
     return start + scale * math.log(mass / p)
 
 
+def _fallback_calibration(
+    scores: np.ndarray,
+    accounts: int,
+    policy: DecisionPolicy,
+    fallback: tuple[float, float],
+    *,
+    method: str,
+    score_kind: str,
+    cohort: str | None,
+) -> Calibration:
+    """A gallery too small to measure: the model's published (possible, match) operating points,
+    with a rough tail around what was measured, saying so in its notes."""
+    possible, match = fallback
+    notes = [
+        f"gallery too small to measure impostor scores ({len(scores)} samples): thresholds "
+        "are the model's published operating points, and score meanings are rough"
+    ]
+    spread = max(float(scores.std()) if len(scores) > 1 else 0.05, 0.02)
+    top = float(scores[0]) if len(scores) else possible - 0.1
+    return Calibration(
+        method=method + " (fallback)",
+        accounts=accounts,
+        samples=len(scores),
+        scores=[float(s) for s in scores],
+        tail_start=top,
+        tail_mass=1.0 / max(len(scores), 1),
+        tail_scale=spread,
+        match_threshold=match,
+        possible_threshold=possible,
+        match_fpir=policy.match_fpir,
+        possible_fpir=policy.possible_fpir,
+        notes=notes,
+        score_kind=score_kind,
+        cohort=cohort,
+    )
+
+
+def _measured_notes(
+    samples: int,
+    tail_n: int,
+    policy: DecisionPolicy,
+    score_kind: str,
+    thresholds: tuple[float, float],
+) -> list[str]:
+    """What a reviewer should know about thresholds measured on ``samples`` impostor scores."""
+    notes: list[str] = []
+    match, possible = thresholds
+    if policy.match_fpir * samples < 5:
+        notes.append(
+            f"the match threshold (FPIR {policy.match_fpir:g}) is extrapolated from the highest "
+            f"{tail_n} of {samples} impostor scores"
+        )
+    for label, threshold in (("match", match), ("possible", possible)):
+        if score_kind == "cosine" and threshold > MAX_SIMILARITY:
+            # Cosine scores never exceed 1: say plainly that the decision is out of reach rather
+            # than let a reviewer wonder why nothing ever matches.
+            notes.append(
+                f"no score can reach '{label}' on this gallery's evidence: {samples} impostor "
+                f"scores put its threshold at {threshold:.3f}; measure more strangers "
+                "(`nextofkin calibrate PROTOCOL`) or grow the gallery"
+            )
+    return notes
+
+
 def calibrate(
     impostor_top1: np.ndarray,
     accounts: int,
@@ -133,7 +197,6 @@ def calibrate(
     samples to measure anything (a gallery of a handful of accounts); the calibration says so.
     """
     scores = np.sort(np.asarray(impostor_top1, dtype=np.float64))[::-1]
-    notes: list[str] = []
     if len(scores) < MIN_SAMPLES:
         if fallback is None:
             raise CalibrationError(
@@ -143,28 +206,8 @@ def calibrate(
                     min_samples=MIN_SAMPLES,
                 )
             )
-        possible, match = fallback
-        notes.append(
-            f"gallery too small to measure impostor scores ({len(scores)} samples): thresholds "
-            "are the model's published operating points, and score meanings are rough"
-        )
-        spread = max(float(scores.std()) if len(scores) > 1 else 0.05, 0.02)
-        top = float(scores[0]) if len(scores) else possible - 0.1
-        return Calibration(
-            method=method + " (fallback)",
-            accounts=accounts,
-            samples=len(scores),
-            scores=[float(s) for s in scores],
-            tail_start=top,
-            tail_mass=1.0 / max(len(scores), 1),
-            tail_scale=spread,
-            match_threshold=match,
-            possible_threshold=possible,
-            match_fpir=policy.match_fpir,
-            possible_fpir=policy.possible_fpir,
-            notes=notes,
-            score_kind=score_kind,
-            cohort=cohort,
+        return _fallback_calibration(
+            scores, accounts, policy, fallback, method=method, score_kind=score_kind, cohort=cohort
         )
     tail_n = max(10, len(scores) // 10)
     tail = scores[:tail_n]
@@ -173,20 +216,7 @@ def calibrate(
     scale = float(np.mean(tail - start)) if tail_n > 1 else 0.0
     match = _threshold_for(policy.match_fpir, scores, start, mass, scale)
     possible = _threshold_for(policy.possible_fpir, scores, start, mass, scale)
-    if policy.match_fpir * len(scores) < 5:
-        notes.append(
-            f"the match threshold (FPIR {policy.match_fpir:g}) is extrapolated from the highest "
-            f"{tail_n} of {len(scores)} impostor scores"
-        )
-    for label, threshold in (("match", match), ("possible", possible)):
-        if score_kind == "cosine" and threshold > MAX_SIMILARITY:
-            # Cosine scores never exceed 1: say plainly that the decision is out of reach rather
-            # than let a reviewer wonder why nothing ever matches.
-            notes.append(
-                f"no score can reach '{label}' on this gallery's evidence: {len(scores)} impostor "
-                f"scores put its threshold at {threshold:.3f}; measure more strangers "
-                "(`nextofkin calibrate PROTOCOL`) or grow the gallery"
-            )
+    notes = _measured_notes(len(scores), tail_n, policy, score_kind, (match, possible))
     # Below the tail, FPIR is a plain quantile, which an even thinning of the list preserves.
     stored = scores[:: max(1, -(-len(scores) // MAX_STORED_SCORES))]
     return Calibration(

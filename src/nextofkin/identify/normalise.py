@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
@@ -37,7 +36,7 @@ import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextofkin.diskspace import fsync_dir
+from nextofkin.diskspace import fsync_dir, fsync_file, write_atomically
 from nextofkin.errors import CalibrationError
 from nextofkin.gallery.cluster.neighbours import FaceNeighbours
 from nextofkin.gallery.index import VectorIndex, embeddings_by_ids
@@ -184,8 +183,7 @@ class CohortStore:
             path = tmp / f"{name}.npy"
             with path.open("wb") as fh:
                 np.save(fh, np.ascontiguousarray(getattr(cohort, name)))
-                fh.flush()
-                os.fsync(fh.fileno())
+            fsync_file(path)
         tmp.rename(self.directory / generation)
         meta = {
             "generation": generation,
@@ -194,12 +192,7 @@ class CohortStore:
             "size_setting": cohort.size_setting,
             "drawn_at": cohort.drawn_at,
         }
-        staged = self.directory / f".{POINTER}.tmp"
-        with staged.open("w", encoding="utf-8") as fh:
-            json.dump(meta, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        staged.replace(self.directory / POINTER)
+        write_atomically(self.directory / POINTER, json.dumps(meta).encode("utf-8"))
         fsync_dir(self.directory)
         self._remove_other_generations(keep=generation)
 

@@ -31,10 +31,12 @@ from typing import Any
 import numpy as np
 
 from nextofkin.errors import Busy, ModelError, OverBudget
-from nextofkin.i18n import gettext
+from nextofkin.i18n import current_language, gettext, use_language
 from nextofkin.identify.service import ProbeAnalysis, analyse_probes
 from nextofkin.processes import die_with_parent
 from nextofkin.settings import SearchSettings, VisionSettings
+from nextofkin.vision.pipeline import FacePipeline
+from nextofkin.vision.registry import default_registry
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +54,9 @@ def analyse_task(pipeline: Any, photos: list[str], vision: VisionSettings) -> li
     )
 
 
-def load_pipeline(vision: VisionSettings) -> Any:
+def load_pipeline(vision: VisionSettings) -> FacePipeline:
     """The worker's face pipeline with every model loaded, so its memory is counted before the
     budget is set (the models load lazily, on first use)."""
-    from nextofkin.vision.pipeline import FacePipeline
-    from nextofkin.vision.registry import default_registry
-
     pipeline = FacePipeline.from_settings(vision, default_registry(vision))
     with contextlib.suppress(Exception):  # a blank photo runs every model: NoFaceFound
         pipeline.analyse_probe(np.full((200, 200, 3), 128, dtype=np.uint8))
@@ -99,11 +98,14 @@ def _serve(
     conn.send(("ready", base))
     while True:
         try:
-            photos = conn.recv()
+            language, photos = conn.recv()
         except (EOFError, OSError):
             return  # the pool closed our pipe: the server is stopping
         try:
-            conn.send(("done", task(pipeline, photos, vision)))
+            # The messages of a search (no face, unreadable photo) are made here, in the
+            # language of the request that asked: the context variable does not cross processes.
+            with use_language(language):
+                conn.send(("done", task(pipeline, photos, vision)))
         except MemoryError:
             # Over the address-space cap. Start afresh rather than go on with a heap that may
             # be fragmented or half-freed by the failure.
@@ -210,7 +212,7 @@ class ProbePool:
         self._wait_ready(worker)
         started = time.monotonic()
         try:
-            worker.conn.send([str(p) for p in photos])
+            worker.conn.send((current_language(), [str(p) for p in photos]))
             answered = worker.conn.poll(self.budget.time_budget_s)
             reply = worker.conn.recv() if answered else None
         except (EOFError, OSError):

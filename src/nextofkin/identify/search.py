@@ -89,6 +89,23 @@ def attribute_hits(
     return out
 
 
+def scored_hits(
+    session: Session,
+    index: VectorIndex,
+    scorer: HitScorer,
+    queries: np.ndarray,
+    k: int,
+    exclude_accounts: np.ndarray | None = None,
+) -> list[list[Hit]]:
+    """The one search loop: each query row's ``k`` most similar faces, scored by ``scorer``
+    (``exclude_accounts``: per row, the account whose faces its s-norm statistics leave out)
+    and attributed to accounts and roles. Searches and calibrations both run through it, so a
+    calibration measures exactly the scores a search decides on."""
+    sims, ids = index.search(queries, k)
+    scores = scorer.score(session, queries, ids, sims, exclude_accounts=exclude_accounts)
+    return attribute_hits(session, ids, sims, scores)
+
+
 def account_scores(
     hits: list[Hit],
     exclude_faces: set[int] | None = None,
@@ -186,9 +203,7 @@ class Searcher:
         n_accounts = self.session.scalar(select(func.count(Account.id))) or 0
         k = min(len(self.index), max(SHORTLIST, top * 20))
         query = vector[None, :].astype(np.float32)
-        sims, ids = self.index.search(query, k)
-        scores = scorer.score(self.session, query, ids, sims)
-        hits = attribute_hits(self.session, ids, sims, scores)[0]
+        hits = scored_hits(self.session, self.index, scorer, query, k)[0]
         best = account_scores(hits)
         ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)[:top]
         by_account: dict[int, list[Hit]] = defaultdict(list)

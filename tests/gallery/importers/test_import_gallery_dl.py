@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tool_formats import gdl_file, gdl_instagram, gdl_vk, jpeg
 
-from nextofkin.gallery.formats import read_export
+from nextofkin.gallery.importers.detect import read_export
 from nextofkin.gallery.tags import Tag
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from tool_formats import insta_post, insta_profile, insta_tag, jpeg
 
-from nextofkin.gallery.formats import read_export
 from nextofkin.gallery.importers.common import caption_mentions
+from nextofkin.gallery.importers.detect import read_export
 from nextofkin.gallery.tags import Tag
 
 

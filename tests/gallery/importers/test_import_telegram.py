@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tool_formats import jpeg, tg_chat, tg_message, tg_service, write_tg_full, write_tg_single
 
-from nextofkin.gallery.formats import read_export
+from nextofkin.gallery.importers.detect import read_export
 from nextofkin.gallery.tags import Tag
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tool_formats import jpeg, vk_photo, vk_user, write_vk_api
 
-from nextofkin.gallery.formats import read_export
+from nextofkin.gallery.importers.detect import read_export
 from nextofkin.gallery.tags import Relative, Tag
 
 

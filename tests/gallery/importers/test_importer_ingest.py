@@ -12,8 +12,8 @@ from skimage import data as skdata
 from sqlalchemy import select
 from tool_formats import tg_message, write_tg_single
 
-from nextofkin.gallery.ingest import ingest
 from nextofkin.gallery.records import Account, Photo, PhotoStatus, Source
+from nextofkin.identify.derived import ingest
 from nextofkin.workspace import Workspace
 
 pytestmark = pytest.mark.models

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from nextofkin.cli import build_app
 from nextofkin.errors import ManifestError
-from nextofkin.gallery.formats import read_export
-from nextofkin.gallery.ingest import _upsert_source, register_export
+from nextofkin.gallery.importers.detect import read_export
 from nextofkin.gallery.records import Account, Photo, Source
+from nextofkin.gallery.registration import register_export, upsert_source
 from nextofkin.workspace import Workspace
 
 
@@ -80,7 +80,7 @@ def test_same_vk_user_via_gallery_dl_and_vk_api_is_one_account(
     for root in (gdl_root, api_root):
         export = read_export(root)
         with workspace.session() as session:
-            source = _upsert_source(session, root.name, root, export.layout)
+            source = upsert_source(session, root.name, root, export.layout)
             register_export(session, source, export)
     with workspace.session() as session:
         (account,) = session.scalars(select(Account).where(Account.external_id == "1001")).all()

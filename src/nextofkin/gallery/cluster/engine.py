@@ -5,7 +5,8 @@ killed run left behind, lists and hashes the pending files once, and hands shard
 Ray Data pool of actors. Each actor loads the models once (on a GPU when the cluster has them)
 and runs the one-machine ingest's own per-image function (:func:`process_image`), writing one
 Parquet shard per batch. The driver streams the finished shards into the records, one
-transaction each, then derives owners, index, cohort and calibration as every ingest does.
+transaction each; its caller then derives owners, index, cohort and calibration under the same
+lock, as after every ingest.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from nextofkin.diskspace import disk_full, is_disk_full
 from nextofkin.errors import ConfigError, ImageError, NextOfKinError
 from nextofkin.gallery.analysis import ImageResult, init_worker, named, process_image
 from nextofkin.gallery.cluster.listing import into_shards, list_pending
@@ -33,9 +33,8 @@ from nextofkin.gallery.cluster.shards import (
     write_shard,
 )
 from nextofkin.gallery.embedder import resolve_embedder, workspace_vision
-from nextofkin.gallery.formats import read_export
-from nextofkin.gallery.ingest import IngestReport, ProgressFn, ingest_lock_path
-from nextofkin.gallery.maintenance import refresh_derived
+from nextofkin.gallery.importers.detect import read_export
+from nextofkin.gallery.ingest import IngestReport, ProgressFn
 from nextofkin.gallery.registration import (
     failures_of,
     pending_by_path,
@@ -43,7 +42,6 @@ from nextofkin.gallery.registration import (
     upsert_source,
 )
 from nextofkin.i18n import _
-from nextofkin.processes import exclusive_lock
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.image_io import read_bytes, sha256_of
 from nextofkin.workspace import Workspace
@@ -97,14 +95,10 @@ def cluster_ingest(
     ``address`` names a running cluster (``host:port``); without it (and without
     ``NEXTOFKIN_CLUSTER__ADDRESS``) Ray runs locally with ``workers`` CPUs. ``workers`` is the
     number of analysis actors (default: the cluster's CPUs, or its GPUs when it has them).
+    The caller holds the ingest lock and derives the index after
+    (``nextofkin.identify.derived.derive_after`` does both).
     """
-    with exclusive_lock(ingest_lock_path(workspace), "an ingest"):
-        try:
-            return _cluster_ingest(workspace, root, address, source_name, workers, progress, layout)
-        except Exception as exc:
-            if is_disk_full(exc):
-                raise disk_full(workspace.home, "ingesting") from exc
-            raise
+    return _cluster_ingest(workspace, root, address, source_name, workers, progress, layout)
 
 
 def _cluster_ingest(
@@ -174,9 +168,6 @@ def _cluster_ingest(
             )
         )
     report.failures = failures_of(workspace, source_id)
-    derived = refresh_derived(workspace)
-    report.accounts_resolved = derived.accounts_resolved
-    report.index_total = derived.index_total
     report.seconds = round(time.monotonic() - started, 2)
     return report
 

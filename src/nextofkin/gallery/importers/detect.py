@@ -115,6 +115,13 @@ def detect(root: Path) -> str:
     )
 
 
+def read_export(root: Path, layout: str = "auto") -> Export:
+    """Read a gallery export in ``layout`` (``auto``: detected from what is on disk)."""
+    if not root.is_dir():
+        raise ManifestError(_("%(root)s is not a directory", root=root))
+    return read_any(root, layout)
+
+
 def read_any(root: Path, layout: str = "auto") -> Export:
     """Read ``root`` in ``layout`` (``auto``: detected)."""
     if layout not in FORMATS:

@@ -142,6 +142,36 @@ def _image_files(root: Path) -> dict[str, Path]:
 def read_vk_api(root: Path) -> Export:
     """Read a VK API export (see the module docstring)."""
     problems: list[ItemProblem] = []
+    accounts = _vk_accounts(root, problems)
+    images = _image_files(root)
+    used: set[str] = set()
+    photos: list[PhotoEntry] = []
+    for path in sorted((root / "photos").glob("*.json")):
+        where = rel(root, path)
+        try:
+            items = _items(read_json_file(path))
+        except ManifestError as exc:
+            problems.append(
+                ItemProblem(where, _("%(exc)s: none of its photos are ingested", exc=exc))
+            )
+            continue
+        for number, photo in enumerate(items, start=1):
+            made = _photo_entry(
+                photo, f"{where}:item {number}", path, root, images, accounts, problems
+            )
+            if made is not None:
+                used.add(made[0])
+                photos.append(made[1])
+    for key, image in images.items():
+        if key not in used:
+            problems.append(
+                ItemProblem(rel(root, image), _("no photos.getAll record names this photo"))
+            )
+    return Export(root, "vk-api", list(accounts.values()), photos, problems)
+
+
+def _vk_accounts(root: Path, problems: list[ItemProblem]) -> dict[str, AccountEntry]:
+    """The users of ``users.json`` by id, with the friend lists of ``friends/<id>.json``."""
     accounts: dict[str, AccountEntry] = {}
     try:
         users = _items(read_json_file(root / "users.json"))
@@ -165,58 +195,44 @@ def read_vk_api(root: Path) -> Export:
             accounts[path.stem] = AccountEntry(
                 **{**listed.__dict__, "friends": list(dict.fromkeys([*listed.friends, *ids]))}
             )
-    images = _image_files(root)
-    used: set[str] = set()
-    photos: list[PhotoEntry] = []
-    for path in sorted((root / "photos").glob("*.json")):
-        where = rel(root, path)
-        try:
-            items = _items(read_json_file(path))
-        except ManifestError as exc:
-            problems.append(
-                ItemProblem(where, _("%(exc)s: none of its photos are ingested", exc=exc))
-            )
-            continue
-        for number, photo in enumerate(items, start=1):
-            item = f"{where}:item {number}"
-            if not isinstance(photo, dict):
-                problems.append(ItemProblem(item, _("not a photo record")))
-                continue
-            owner, photo_id = id_text(photo.get("owner_id")), id_text(photo.get("id"))
-            owner = owner or id_text(path.stem)
-            if owner is None or photo_id is None or owner.startswith("-"):
-                problems.append(ItemProblem(item, _("needs a user's owner_id and the photo id")))
-                continue
-            key = f"{owner}_{photo_id}"
-            image = images.get(key)
-            if image is None:
-                problems.append(
-                    ItemProblem(item, _("photo images/%(key)s.* is not there", key=key))
-                )
-                continue
-            used.add(key)
-            if owner not in accounts:
-                accounts[owner] = AccountEntry(external_id=owner, platform=PLATFORM)
-            album = photo.get("album_id")
-            photos.append(
-                PhotoEntry(
-                    account=owner,
-                    rel_path=rel(root, image),
-                    kind="profile" if album == PROFILE_ALBUM else "post",
-                    caption=text_or_none(photo.get("text")),
-                    posted_at=iso_from_timestamp(photo.get("date")),
-                    tagged=[
-                        t
-                        for t in _tags(root / "tags" / f"{key}.json", root, problems)
-                        if t.account != owner
-                    ],
-                    post_url=f"https://vk.com/photo{key}",
-                    platform=PLATFORM,
-                )
-            )
-    for key, image in images.items():
-        if key not in used:
-            problems.append(
-                ItemProblem(rel(root, image), _("no photos.getAll record names this photo"))
-            )
-    return Export(root, "vk-api", list(accounts.values()), photos, problems)
+    return accounts
+
+
+def _photo_entry(
+    photo: object,
+    item: str,
+    path: Path,
+    root: Path,
+    images: dict[str, Path],
+    accounts: dict[str, AccountEntry],
+    problems: list[ItemProblem],
+) -> tuple[str, PhotoEntry] | None:
+    """One ``photos.getAll`` record as (its image key, its posting), or None with a problem."""
+    if not isinstance(photo, dict):
+        problems.append(ItemProblem(item, _("not a photo record")))
+        return None
+    owner, photo_id = id_text(photo.get("owner_id")), id_text(photo.get("id"))
+    owner = owner or id_text(path.stem)
+    if owner is None or photo_id is None or owner.startswith("-"):
+        problems.append(ItemProblem(item, _("needs a user's owner_id and the photo id")))
+        return None
+    key = f"{owner}_{photo_id}"
+    image = images.get(key)
+    if image is None:
+        problems.append(ItemProblem(item, _("photo images/%(key)s.* is not there", key=key)))
+        return None
+    if owner not in accounts:
+        accounts[owner] = AccountEntry(external_id=owner, platform=PLATFORM)
+    album = photo.get("album_id")
+    return key, PhotoEntry(
+        account=owner,
+        rel_path=rel(root, image),
+        kind="profile" if album == PROFILE_ALBUM else "post",
+        caption=text_or_none(photo.get("text")),
+        posted_at=iso_from_timestamp(photo.get("date")),
+        tagged=[
+            t for t in _tags(root / "tags" / f"{key}.json", root, problems) if t.account != owner
+        ],
+        post_url=f"https://vk.com/photo{key}",
+        platform=PLATFORM,
+    )
