@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from nextofkin.errors import Busy, OverBudget
+from nextofkin.i18n import gettext, use_language
 from nextofkin.identify.probe_pool import ProbePool
 from nextofkin.identify.service import ProbeAnalysis
 from nextofkin.settings import SearchSettings, VisionSettings
@@ -35,6 +36,8 @@ def stand_in(pipeline: Any, photos: list[str], vision: VisionSettings) -> list[P
         if path.name.startswith("hog"):
             block = np.ones(1024 * 1024 * 1024, dtype=np.uint8)
             del block
+    if photos and Path(photos[0]).name.startswith("speak"):
+        return [ProbeAnalysis(photos[0], None, "NoFaceFound", gettext("no probe photo given"))]
     return [ProbeAnalysis(p, None, "NoFaceFound", f"{Path(p).name}: stand-in") for p in photos]
 
 
@@ -120,3 +123,15 @@ def test_search_is_told_busy_when_every_worker_is_taken(tmp_path: Path) -> None:
         assert [type(e) for e in errors] == [OverBudget]
     finally:
         pool.close()
+
+
+def test_a_search_worker_writes_its_messages_in_the_requests_language(tmp_path: Path) -> None:
+    """The worker is another process: the request's language travels with each search."""
+    pool = _pool(workers=1)
+    try:
+        with use_language("uk"):
+            ukrainian = pool.analyse([tmp_path / "speak.jpg"])[0].message
+        english = pool.analyse([tmp_path / "speak.jpg"])[0].message
+    finally:
+        pool.close()
+    assert (english, ukrainian) == ("no probe photo given", "не надано жодного фото для пошуку")
