@@ -27,7 +27,6 @@ FUNCTIONS_OVER: dict[str, int] = {
     "nextofkin/cases/searching.py::identify_for_case": 71,
     "nextofkin/evaluation/calibrate.py::calibrate_from_protocol": 65,
     "nextofkin/evaluation/runner.py::evaluate_protocol": 67,
-    "nextofkin/gallery/cluster/engine.py::_cluster_ingest": 69,
     "nextofkin/kin/evaluate.py::evaluate": 64,
     "nextofkin/kin/sample/compose.py::_layout": 68,
     "nextofkin/kin/sample/compose.py::render": 66,

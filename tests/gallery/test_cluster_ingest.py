@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from lfw_gallery import BuiltGallery, build
+from nextofkin.identify.normalise import CohortStore
 
 pytestmark = [pytest.mark.cluster, pytest.mark.lfw, pytest.mark.models, pytest.mark.slow]
 
@@ -168,3 +169,63 @@ def test_driver_killed_mid_run_then_rerun_is_exact(
     # The shards loaded before the kill stay loaded once; none is left on disk.
     assert _loaded_shards(db) >= loaded
     assert not list((cluster / "cluster" / "shards").rglob("*.parquet*"))
+
+
+# A cohort after the first ingest of a small gallery, and no redraw at the second one, so that the
+# second ingest's new faces get their statistics against the existing cohort.
+SNORM = {
+    "NEXTOFKIN_SCORE__MIN_COHORT": "20",
+    "NEXTOFKIN_SCORE__COHORT_K": "10",
+    "NEXTOFKIN_SCORE__REDRAW_GROWTH": "100",
+}
+
+
+def _stats(workspace: Path) -> tuple[dict[tuple[str, int], tuple[float, float]], set[object]]:
+    """Every face's stored s-norm (mean, std) and the cohort, by content and ordinal."""
+    cohort = CohortStore(workspace / "index" / "snorm").load()
+    assert cohort is not None
+    with sqlite3.connect(workspace / "nextofkin.db") as conn:
+        key = {
+            face_id: (sha, ordinal)
+            for face_id, sha, ordinal in conn.execute(
+                "select f.id, i.sha256, f.ordinal from faces f join images i on i.id = f.image_id"
+            )
+        }
+    stats = {
+        key[int(f)]: (float(s[0]), float(s[1]))
+        for f, s in zip(cohort.face_ids, cohort.face_stats, strict=True)
+    }
+    return stats, {key[int(f)] for f in cohort.cohort_faces}
+
+
+def test_snorm_statistics_from_the_shards_equal_one_machine(
+    lfw_dir: Path, ray_env: dict[str, str], tmp_path: Path
+) -> None:
+    first = build(lfw_dir, tmp_path / "first", owners=8, distractors=20, seed=3)
+    second = build(lfw_dir, tmp_path / "second", owners=6, distractors=14, seed=11)
+    env = {**os.environ, **SNORM}
+    local, cluster = tmp_path / "local", tmp_path / "cluster"
+    for ws in (local, cluster):
+        subprocess.run(_cli(ws, "ingest", str(first.root), "-j", "2"), check=True,
+                       capture_output=True, env=env)  # fmt: skip
+    subprocess.run(_cli(local, "ingest", str(second.root), "-j", "2"), check=True,
+                   capture_output=True, env=env)  # fmt: skip
+    done = subprocess.run(
+        _cli(cluster, "-v", "ingest", str(second.root), "--engine", "ray", "--json"),
+        capture_output=True, text=True, env={**ray_env, **SNORM},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    ours, theirs = _stats(local), _stats(cluster)
+    assert ours[1] == theirs[1]  # the same cohort, not redrawn by the second ingest
+    assert ours[0].keys() == theirs[0].keys()
+    for key, (mean, std) in ours[0].items():
+        assert abs(theirs[0][key][0] - mean) <= 1e-6 and abs(theirs[0][key][1] - std) <= 1e-6
+    # The second ingest's new faces all got theirs from the actors' lists, none from the driver.
+    with sqlite3.connect(cluster / "nextofkin.db") as conn:
+        new = conn.execute(
+            "select count(distinct f.id) from faces f join photos p on p.image_id = f.image_id "
+            "join sources s on s.id = p.source_id where s.name = 'second'"
+        ).fetchone()[0]
+    assert new > 20
+    assert f"cohort statistics of {new} faces from the cluster's shards" in done.stderr
+    assert not list((cluster / "cluster" / "snorm-pending").glob("*"))

@@ -27,7 +27,7 @@ from nextofkin.errors import ConfigError, InputError
 from nextofkin.gallery.ingest import IngestReport
 from nextofkin.gallery.labels import face_role_label
 from nextofkin.i18n import N_, _, format_number, label, lazy_gettext, ngettext
-from nextofkin.identify.derived import derive_after, ingest
+from nextofkin.identify.derived import derive_after, ingest, shard_cohort
 from nextofkin.identify.meaning import decision_label
 from nextofkin.workspace import Workspace
 
@@ -126,7 +126,7 @@ def _run_ingest(ws: Workspace, run: IngestRun, *, quiet: bool) -> IngestReport:
         if run.engine == "ray":
             return derive_after(ws, lambda: cluster_ingest(
                 ws, run.root, address=run.address, source_name=run.source, workers=run.workers,
-                progress=update, layout=run.layout,
+                progress=update, layout=run.layout, cohort=shard_cohort(ws),
             ))  # fmt: skip
         return ingest(
             ws, run.root, source_name=run.source, workers=run.workers, progress=update,
