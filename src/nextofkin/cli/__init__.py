@@ -1,6 +1,10 @@
 """The ``nextofkin`` command: one Typer app, with each command group in its own module.
 
 Every module here registers its commands through ``register(app)``; none does work at import time.
+The heavy modules a command needs (the web layer, the report, evaluation, kin, notify, inquiries)
+are imported inside it, so ``nextofkin --help`` and the light commands start without them;
+``tests/cli/test_cli_imports.py`` holds that every such import is of a module the app does not
+load anyway (anything else is imported at the top).
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ import sys
 from typing import Any
 
 import typer
+from typer.core import TyperOption
 
 from nextofkin import i18n
+from nextofkin.cli.common import install_global_options
 
 # Modules that contribute commands; each defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = [
@@ -39,7 +45,6 @@ COMMAND_MODULES = [
 
 def build_app() -> typer.Typer:
     """The full command-line application."""
-    from nextofkin.cli.common import install_global_options
 
     app = typer.Typer(
         name="nextofkin",
@@ -59,7 +64,6 @@ def build_app() -> typer.Typer:
 
 def _flags_take_no_value() -> None:
     """Show no type for flags in help: Typer labels each ``<bool>``, as if it took a value."""
-    from typer.core import TyperOption
 
     if getattr(TyperOption.display_type_rich, "_nextofkin", False):
         return

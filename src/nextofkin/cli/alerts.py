@@ -11,13 +11,14 @@ from collections.abc import Sequence
 import typer
 from rich.table import Table
 
-from nextofkin.cases.alerts import AlertInfo, AlertReason
-from nextofkin.cases.standing import RescanReport
+from nextofkin.cases.alerts import AlertInfo, AlertReason, acknowledge, list_alerts
+from nextofkin.cases.standing import RescanReport, rescan
 from nextofkin.cli.cases import case_app
 from nextofkin.cli.common import CliState, cells, console, handle_errors, lit, print_json, state
 from nextofkin.errors import NextOfKinError, PermissionDenied
 from nextofkin.i18n import N_, _, format_datetime, format_number, label, lazy_gettext, ngettext
 from nextofkin.identify.meaning import decision_label
+from nextofkin.notify.team_alerts import mail_team
 
 alerts_app = typer.Typer(
     help=lazy_gettext("Alerts of standing searches: accounts worth a look for open cases."),
@@ -81,7 +82,6 @@ def alerts_command(
     """List open alerts, newest first (``alerts ack ID`` records that you looked)."""
     if ctx.invoked_subcommand is not None:
         return
-    from nextofkin.cases.alerts import list_alerts
 
     cli = state(ctx)
     with cli.workspace.session() as session:
@@ -106,7 +106,6 @@ def ack_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Acknowledge an alert as the acting user (audited; it stays acknowledged)."""
-    from nextofkin.cases.alerts import acknowledge
 
     cli = state(ctx)
     with cli.workspace.session() as session:
@@ -151,8 +150,6 @@ def _print_report(report: RescanReport, mail_note: str | None) -> None:
 def _rescan_and_mail(
     cli: CliState, actor: str | None, numbers: Sequence[str] | None
 ) -> tuple[RescanReport, str | None]:
-    from nextofkin.cases.standing import rescan
-    from nextofkin.notify.team_alerts import mail_team
 
     report = rescan(cli.workspace, actor, numbers, system=actor is None)
     outcome = mail_team(cli.workspace, report.alerts)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import typer
 from rich.table import Table
 
+from nextofkin import audit
 from nextofkin.audit.service import VerifyReport
 from nextofkin.cli.common import cells, console, err_console, handle_errors, print_json, state
 from nextofkin.errors import InputError
 from nextofkin.i18n import _, lazy_gettext, ngettext
+from nextofkin.users.service import Permission, require
 
 audit_app = typer.Typer(
     help=lazy_gettext("The append-only, hash-chained audit log."), no_args_is_help=True
@@ -32,9 +36,6 @@ def verify_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Recompute the chain; exit 2 and say where if any entry was edited, deleted or moved."""
-    from dataclasses import asdict
-
-    from nextofkin import audit
 
     pinned: tuple[int, str] | None = None
     if anchor is not None:
@@ -103,10 +104,6 @@ def show_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Print audit entries (all, or one case's)."""
-    from dataclasses import asdict
-
-    from nextofkin import audit
-    from nextofkin.users.service import Permission, require
 
     cli = state(ctx)
     with cli.workspace.session() as session:

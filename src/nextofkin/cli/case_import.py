@@ -15,7 +15,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from nextofkin.cases.batch import CaseOutcome, ImportReport
+from nextofkin.cases.batch import CaseOutcome, ImportReport, import_cases
 from nextofkin.cases.labels import state_label
 from nextofkin.cli.cases import case_app
 from nextofkin.cli.common import (
@@ -74,7 +74,6 @@ def _import_with_progress(
     cli: CliState, source: Path, *, research: bool, top: int, quiet: bool
 ) -> ImportReport:
     """Import the cases of ``source`` with a progress bar on standard error."""
-    from nextofkin.cases.batch import import_cases
 
     with Progress(
         TextColumn("[bold]" + _("cases") + "[/]"),

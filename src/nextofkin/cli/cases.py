@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from nextofkin.cases.labels import state_label, verdict_label
-from nextofkin.cases.service import CaseInfo, CustodyCheck, SearchInfo
+from nextofkin.cases.service import (
+    CaseInfo,
+    CustodyCheck,
+    SearchInfo,
+    add_photos,
+    close_case,
+    list_cases,
+    open_case,
+    verify_custody,
+    view_case,
+)
 from nextofkin.cli.common import cells, console, handle_errors, lit, print_json, state
 from nextofkin.cli.inquiries import sweep_case
 from nextofkin.i18n import (
@@ -48,7 +59,6 @@ def open_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Open a case; its photos are copied into the workspace with their SHA-256."""
-    from nextofkin.cases.service import open_case
 
     cli = state(ctx)
     ws = cli.workspace
@@ -94,7 +104,6 @@ def add_photo_command(
     ),
 ) -> None:
     """Add more photos of the same body to a case that is still being searched."""
-    from nextofkin.cases.service import add_photos
 
     cli = state(ctx)
     with cli.workspace.session() as session:
@@ -120,9 +129,6 @@ def list_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """List cases, newest first."""
-    from dataclasses import asdict
-
-    from nextofkin.cases.service import list_cases
 
     cli = state(ctx)
     with cli.workspace.session() as session:
@@ -169,7 +175,6 @@ def show_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Show a case: photos (with custody check), searches, candidates and decisions."""
-    from nextofkin.cases.service import verify_custody, view_case
 
     cli = state(ctx)
     ws = cli.workspace
@@ -288,7 +293,6 @@ def close_command(
     reason: str | None = typer.Option(None, "--reason", help=lazy_gettext("Why.")),
 ) -> None:
     """Close a case, or set it aside as unidentified."""
-    from nextofkin.cases.service import close_case
 
     cli = state(ctx)
     with cli.workspace.session() as session:

@@ -19,9 +19,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from nextofkin import i18n
+from nextofkin import audit, i18n
 from nextofkin.errors import NextOfKinError, NoFaceFound
 from nextofkin.settings import Settings
+from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
 
 P = ParamSpec("P")
@@ -144,8 +145,6 @@ def record_action(cli: CliState, action: StrEnum, subject: str, details: dict[st
     The acting user, when named, must be an active user; the operating-system account is
     recorded too, so an entry names who ran it even where no user was given.
     """
-    from nextofkin import audit
-    from nextofkin.users.service import Permission, require
 
     actor = cli.settings.user
     with cli.workspace.session() as session:

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nextofkin import audit
+from nextofkin.cases.service import case_info, identify_for_case
 from nextofkin.cli.alerts import rescan_after_ingest
 from nextofkin.cli.common import (
     cells,
@@ -24,11 +25,16 @@ from nextofkin.cli.common import (
 )
 from nextofkin.cli.inquiries import sweep_case
 from nextofkin.errors import ConfigError, InputError
-from nextofkin.gallery.ingest import IngestReport
+from nextofkin.gallery.embedder import resolve_embedder
+from nextofkin.gallery.ingest import IngestReport, gallery_counts
 from nextofkin.gallery.labels import face_role_label
+from nextofkin.gallery.maintenance import open_index
 from nextofkin.i18n import N_, _, format_number, label, lazy_gettext, ngettext
+from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.derived import derive_after, ingest, shard_cohort
 from nextofkin.identify.meaning import decision_label
+from nextofkin.users.service import Permission, require
+from nextofkin.vision.registry import default_registry
 from nextofkin.workspace import Workspace
 
 
@@ -308,7 +314,6 @@ def identify_command(
     Every search belongs to a case and to the acting user (--user / NEXTOFKIN_USER): the photos
     are copied into the case with their SHA-256, and the search is stored and audited.
     """
-    from nextofkin.cases.service import identify_for_case
 
     cli = state(ctx)
     if not photos and case is None:
@@ -331,7 +336,6 @@ def identify_command(
 
 def photo_names(workspace: Workspace, number: str) -> dict[str, str]:
     """The case's stored probe copies (``001-<hash>.jpg``) by the names the user gave them."""
-    from nextofkin.cases.service import case_info
 
     with workspace.session() as session:
         photos = case_info(session, number).photos
@@ -344,10 +348,6 @@ def status_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """What the workspace holds."""
-    from nextofkin.gallery.embedder import resolve_embedder
-    from nextofkin.gallery.ingest import gallery_counts
-    from nextofkin.gallery.maintenance import open_index
-    from nextofkin.users.service import Permission, require
 
     cli = state(ctx)
     ws = cli.workspace
@@ -405,7 +405,6 @@ def _print_status(info: dict[str, object]) -> None:
 
 def _calibration_state(stored: dict[str, Any] | None) -> dict[str, Any]:
     """Whether thresholds were measured on this gallery, in the words identify uses."""
-    from nextofkin.identify.calibration import Calibration
 
     if stored is None:
         return {"calibrated": False, "calibration": _("none yet: run `nextofkin calibrate`")}
@@ -428,7 +427,6 @@ def models_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """List the registered face models."""
-    from nextofkin.vision.registry import default_registry
 
     names = default_registry().names()
     if json_out:

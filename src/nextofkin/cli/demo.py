@@ -12,13 +12,20 @@ import json
 from pathlib import Path
 
 import typer
+from sqlalchemy import select
 
+from nextofkin import audit
+from nextofkin.cases.review import Verdict, review
+from nextofkin.cases.service import identify_for_case
 from nextofkin.cli.common import console, handle_errors, lit, state
-from nextofkin.demo.casting import Casting
+from nextofkin.cli.core import ingest_command, photo_names, render_result
+from nextofkin.demo.build import post_mortem_probe
+from nextofkin.demo.casting import Casting, choose_person
 from nextofkin.errors import InputError, NextOfKinError
 from nextofkin.i18n import _, lazy_gettext, ngettext
 from nextofkin.users.labels import role_label
-from nextofkin.users.service import Role
+from nextofkin.users.records import User
+from nextofkin.users.service import Role, add_user
 from nextofkin.workspace import Workspace
 
 SOURCE = "demo"
@@ -53,8 +60,6 @@ def demo_command(
     ),
 ) -> None:
     """Run the whole job on a sample gallery with families, then print what to type next."""
-    from nextofkin.cli.core import ingest_command
-    from nextofkin.demo.casting import choose_person
 
     faces = faces or DEFAULT_FACES
     if not faces.is_dir():
@@ -125,10 +130,6 @@ def _sample_gallery(faces: Path, root: Path, seed: int, accounts: int, workers: 
 
 
 def _team(ws: Workspace) -> None:
-    from sqlalchemy import select
-
-    from nextofkin.users.records import User
-    from nextofkin.users.service import add_user
 
     with ws.session() as session:
         have = set(session.scalars(select(User.name)))
@@ -148,9 +149,6 @@ def _team(ws: Workspace) -> None:
 
 
 def _identify(ws: Workspace, casting: Casting) -> str:
-    from nextofkin.cases.service import identify_for_case
-    from nextofkin.cli.core import photo_names, render_result
-    from nextofkin.demo.build import post_mortem_probe
 
     probe = post_mortem_probe(casting.photo, ws.home / "demo-probe" / "body1.jpg")
     console.print(
@@ -199,7 +197,6 @@ def _kin(ws: Workspace, number: str, casting: Casting) -> None:
 
 
 def _confirm(ws: Workspace, number: str, casting: Casting) -> bool:
-    from nextofkin.cases.review import Verdict, review
 
     for reviewer in REVIEWERS:
         try:
@@ -245,7 +242,6 @@ def _message(ws: Workspace, number: str, casting: Casting) -> None:
 
 
 def _report_and_audit(ws: Workspace, number: str) -> None:
-    from nextofkin import audit
     from nextofkin.reports import write_report
 
     path = write_report(ws, INVESTIGATOR, number, "pdf")

@@ -23,8 +23,10 @@ from nextofkin.cli.common import (
     print_json,
     state,
 )
+from nextofkin.cli.eval_group import eval_app
 from nextofkin.errors import InputError
 from nextofkin.i18n import _, format_number, lazy_gettext
+from nextofkin.vision.flip import plain_embedder_name
 
 if TYPE_CHECKING:
     # Numpy and the evaluation engine load only when an evaluation runs (start-up time).
@@ -94,7 +96,6 @@ def analysis_context(
     """How an evaluation analyses images: the face cache, the models, the workers, the bar."""
     from nextofkin.evaluation.cache import FaceCache
     from nextofkin.evaluation.runner import RunContext, model_label
-    from nextofkin.vision.flip import plain_embedder_name
 
     task = progress.add_task("", total=None)  # its columns say what runs
 
@@ -411,7 +412,6 @@ def _held_pct(value: float | None) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add ``eval pairs`` and ``eval protocol`` to the shared eval group."""
-    from nextofkin.cli.eval_group import eval_app
 
     names = {c.name for c in eval_app.registered_commands}
     if "pairs" not in names:  # build_app can run more than once in one process (tests)

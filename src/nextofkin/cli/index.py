@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nextofkin import audit
 from nextofkin.cli.common import console, handle_errors, print_json, record_action, state
+from nextofkin.gallery.index import reindex
+from nextofkin.gallery.maintenance import open_index
 from nextofkin.i18n import _, format_number, lazy_gettext, ngettext
 
 
@@ -28,10 +32,6 @@ def reindex_command(
     The new index replaces the old one atomically: a rebuild interrupted at any moment leaves the
     old index in place. The calibration is kept (the faces did not change).
     """
-    from dataclasses import asdict
-
-    from nextofkin.gallery.index import reindex
-    from nextofkin.gallery.maintenance import open_index
 
     ws = state(ctx).workspace
     index = open_index(ws)

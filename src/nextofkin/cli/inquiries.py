@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from nextofkin.cases.labels import message_state_label, verdict_label
+from nextofkin.cases.review import Verdict
 from nextofkin.cli.common import (
     cells,
     console,
@@ -330,7 +331,6 @@ def review_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """A reviewer's decision on a link between an inquiry and a case."""
-    from nextofkin.cases.review import Verdict
     from nextofkin.inquiries.review import review_link
 
     if confirm == reject:

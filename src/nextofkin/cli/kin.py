@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
 from nextofkin.cli.common import cells, console, handle_errors, lit, print_json, state
+from nextofkin.cli.eval_group import eval_app
+from nextofkin.gallery.accounts import resolve_account
 from nextofkin.i18n import _, lazy_gettext, ngettext
 from nextofkin.kin.results import EvidencePhoto, KinResult
+from nextofkin.users.service import Permission, require
 
 
 @handle_errors
@@ -32,9 +35,7 @@ def kin_command(
 ) -> None:
     """Rank the accounts related to ACCOUNT (relatives first), with reasons and evidence photos."""
 
-    from nextofkin.gallery.accounts import resolve_account
     from nextofkin.kin.engine import KinService
-    from nextofkin.users.service import Permission, require
 
     cli = state(ctx)
     with cli.workspace.session() as session:
@@ -86,7 +87,6 @@ def eval_kin_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Score the kin engine against a sample gallery's ground truth."""
-    from rich.progress import Progress
 
     from nextofkin.kin.engine import KinService
     from nextofkin.kin.evaluate import evaluate
@@ -113,11 +113,6 @@ def register(app: typer.Typer) -> None:
             "photos."
         ),
     )(kin_command)
-    try:
-        from nextofkin.cli.eval_group import eval_app
-    except ImportError:  # the shared `eval` group is not installed in this tree
-        logging.getLogger(__name__).debug("no `eval` command group: `eval kin` not added")
-        return
     eval_app.command(
         "kin", help=lazy_gettext("Score the kin engine against a sample gallery's ground truth.")
     )(eval_kin_command)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import typer
 
+from nextofkin.cases.purge import purge_account, purge_source
 from nextofkin.cli.common import console, handle_errors, lit, print_json, state
 from nextofkin.errors import InputError
 from nextofkin.i18n import _, lazy_gettext, ngettext
@@ -24,9 +27,6 @@ def purge_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Purge biometric data on request (admins): database rows, face vectors, calibration."""
-    from dataclasses import asdict
-
-    from nextofkin.cases.purge import purge_account, purge_source
 
     if (account is None) == (source is None):
         raise InputError(_("give exactly one of --account ID or --source NAME"))

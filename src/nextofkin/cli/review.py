@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import typer
 
 from nextofkin.cases.labels import state_label, verdict_label
-from nextofkin.cases.review import ReviewOutcome
+from nextofkin.cases.review import ReviewOutcome, Verdict, review
 from nextofkin.cli.common import console, handle_errors, lit, print_json, state
 from nextofkin.errors import InputError
 from nextofkin.i18n import _, format_number, lazy_gettext, ngettext
@@ -41,9 +43,6 @@ def review_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Record a reviewer's decision on one candidate of a case's searches."""
-    from dataclasses import asdict
-
-    from nextofkin.cases.review import Verdict, review
 
     if (confirm is None) == (reject is None):
         raise InputError(_("give exactly one of --confirm ACCOUNT or --reject ACCOUNT"))

@@ -9,6 +9,7 @@ import typer
 from nextofkin.cli.common import CliState, console, handle_errors, print_json, state
 from nextofkin.errors import PermissionDenied
 from nextofkin.i18n import _, lazy_gettext
+from nextofkin.users.tokens import create_token, list_tokens, revoke_token
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -106,7 +107,6 @@ def token_create(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Make an API token for the acting user (--user); it is printed once and never stored."""
-    from nextofkin.users.tokens import create_token
 
     cli = state(ctx)
     actor = cli.settings.user
@@ -135,7 +135,6 @@ def token_create(
 @handle_errors
 def token_list(ctx: typer.Context) -> None:
     """List the acting user's tokens (all tokens for an admin)."""
-    from nextofkin.users.tokens import list_tokens
 
     cli = state(ctx)
     if not cli.settings.user:
@@ -154,7 +153,6 @@ def token_revoke(
     token_id: int = typer.Argument(..., help=lazy_gettext("Token id (from `token list`).")),
 ) -> None:
     """Revoke a token."""
-    from nextofkin.users.tokens import revoke_token
 
     cli = state(ctx)
     if not cli.settings.user:

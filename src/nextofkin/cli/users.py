@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 
 import typer
 from rich.table import Table
@@ -10,6 +11,8 @@ from rich.table import Table
 from nextofkin.cli.common import cells, console, handle_errors, print_json, state
 from nextofkin.i18n import _, format_datetime, language_name, lazy_gettext
 from nextofkin.users.labels import role_label
+from nextofkin.users.preferences import set_language
+from nextofkin.users.service import Permission, add_user, list_users, require, set_active, set_role
 
 user_app = typer.Typer(
     help=lazy_gettext("Users and roles (investigator, reviewer, admin, intake)."),
@@ -37,7 +40,6 @@ def add_command(
     ),
 ) -> None:
     """Add a user. The first user must be an admin; after that only admins add users."""
-    from nextofkin.users.service import add_user
 
     password = None
     if password_stdin:
@@ -63,9 +65,6 @@ def list_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """List users and their roles (admins only, as in the web UI)."""
-    from dataclasses import asdict
-
-    from nextofkin.users.service import Permission, list_users, require
 
     cli = state(ctx)
     with cli.workspace.session() as session:
@@ -100,7 +99,6 @@ def list_command(
 @handle_errors
 def deactivate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """Deactivate a user (users are never deleted, so the audit log keeps its meaning)."""
-    from nextofkin.users.service import set_active
 
     cli = state(ctx)
     with cli.workspace.session() as session:
@@ -112,7 +110,6 @@ def deactivate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> N
 @handle_errors
 def activate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """Reactivate a deactivated user (admins only)."""
-    from nextofkin.users.service import set_active
 
     cli = state(ctx)
     with cli.workspace.session() as session:
@@ -135,7 +132,6 @@ def role_command(
     ),
 ) -> None:
     """Give a user another role (admins only; the last active admin stays an admin)."""
-    from nextofkin.users.service import set_role
 
     cli = state(ctx)
     with cli.workspace.session() as session:
@@ -157,8 +153,6 @@ def language_command(
     ),
 ) -> None:
     """Set the language a user's web pages are in."""
-    from nextofkin.users.preferences import set_language
-    from nextofkin.users.service import Permission, require
 
     cli = state(ctx)
     with cli.workspace.session() as session:
