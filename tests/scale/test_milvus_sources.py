@@ -3,6 +3,7 @@ that compares counts per source and per id range instead of listing every id."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from gallery_rows import add_posted_face
+from nextofkin.cases.purge import purge_source
 from nextofkin.gallery.index import reconcile
 from nextofkin.gallery.maintenance import embedder_spec, open_index
 from nextofkin.gallery.milvus_reconcile import source_counts
-from nextofkin.gallery.records import Account, Face, Source
+from nextofkin.gallery.records import Account, Face, Photo, Source
 from nextofkin.identify.derived import refresh_derived
 from nextofkin.settings import IndexSettings, Settings
+from nextofkin.users.service import add_user
 from nextofkin.workspace import Workspace
 
 pytest.importorskip("milvus_lite")
@@ -110,3 +113,87 @@ def test_sources_purge_by_filter_and_counting_reconcile(
         index.close()
     finally:
         ws.close()
+
+
+def test_purge_source_deletes_by_filter_and_leaves_no_vector(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nextofkin.gallery.milvus_index import MilvusIndex
+
+    ws = _open(settings, tmp_path)
+    try:
+        with ws.session() as session:
+            add_user(session, None, "ada", "admin")
+        _posted(ws, "ok", 8, tmp_path, 2)  # the lower source id: shared images are filed here
+        _posted(ws, "vk", 10, tmp_path, 1)
+        spec = embedder_spec(ws)
+        with ws.session() as session:
+            ok, vk = (
+                session.scalars(select(Source).where(Source.name == n)).one() for n in ("ok", "vk")
+            )
+            vk0 = session.scalars(select(Account).where(Account.external_id == "vk0")).one()
+            ok0 = session.scalars(select(Account).where(Account.external_id == "ok0")).one()
+            # An "ok" account's photo that came through the "vk" export: filed under vk, purged.
+            path = tmp_path / "ok0-via-vk.jpg"
+            path.write_bytes(b"ok0 via vk")
+            via_vk = add_posted_face(session, ok0, path, np.eye(spec.dim)[0], model=spec.name,
+                                     alignment=spec.alignment, source_id=vk.id)  # fmt: skip
+            # A "vk" account's photo that "ok" also posted: filed under ok, kept (owned by vk0).
+            path = tmp_path / "vk0-shared.jpg"
+            path.write_bytes(b"vk0 shared")
+            shared = add_posted_face(session, vk0, path, np.eye(spec.dim)[1], model=spec.name,
+                                     alignment=spec.alignment)  # fmt: skip
+            session.add(Photo(source_id=ok.id, account_id=ok0.id, rel_path="s.jpg",
+                              status="done", image_id=shared.image, tagged=[]))  # fmt: skip
+            ok_id, vk_id = ok.id, vk.id
+        refresh_derived(ws)
+        index = open_index(ws)
+        assert isinstance(index, MilvusIndex)
+        assert index.count(f"id == {shared.face} and source == {ok_id}") == 1
+        assert index.count(f"id == {via_vk.face} and source == {vk_id}") == 1
+        index.close()
+        by_id: list[list[int]] = []
+        real = MilvusIndex.remove
+
+        def spy(self: MilvusIndex, ids: Iterable[int]) -> int:
+            by_id.append(sorted(int(i) for i in ids))
+            return real(self, ids)
+
+        monkeypatch.setattr(MilvusIndex, "remove", spy)
+        with ws.session() as session:
+            purged = sorted([*session.scalars(
+                select(Face.id).join(Photo, Photo.image_id == Face.image_id)
+                .where(Photo.source_id == ok_id, Face.id != shared.face)
+            ), via_vk.face])  # fmt: skip
+            vectors = [np.asarray(session.get_one(Face, f).embedding, "<f4").tobytes()
+                       for f in purged]  # fmt: skip
+        assert _files_holding(tmp_path / "milvus.db", vectors)  # the scan can see them
+        report = purge_source(ws, "ada", "ok")
+        assert report.faces == len(purged) == 25
+        # The source went by one filter; by id only the purged face filed under "vk".
+        assert [ids for ids in by_id if ids] == [[via_vk.face]]
+        index = open_index(ws)
+        assert isinstance(index, MilvusIndex)
+        assert index.count(f"source == {ok_id}") == 0
+        assert index.count(f"id in {purged}") == 0
+        assert list(index.client.get(index.collection, ids=purged)) == []
+        # Gone from the files too (Milvus Lite keeps deleted rows in its segments: rebuilt).
+        assert _files_holding(tmp_path / "milvus.db", vectors) == []
+        # The shared image's face stays, now filed under the source that still posts it.
+        assert index.count(f"id == {shared.face} and source == {vk_id}") == 1
+        with ws.session() as session:
+            assert set(index.ids().tolist()) == set(session.scalars(select(Face.id)))
+        index.close()
+    finally:
+        ws.close()
+
+
+def _files_holding(directory: Path, vectors: list[bytes]) -> list[str]:
+    """Files under ``directory`` that hold any of ``vectors`` byte for byte."""
+    found = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            if any(v in data for v in vectors):
+                found.append(str(path.relative_to(directory)))
+    return found

@@ -39,6 +39,8 @@ from nextofkin.errors import NextOfKinError, NotFound
 from nextofkin.gallery.accounts import resolve_account
 from nextofkin.gallery.index import FaissIndex
 from nextofkin.gallery.maintenance import open_index
+from nextofkin.gallery.milvus_index import MilvusIndex
+from nextofkin.gallery.milvus_reconcile import faces_filed_elsewhere, scrub_collection
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, Image, Photo, Source
 from nextofkin.i18n import gettext
 from nextofkin.identify.derived import refresh_derived
@@ -141,10 +143,18 @@ def _remove_rows(
     return len(photo_ids), len(exclusive), removed_faces
 
 
-def _finish(workspace: Workspace, face_ids: list[int]) -> tuple[int, int]:
-    """Take the vectors out of the index and reconcile/recalibrate; (removed, index total)."""
+def _finish(
+    workspace: Workspace, face_ids: list[int], source: tuple[int, list[int]] | None = None
+) -> tuple[int, int]:
+    """Take the vectors out of the index and reconcile/recalibrate; (removed, index total).
+
+    ``source``: a purged source's id and its faces Milvus may file under another source."""
     index = open_index(workspace)
-    removed = index.remove(face_ids)
+    if source is not None and isinstance(index, MilvusIndex):
+        # The source by one delete by filter, not id by id (see remove_purged_source).
+        removed = index.remove_purged_source(source[0], face_ids, source[1])
+    else:
+        removed = index.remove(face_ids)
     index.save()
     report = refresh_derived(workspace, force_calibration=True)
     return removed + report.index_removed, report.index_total
@@ -194,6 +204,9 @@ def _scrub(
             index.compact()
             index.save()
         generations = index.remove_other_generations()
+    elif isinstance(index, MilvusIndex):
+        with workspace.session() as session:
+            generations = scrub_collection(index, session)
     home = workspace.home
     deleted = []
     for path in _affected_reports(workspace, set(faces), set(accounts)):
@@ -266,6 +279,7 @@ def purge_source(workspace: Workspace, actor: str | None, name: str) -> PurgeRep
         account_ids = [a for a, _ in accounts] + [a for a, _, _ in only_here]
         refs = [f"{name}/{external}" for _, external in accounts]
         refs += [f"{platform}/{external}" for _, platform, external in only_here]
+        filed = (source.id, faces_filed_elsewhere(session, source.id))  # before the rows go
         photos, images, faces = _remove_rows(session, account_ids, source.id)
         leftover = session.scalar(select(func.count(Photo.id)).where(Photo.source_id == source.id))
         session.execute(delete(Source).where(Source.id == source.id))
@@ -281,7 +295,7 @@ def purge_source(workspace: Workspace, actor: str | None, name: str) -> PurgeRep
                 "faces": len(faces),
             },
         )
-    vectors, total = _finish(workspace, faces)
+    vectors, total = _finish(workspace, faces, filed)
     _scrub(workspace, user.name, f"source:{name}", faces, refs)
     log.info("purged source %s: %d accounts, %d faces", name, len(account_ids), len(faces))
     return PurgeReport(
