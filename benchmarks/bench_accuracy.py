@@ -341,10 +341,10 @@ def main() -> int:
     if report.fusion:
         fu = report.fusion
         print(
-            f"Fusion of 3 photos: rank-1 {100 * fu['fused']['rank1']:.2f}% vs single "
-            f"{100 * fu['single']['rank1']:.2f}%; "
-            f"FNIR@0.01 {100 * fu['fused']['fnir']['0.01']:.2f}%"
-            f" vs {100 * fu['single']['fnir']['0.01']:.2f}%"
+            f"Fusion of 3 photos: rank-1 {100 * fu.fused.rank1:.2f}% vs single "
+            f"{100 * fu.single.rank1:.2f}%; "
+            f"FNIR@0.01 {100 * fu.fused.fnir['0.01']:.2f}%"
+            f" vs {100 * fu.single.fnir['0.01']:.2f}%"
         )
     return 0
 

@@ -23,12 +23,8 @@ FUNCTIONS_OVER: dict[str, int] = {
     "nextofkin/cases/review.py::review": 160,
     "nextofkin/cases/searching.py::attach_search": 80,
     "nextofkin/cases/searching.py::identify_for_case": 71,
-    "nextofkin/evaluation/calibrate.py::calibrate_from_protocol": 65,
-    "nextofkin/evaluation/runner.py::evaluate_protocol": 67,
     "nextofkin/notify/inquirers.py::draft_for_inquirer": 95,
     "nextofkin/notify/smtp.py::deliver": 69,
-    "nextofkin/vision/dlib_onnx/graph.py::build": 126,
-    "nextofkin/vision/dlib_onnx/mmod.py::pyramid_up": 67,
     "nextofkin/web/app.py::create_app": 72,
     "nextofkin/web/views.py::case_page": 92,
 }

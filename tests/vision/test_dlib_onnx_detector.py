@@ -55,9 +55,10 @@ def test_reader_consumes_the_whole_mmod_file() -> None:
 
     data = Path(face_recognition_models.cnn_face_detector_model_location()).read_bytes()
     net = dat.parse(data, specs.mmod_spec())
-    assert net.loss["windows"] == [(80, 80)]
-    assert net.input["padding"] == 10
-    assert net.input["outer_padding"] == 11
+    assert isinstance(net.loss, dat.MmodLoss)
+    assert net.loss.windows == [(80, 80)]
+    assert net.input.padding == 10
+    assert net.input.outer_padding == 11
     assert sum(isinstance(layer.spec, dat.Conv) for layer in net.layers) == 7
 
 

@@ -35,8 +35,8 @@ def test_reader_consumes_the_whole_resnet_file() -> None:
     convs = [layer for layer in net.layers if isinstance(layer.spec, dat.Conv)]
     assert len(convs) == 29
     assert convs[0].weights["weight"].shape == (32, 3, 7, 7)
-    assert net.input["size"] == (150, 150)
-    assert net.input["mean"] == pytest.approx((122.782, 117.001, 104.298), abs=1e-4)
+    assert net.input.size == (150, 150)
+    assert net.input.mean == pytest.approx((122.782, 117.001, 104.298), abs=1e-4)
 
 
 def test_reader_refuses_another_network() -> None:

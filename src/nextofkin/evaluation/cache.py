@@ -28,7 +28,12 @@ import numpy as np
 import numpy.typing as npt
 
 from nextofkin.errors import ImageError, NoFaceFound
+from nextofkin.evaluation.degrade import condition
 from nextofkin.settings import VisionSettings
+from nextofkin.vision.flip import plain_embedder_name
+from nextofkin.vision.image_io import load_image
+from nextofkin.vision.pipeline import FacePipeline
+from nextofkin.vision.registry import default_registry
 
 log = logging.getLogger(__name__)
 
@@ -183,30 +188,33 @@ def _decode(meta_text: str, blob: bytes) -> ImageFaces:
 
 # --------------------------------------------------------------------------- worker side
 
-_WORKER: dict[str, Any] = {}
+
+@dataclass(frozen=True)
+class _Worker:
+    """What a pool process loads once (:func:`_init_worker`) and each of its jobs uses."""
+
+    settings: VisionSettings
+    pipeline: FacePipeline
+
+
+# This process's worker, when it is one: a pool initialiser can only hand its work on this way.
+_WORKER: list[_Worker] = []
 
 
 def _init_worker(settings_json: str) -> None:
     # One inference thread per process: the pool provides the parallelism.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from nextofkin.vision.flip import plain_embedder_name
-    from nextofkin.vision.pipeline import FacePipeline
-    from nextofkin.vision.registry import default_registry
-
     settings = VisionSettings.model_validate_json(settings_json)
     # Faces keep plain and mirrored vectors; the flip option combines them later.
     settings = settings.model_copy(update={"embedder": plain_embedder_name(settings.embedder)})
-    _WORKER["settings"] = settings
-    _WORKER["pipeline"] = FacePipeline.from_settings(settings, default_registry(settings))
+    _WORKER[:] = [
+        _Worker(settings, FacePipeline.from_settings(settings, default_registry(settings)))
+    ]
 
 
 def analyse_job(job: Job) -> ImageFaces:
     """Analyse one image in this process (the pool's worker function)."""
-    from nextofkin.evaluation.degrade import condition
-    from nextofkin.vision.image_io import load_image
-
-    settings: VisionSettings = _WORKER["settings"]
-    pipeline = _WORKER["pipeline"]
+    settings, pipeline = _WORKER[0].settings, _WORKER[0].pipeline
     try:
         image = load_image(job.path, max_pixels=settings.max_pixels, max_bytes=settings.max_bytes)
     except ImageError as exc:

@@ -19,10 +19,16 @@ from sqlalchemy import func, select
 from nextofkin.errors import CalibrationError
 from nextofkin.evaluation.cache import PROBE, Job
 from nextofkin.evaluation.engine import pick_probe
-from nextofkin.evaluation.protocols import read_protocol, split_by_identity
+from nextofkin.evaluation.protocols import OneToNProtocol, read_protocol, split_by_identity
 from nextofkin.evaluation.runner import RunContext, analyse
+from nextofkin.gallery.index import VectorIndex
+from nextofkin.gallery.maintenance import open_index
+from nextofkin.gallery.records import Account
 from nextofkin.i18n import gettext
 from nextofkin.identify.calibration import Calibration
+from nextofkin.identify.derived import cohort_store, measure_calibrations, refresh_derived
+from nextofkin.identify.normalise import HitScorer
+from nextofkin.identify.search import SHORTLIST, account_scores, scored_hits
 from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -30,9 +36,6 @@ log = logging.getLogger(__name__)
 
 def calibrate_self(workspace: Workspace) -> Calibration:
     """Recalibrate from the gallery's own owners (leave-one-account-out) and store it."""
-    from nextofkin.gallery.maintenance import open_index
-    from nextofkin.identify.derived import refresh_derived
-
     refresh_derived(workspace, force_calibration=True)
     stored = open_index(workspace).description.calibration
     if not stored:
@@ -45,39 +48,18 @@ def calibrate_from_protocol(
 ) -> Calibration:
     """Search the protocol's non-mated probes against the workspace's index and store the
     thresholds their top scores give (``half``: ``even`` identities only, or ``all``)."""
-    from nextofkin.gallery.maintenance import open_index
-    from nextofkin.gallery.records import Account
-    from nextofkin.identify.derived import cohort_store, measure_calibrations, refresh_derived
-    from nextofkin.identify.normalise import HitScorer
-    from nextofkin.identify.search import SHORTLIST, account_scores, scored_hits
-
     protocol = read_protocol(protocol_file)
-    probes = protocol.nonmated
-    if half == "even":
-        probes, _ = split_by_identity(probes)
     # The cohort must be current: the thresholds are measured in its scores.
     refresh_derived(workspace)
     index = open_index(workspace)
     if len(index) == 0:
         raise CalibrationError(gettext("the index is empty: ingest a gallery before calibrating"))
-    results = analyse(ctx, [Job(p.photo, PROBE) for p in probes])
-    vectors = [f.embedding for f in (pick_probe(results[Job(p.photo, PROBE)]) for p in probes) if f]
-    if not vectors:
-        raise CalibrationError(gettext("no face was found in any non-mated probe of the protocol"))
+    vectors = _stranger_vectors(ctx, protocol, half)
     normalise = workspace.settings.score.normalise == "snorm"
     scorer = HitScorer(
         cohort_store(workspace).load() if normalise else None, index.description.model
     )
-    by_score: list[float] = []
-    by_similarity: list[float] = []
-    with workspace.session() as session:
-        n_accounts = session.scalar(select(func.count(Account.id))) or 0
-        queries = np.stack(vectors).astype(np.float32)
-        for hits in scored_hits(session, index, scorer, queries, min(len(index), SHORTLIST)):
-            best = account_scores(hits)
-            if best:
-                by_score.append(max(best.values()))
-                by_similarity.append(max(account_scores(hits, by="similarity").values()))
+    by_score, by_similarity, n_accounts = _stranger_tops(workspace, index, scorer, vectors)
     which = "even-indexed identities" if half == "even" else "all identities"
     note = (
         f"{len(by_score)} stranger searches from {protocol_file.name}; a later ingest replaces "
@@ -99,3 +81,32 @@ def calibrate_from_protocol(
     index.save()
     log.info("stored calibration from %d impostor searches", len(by_score))
     return calibration
+
+
+def _stranger_vectors(ctx: RunContext, protocol: OneToNProtocol, half: str) -> np.ndarray:
+    """The probe vectors of the protocol's non-mated probes (``half="even"``: even identities)."""
+    probes = protocol.nonmated
+    if half == "even":
+        probes, _ = split_by_identity(probes)
+    results = analyse(ctx, [Job(p.photo, PROBE) for p in probes])
+    vectors = [f.embedding for f in (pick_probe(results[Job(p.photo, PROBE)]) for p in probes) if f]
+    if not vectors:
+        raise CalibrationError(gettext("no face was found in any non-mated probe of the protocol"))
+    return np.stack(vectors).astype(np.float32)
+
+
+def _stranger_tops(
+    workspace: Workspace, index: VectorIndex, scorer: HitScorer, queries: np.ndarray
+) -> tuple[list[float], list[float], int]:
+    """Each stranger's best account score and best cosine similarity, and the gallery's size in
+    accounts: one measured draw each of "a stranger against this gallery"."""
+    by_score: list[float] = []
+    by_similarity: list[float] = []
+    with workspace.session() as session:
+        n_accounts = session.scalar(select(func.count(Account.id))) or 0
+        for hits in scored_hits(session, index, scorer, queries, min(len(index), SHORTLIST)):
+            best = account_scores(hits)
+            if best:
+                by_score.append(max(best.values()))
+                by_similarity.append(max(account_scores(hits, by="similarity").values()))
+    return by_score, by_similarity, n_accounts

@@ -23,7 +23,11 @@ import numpy.typing as npt
 from nextofkin.evaluation.backend import LinearBackend
 from nextofkin.evaluation.cache import CachedFace, ImageFaces
 from nextofkin.evaluation.metrics import Candidate, Search
+from nextofkin.gallery.owners import FaceView, resolve_roles
+from nextofkin.gallery.records import FaceRole
 from nextofkin.identify.normalise import top_stats
+from nextofkin.identify.search import fuse, pick_probe_face
+from nextofkin.vision.dlib_models import DLIB_RESNET_SPEC
 from nextofkin.vision.models import l2_normalise
 from nextofkin.vision.types import Box, Face, Quality
 
@@ -103,8 +107,6 @@ def as_vision_face(face: CachedFace) -> Face:
 
 def pick_probe(image: ImageFaces) -> CachedFace | None:
     """The face a probe photo is about, by the product's rule (largest, weighted by quality)."""
-    from nextofkin.identify.search import pick_probe_face
-
     if not image.faces:
         return None
     chosen = pick_probe_face([as_vision_face(f) for f in image.faces], image.width, image.height)
@@ -113,9 +115,6 @@ def pick_probe(image: ImageFaces) -> CachedFace | None:
 
 def owner_faces(images: Sequence[ImageFaces]) -> list[CachedFace]:
     """The owner's faces among one account's photos, by the product's owner resolution."""
-    from nextofkin.gallery.owners import FaceView, resolve_roles
-    from nextofkin.gallery.records import FaceRole
-
     views: list[FaceView] = []
     flat: list[CachedFace] = []
     for image_id, image in enumerate(images):
@@ -140,8 +139,6 @@ def owner_faces(images: Sequence[ImageFaces]) -> list[CachedFace]:
             flat.append(face)
     if not views:
         return []
-    from nextofkin.vision.dlib_models import DLIB_RESNET_SPEC
-
     roles = resolve_roles(views, DLIB_RESNET_SPEC.same_person_similarity)
     return [flat[r.face_id] for r in roles if r.role == FaceRole.OWNER]
 
@@ -343,8 +340,6 @@ class ProbeInput:
 
 def probe_vector(images: Sequence[ImageFaces], options: EngineOptions) -> F32 | None:
     """The product's fused probe vector for several photos of one body (``None``: no face)."""
-    from nextofkin.identify.search import fuse
-
     chosen = [f for f in (pick_probe(im) for im in images) if f is not None]
     if not chosen:
         return None

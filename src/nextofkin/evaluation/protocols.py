@@ -50,22 +50,7 @@ def read_pairs(path: Path, images: Path) -> list[Pair]:
     lines = [ln for ln in lines if ln]
     if not lines:
         raise InputError(_("%(path)s: empty pairs file", path=path))
-    header = lines[0].split()
-    try:
-        if len(header) == 2:
-            folds, per_class = int(header[0]), int(header[1])
-        elif len(header) == 1:
-            folds, per_class = 1, int(header[0])
-        else:
-            raise ValueError
-    except ValueError:
-        raise InputError(
-            _(
-                "%(path)s:1: header must be 'FOLDS N' or 'N', got %(lines)r",
-                path=path,
-                lines=lines[0],
-            )
-        ) from None
+    folds, per_class = _pairs_header(path, lines[0])
     body = lines[1:]
     if len(body) != folds * 2 * per_class:
         raise InputError(
@@ -78,23 +63,8 @@ def read_pairs(path: Path, images: Path) -> list[Pair]:
         )
     pairs: list[Pair] = []
     for i, line in enumerate(body):
-        fold = i // (2 * per_class)
-        parts = line.split()
         try:
-            if len(parts) == 3:
-                name, a, b = parts
-                pairs.append(
-                    Pair(
-                        lfw_image(images, name, int(a)), lfw_image(images, name, int(b)), True, fold
-                    )
-                )
-            elif len(parts) == 4:
-                n1, a, n2, b = parts
-                pairs.append(
-                    Pair(lfw_image(images, n1, int(a)), lfw_image(images, n2, int(b)), False, fold)
-                )
-            else:
-                raise ValueError
+            pairs.append(_pair_line(images, line.split(), fold=i // (2 * per_class)))
         except ValueError:
             raise InputError(
                 _(
@@ -105,6 +75,36 @@ def read_pairs(path: Path, images: Path) -> list[Pair]:
                 )
             ) from None
     return pairs
+
+
+def _pairs_header(path: Path, first: str) -> tuple[int, int]:
+    """(folds, pairs per class and fold) from a pairs file's header, ``FOLDS N`` or ``N``."""
+    header = first.split()
+    try:
+        if len(header) == 2:
+            return int(header[0]), int(header[1])
+        if len(header) == 1:
+            return 1, int(header[0])
+        raise ValueError
+    except ValueError:
+        raise InputError(
+            _(
+                "%(path)s:1: header must be 'FOLDS N' or 'N', got %(lines)r",
+                path=path,
+                lines=first,
+            )
+        ) from None
+
+
+def _pair_line(images: Path, parts: list[str], fold: int) -> Pair:
+    """A same-person line (``name a b``) or a different-person one (``n1 a n2 b``)."""
+    if len(parts) == 3:
+        name, a, b = parts
+        return Pair(lfw_image(images, name, int(a)), lfw_image(images, name, int(b)), True, fold)
+    if len(parts) == 4:
+        n1, a, n2, b = parts
+        return Pair(lfw_image(images, n1, int(a)), lfw_image(images, n2, int(b)), False, fold)
+    raise ValueError
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ from nextofkin.i18n import gettext
 from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.normalise import top_stats
 from nextofkin.settings import DecisionPolicy, VisionSettings
+from nextofkin.vision.flip import plain_embedder_name
+from nextofkin.vision.registry import default_registry
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +72,6 @@ class RunContext:
 
 def model_label(vision: VisionSettings) -> str:
     """The cache's model label for these settings: the embedder's spec name and alignment."""
-    from nextofkin.vision.flip import plain_embedder_name
-    from nextofkin.vision.registry import default_registry
-
     spec = default_registry().embedder(plain_embedder_name(vision.embedder)).spec
     return f"{spec.name}/{spec.alignment}"
 
@@ -225,6 +224,27 @@ class ConditionFigures:
     rotation_passes: float  # mean detector passes per probe (the cost of rotation search)
 
 
+@dataclass(frozen=True)
+class FusionSide:
+    """Rank-1 and FNIR (keyed by the target FPIR as written, ``"0.01"``) of one way of probing."""
+
+    rank1: float
+    fnir: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FusionFigures:
+    """Several photos of one body fused into one probe (``fused``) against one photo alone
+    (``single``: the mean over the group's photos searched one by one)."""
+
+    group_size: int
+    groups_mated: int
+    groups_nonmated: int
+    degrade: str
+    fused: FusionSide
+    single: FusionSide
+
+
 @dataclass
 class ProtocolReport:
     """Everything ``eval protocol`` reports; ``searches`` lets anyone recompute the figures."""
@@ -238,7 +258,7 @@ class ProtocolReport:
     calibration: CalibrationCheck | None
     searches: dict[str, list[Search]] = field(default_factory=dict)
     det: dict[str, DetCurve] = field(default_factory=dict)
-    fusion: dict[str, Any] | None = None
+    fusion: FusionFigures | None = None
     # The held-out calibration, to say what each search's top score means.
     meaning: Calibration | None = field(default=None, repr=False)
 
@@ -262,7 +282,7 @@ class ProtocolReport:
             "gallery_without_face": self.gallery_without_face,
             "figures": [asdict(f) for f in self.figures],
             "calibration": asdict(self.calibration) if self.calibration else None,
-            "fusion": self.fusion,
+            "fusion": asdict(self.fusion) if self.fusion else None,
         }
         if include_searches:
             out["searches"] = {
@@ -316,6 +336,15 @@ def search_condition(
     return run_searches(gallery, inputs, options), [im for p in inputs for im in p.images]
 
 
+def _subset_figures(
+    label: str, probes: Sequence[Probe], clean: Sequence[Search], images: Sequence[ImageFaces]
+) -> ConditionFigures:
+    """The clean figures of the searches of ``probes`` only (the same searches, not new ones)."""
+    names = {str(p.photo) for p in probes}
+    pairs = [(s, im) for s, im in zip(clean, images, strict=True) if s.probe in names]
+    return _figures("clean", label, [s for s, _ in pairs], [im for _, im in pairs])
+
+
 def evaluate_protocol(
     ctx: RunContext,
     protocol: OneToNProtocol,
@@ -346,16 +375,8 @@ def evaluate_protocol(
     report.searches["clean"] = clean
     report.figures.append(_figures("clean", "all", clean, clean_images))
     _, odd = split_by_identity(protocol.probes)
-    odd_names = {str(p.photo) for p in odd}
-    if odd_names:  # an empty half has no figure to report
-        report.figures.append(
-            _figures(
-                "clean",
-                "odd identities",
-                [s for s in clean if s.probe in odd_names],
-                [im for s, im in zip(clean, clean_images, strict=True) if s.probe in odd_names],
-            )
-        )
+    if odd:  # an empty half has no figure to report
+        report.figures.append(_subset_figures("odd identities", odd, clean, clean_images))
     report.det["clean"] = det_curve(mated_rank1_scores(clean), nonmated_top_scores(clean))
     try:
         report.calibration, report.meaning = calibration_check(
@@ -367,12 +388,8 @@ def evaluate_protocol(
     if degrade:
         subset = sample_probes(protocol.probes, sample, seed)
         label = f"sample of {len(subset)}" if len(subset) < len(protocol.probes) else "all"
-        names = {str(p.photo) for p in subset}
-        pairs = [(s, im) for s, im in zip(clean, clean_images, strict=True) if s.probe in names]
         if label != "all":
-            report.figures.append(
-                _figures("clean", label, [s for s, _ in pairs], [im for _, im in pairs])
-            )
+            report.figures.append(_subset_figures(label, subset, clean, clean_images))
         for cond in degrade:
             searches, images = search_condition(ctx, gallery, subset, options, cond, seed)
             report.searches[cond] = searches
@@ -393,7 +410,7 @@ def fusion_experiment(
     group: int = 3,
     degrade: str = "clean",
     seed: int = 0,
-) -> dict[str, Any]:
+) -> FusionFigures:
     """Several photos of one body fused into one probe against one photo alone.
 
     Each identity's probe photos are cut into groups of ``group`` (in protocol order). Each group
@@ -425,19 +442,16 @@ def fusion_experiment(
             for g in groups
         ]
         singles.append(open_set(run_searches(gallery, inputs, options)))
-    return {
-        "group_size": group,
-        "groups_mated": fused.mated_searches,
-        "groups_nonmated": fused.nonmated_searches,
-        "degrade": degrade,
-        "fused": {
-            "rank1": fused.rank1,
-            "fnir": {str(op.target_fpir): op.fnir for op in fused.operating_points},
-        },
-        "single": {
-            "rank1": float(np.mean([s.rank1 for s in singles])),
-            "fnir": {
-                str(t): float(np.mean([s.fnir_at(t) for s in singles])) for t in DEFAULT_FPIRS
-            },
-        },
-    }
+    return FusionFigures(
+        group_size=group,
+        groups_mated=fused.mated_searches,
+        groups_nonmated=fused.nonmated_searches,
+        degrade=degrade,
+        fused=FusionSide(
+            fused.rank1, {str(op.target_fpir): op.fnir for op in fused.operating_points}
+        ),
+        single=FusionSide(
+            float(np.mean([s.rank1 for s in singles])),
+            {str(t): float(np.mean([s.fnir_at(t) for s in singles])) for t in DEFAULT_FPIRS},
+        ),
+    )

@@ -128,14 +128,8 @@ def _to_rgb8(image: Image.Image) -> RGBImage:
 _DEEP_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 
-def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> LoadedImage:
-    """Decode ``data`` into upright RGB pixels, or raise an ImageError saying why not.
-
-    The pixel count is checked from the header before any pixel is decoded, so a
-    decompression bomb costs nothing. EXIF orientation is applied.
-    """
-    if not data:
-        raise UnreadableImage(_("%(name)s: zero-byte file", name=name))
+def _open(data: bytes, name: str) -> Image.Image:
+    """The opened (not yet decoded) image, or an ImageError saying why it cannot be."""
     try:
         # Opening parses PNG text chunks, where the same global decides whether an oversized
         # (bomb) chunk is refused or silently dropped: refused, whatever was imported before.
@@ -157,31 +151,48 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
         raise UnreadableImage(
             _("%(name)s: truncated or corrupt image data (%(why)s)", name=name, why=_why(exc))
         ) from exc
+    return image
+
+
+def _check_header(image: Image.Image, name: str, max_pixels: int) -> str:
+    """The image's format, once its format and pixel count (read from the header) are allowed."""
+    fmt = image.format or "unknown"
+    if fmt not in ACCEPTED_FORMATS:
+        raise UnsupportedFormat(
+            _(
+                "%(name)s: format %(fmt)s is not accepted (use JPEG, PNG, WebP, BMP, GIF or TIFF)",
+                name=name,
+                fmt=fmt,
+            )
+        )
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise UnreadableImage(_("%(name)s: image has no pixels", name=name))
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            _(
+                "%(name)s: %(width)sx%(height)s = %(pixels)s pixels, the limit is %(limit)s",
+                name=name,
+                width=width,
+                height=height,
+                pixels=format_number(width * height),
+                limit=format_number(max_pixels),
+            )
+        )
+    return fmt
+
+
+def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> LoadedImage:
+    """Decode ``data`` into upright RGB pixels, or raise an ImageError saying why not.
+
+    The pixel count is checked from the header before any pixel is decoded, so a
+    decompression bomb costs nothing. EXIF orientation is applied.
+    """
+    if not data:
+        raise UnreadableImage(_("%(name)s: zero-byte file", name=name))
+    image = _open(data, name)
     with image:
-        fmt = image.format or "unknown"
-        if fmt not in ACCEPTED_FORMATS:
-            raise UnsupportedFormat(
-                _(
-                    "%(name)s: format %(fmt)s is not accepted (use JPEG, PNG, WebP, BMP, "
-                    "GIF or TIFF)",
-                    name=name,
-                    fmt=fmt,
-                )
-            )
-        width, height = image.size
-        if width <= 0 or height <= 0:
-            raise UnreadableImage(_("%(name)s: image has no pixels", name=name))
-        if width * height > max_pixels:
-            raise ImageTooLarge(
-                _(
-                    "%(name)s: %(width)sx%(height)s = %(pixels)s pixels, the limit is %(limit)s",
-                    name=name,
-                    width=width,
-                    height=height,
-                    pixels=format_number(width * height),
-                    limit=format_number(max_pixels),
-                )
-            )
+        fmt = _check_header(image, name, max_pixels)
         try:
             with _truncated_images_refused():
                 image.load()
@@ -189,7 +200,7 @@ def decode_image(data: bytes, *, max_pixels: int, name: str = "image") -> Loaded
             pixels = _to_rgb8(upright)
         except MemoryError:
             raise
-        except Exception as exc:  # see above: any decoder failure is this file's failure
+        except Exception as exc:  # as in _open: any decoder failure is this file's failure
             raise UnreadableImage(
                 _("%(name)s: truncated or corrupt image data (%(why)s)", name=name, why=_why(exc))
             ) from exc

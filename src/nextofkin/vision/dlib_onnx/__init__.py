@@ -7,16 +7,12 @@ Importing this package does no work; models convert and load on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from nextofkin.vision.models import ModelRegistry
+from nextofkin.vision.dlib_onnx import runtime
+from nextofkin.vision.models import ModelRegistry
 
 
 def register(registry: ModelRegistry) -> None:
     """Add ``mmod-onnx`` (detector) and ``dlib-resnet-onnx`` (embedder) to ``registry``."""
-    from nextofkin.vision.dlib_onnx import runtime
-
     where = registry.runtime
     registry.add_embedder(
         "dlib-resnet-onnx",

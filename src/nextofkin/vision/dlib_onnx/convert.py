@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy as np
 from nextofkin.errors import ModelError
 from nextofkin.i18n import gettext
 from nextofkin.settings import Settings
-from nextofkin.vision.dlib_onnx import dat, reference, specs
+from nextofkin.vision.dlib_onnx import dat, graph, reference, specs
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +112,6 @@ def _verification_chips(count: int = 4) -> np.ndarray:
 
 def build_resnet(dat_path: Path) -> tuple[bytes, dict[str, Any]]:
     """Parse, translate and verify dlib's ResNet; the model bytes and a verification record."""
-    # Deferred: the onnx graph builder takes over a second to import and only the one-time
-    # conversion needs it (a search never does).
-    from nextofkin.vision.dlib_onnx import graph
-
     net = dat.parse(dat_path.read_bytes(), specs.resnet_spec())
     model = graph.build(
         net,
@@ -165,10 +161,6 @@ def _dlib_resnet_distance(dat_path: Path, chips: np.ndarray, got: np.ndarray) ->
 
 def build_mmod(dat_path: Path) -> tuple[bytes, dict[str, Any]]:
     """Parse, translate and verify dlib's MMOD detector network (the score map part)."""
-    # Deferred: the onnx graph builder takes over a second to import and only the one-time
-    # conversion needs it (a search never does).
-    from nextofkin.vision.dlib_onnx import graph
-
     net = dat.parse(dat_path.read_bytes(), specs.mmod_spec())
     model = graph.build(
         net,
@@ -192,7 +184,7 @@ def build_mmod(dat_path: Path) -> tuple[bytes, dict[str, Any]]:
                 ref_err=ref_err,
             )
         )
-    info = {"reference_max_abs": ref_err, "loss": net.loss, "input": net.input}
+    info = {"reference_max_abs": ref_err, "loss": asdict(net.loss), "input": asdict(net.input)}
     return blob, info
 
 

@@ -22,13 +22,33 @@ Primitive encodings (``dlib/serialize.h``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
 from nextofkin.errors import ModelError
 from nextofkin.i18n import gettext
+from nextofkin.vision.dlib_onnx.layers import (
+    AddPrev,
+    Affine,
+    AvgPool,
+    Conv,
+    FcNoBias,
+    InputPyramid,
+    InputSized,
+    Layer,
+    LossMetric,
+    LossMmod,
+    MaxPool,
+    MetricLoss,
+    MmodLoss,
+    NetInput,
+    ParsedLayer,
+    ParsedNet,
+    Relu,
+    Skip,
+    Tag,
+)
 
 # dlib's float_details uses these exponents for the special values.
 _INF_EXP = 32000
@@ -127,120 +147,6 @@ class _Reader:
         self.expect_int(1, what="alias_tensor version")
         n, k, nr, nc = (self.integer() for _ in range(4))
         return (n, k, nr, nc)
-
-
-# ---------------------------------------------------------------------------------------------
-# The spec: one entry per dlib layer object, outermost (loss) first.
-
-
-@dataclass(frozen=True)
-class Conv:
-    """``con<num_filters, nr, nc, stride_y, stride_x>`` (dlib pads nr/2 when the stride is 1)."""
-
-    filters: int
-    size: int
-    stride: int
-
-    @property
-    def padding(self) -> int:
-        return self.size // 2 if self.stride == 1 else 0
-
-
-@dataclass(frozen=True)
-class Affine:
-    """``affine`` (or ``bn_con``, which dlib turns into an affine layer for inference)."""
-
-
-@dataclass(frozen=True)
-class Relu:
-    """``relu``."""
-
-
-@dataclass(frozen=True)
-class MaxPool:
-    """``max_pool<size, size, stride, stride>``."""
-
-    size: int
-    stride: int
-
-
-@dataclass(frozen=True)
-class AvgPool:
-    """``avg_pool<size, size, stride, stride>``; size 0 is ``avg_pool_everything``."""
-
-    size: int
-    stride: int
-
-
-@dataclass(frozen=True)
-class FcNoBias:
-    """``fc_no_bias<outputs>``."""
-
-    outputs: int
-
-
-@dataclass(frozen=True)
-class AddPrev:
-    """``add_prev<tagN>``: the output plus tag N's output, zero-padded to the larger shape."""
-
-    tag: int
-
-
-@dataclass(frozen=True)
-class Tag:
-    """``tagN``: names the output below it."""
-
-    tag: int
-
-
-@dataclass(frozen=True)
-class Skip:
-    """``skipN``: continues from tag N's output instead of the layer below."""
-
-    tag: int
-
-
-@dataclass(frozen=True)
-class InputSized:
-    """``input_rgb_image_sized<size>``."""
-
-    size: int
-
-
-@dataclass(frozen=True)
-class InputPyramid:
-    """``input_rgb_image_pyramid<pyramid_down<N>>``."""
-
-
-@dataclass(frozen=True)
-class LossMetric:
-    """``loss_metric``."""
-
-
-@dataclass(frozen=True)
-class LossMmod:
-    """``loss_mmod``."""
-
-
-Layer = Any  # one of the dataclasses above
-
-
-@dataclass
-class ParsedLayer:
-    """One layer as read from the file, with its weights (NCHW float32)."""
-
-    spec: Layer
-    weights: dict[str, np.ndarray] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ParsedNet:
-    """A network read from a .dat file: loss values and layers from the input up."""
-
-    loss: dict[str, Any]
-    input: dict[str, Any]
-    layers: list[ParsedLayer]  # innermost (next to the input) first
 
 
 def _read_con(r: _Reader, spec: Conv) -> ParsedLayer:
@@ -384,7 +290,7 @@ def _read_details(r: _Reader, spec: Layer) -> ParsedLayer:
     raise DatFormatError(gettext("no reader for %(spec)s", spec=spec))
 
 
-def _read_input(r: _Reader, spec: Layer) -> dict[str, Any]:
+def _read_input(r: _Reader, spec: Layer) -> NetInput:
     if isinstance(spec, InputSized):
         r.expect_string("input_rgb_image_sized")
         mean = (r.real(), r.real(), r.real())
@@ -393,24 +299,22 @@ def _read_input(r: _Reader, spec: Layer) -> dict[str, Any]:
             raise DatFormatError(
                 gettext("input size %(nr)sx%(nc)s, wanted %(size)s", nr=nr, nc=nc, size=spec.size)
             )
-        return {"mean": mean, "size": (nr, nc)}
+        return NetInput(mean, size=(nr, nc))
     if isinstance(spec, InputPyramid):
         kind = r.expect_string("input_rgb_image_pyramid", "input_rgb_image_pyramid2")
         mean = (r.real(), r.real(), r.real())
         padding, outer = 10, 11  # dlib's defaults for files written before the padding was saved
         if kind == "input_rgb_image_pyramid2":
             padding, outer = r.integer(), r.integer()
-        return {"mean": mean, "padding": padding, "outer_padding": outer}
+        return NetInput(mean, padding=padding, outer_padding=outer)
     raise DatFormatError(gettext("no reader for input %(spec)s", spec=spec))
 
 
-def _read_loss(r: _Reader, spec: Layer) -> dict[str, Any]:
+def _read_loss(r: _Reader, spec: Layer) -> MetricLoss | MmodLoss:
     if isinstance(spec, LossMetric):
         kind = r.expect_string("loss_metric_", "loss_metric_2")
-        out: dict[str, Any] = {"margin": r.real()}
-        if kind == "loss_metric_2":
-            out["distance_threshold"] = r.real()
-        return out
+        margin = r.real()
+        return MetricLoss(margin, r.real() if kind == "loss_metric_2" else None)
     if isinstance(spec, LossMmod):
         r.expect_string("loss_mmod_")
         version = r.expect_int(1, 2, 3, 4, what="mmod_options version")
@@ -422,22 +326,23 @@ def _read_loss(r: _Reader, spec: Layer) -> dict[str, Any]:
                 width, height = r.integer(), r.integer()
                 r.string()  # label
                 windows.append((width, height))
-        out = {
-            "windows": windows,
-            "loss_per_false_alarm": r.real(),
-            "loss_per_missed_target": r.real(),
-            "truth_match_iou_threshold": r.real(),
-            "nms_iou": r.real(),
-            "nms_covered": r.real(),
-            "ignore_iou": r.real(),
-            "ignore_covered": r.real(),
-        }
+        # Keyword arguments are evaluated in order: the file's order.
+        out = MmodLoss(
+            windows=windows,
+            loss_per_false_alarm=r.real(),
+            loss_per_missed_target=r.real(),
+            truth_match_iou_threshold=r.real(),
+            nms_iou=r.real(),
+            nms_covered=r.real(),
+            ignore_iou=r.real(),
+            ignore_covered=r.real(),
+        )
         if version >= 3:
-            out["assume_image_pyramid"] = r.integer()
+            out = replace(out, assume_image_pyramid=r.integer())
         if version >= 4:
-            out["bbr"] = r.boolean()
+            out = replace(out, bbr=r.boolean())
             r.real()
-            if out["bbr"]:
+            if out.bbr:
                 raise DatFormatError(gettext("bounding-box regression is not supported"))
         return out
     raise DatFormatError(gettext("no reader for loss %(spec)s", spec=spec))
@@ -449,7 +354,7 @@ def parse(data: bytes, spec: list[Layer]) -> ParsedNet:
     r.expect_int(1, what="add_loss_layer version")
     loss = _read_loss(r, spec[0])
     layers: list[ParsedLayer] = []
-    input_info: dict[str, Any] = {}
+    input_info: NetInput | None = None
 
     # The recursion is unrolled: every wrapper writes its version, then its subnetwork, then (for
     # an add_layer) its own details and state. So the versions come outermost-first and the

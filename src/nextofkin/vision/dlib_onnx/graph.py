@@ -9,19 +9,18 @@ smaller one at the end of every axis (``tt::add``); ``skip`` continues from a ta
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from nextofkin.i18n import _
-from nextofkin.vision.dlib_onnx.dat import (
+from nextofkin.vision.dlib_onnx.dat import DatFormatError
+from nextofkin.vision.dlib_onnx.layers import (
     AddPrev,
     Affine,
     AvgPool,
     Conv,
-    DatFormatError,
     FcNoBias,
     MaxPool,
     ParsedLayer,
@@ -31,7 +30,13 @@ from nextofkin.vision.dlib_onnx.dat import (
     Tag,
 )
 
+if TYPE_CHECKING:
+    import onnx
+
 OPSET = 17
+
+# The onnx package takes over a second to import and only the one-time conversion builds a graph
+# (a search never does): it is imported where a graph is built, not when this module is.
 
 
 class _Builder:
@@ -45,18 +50,63 @@ class _Builder:
         return f"{prefix}_{self.count}"
 
     def const(self, prefix: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper  # deferred: only a conversion needs onnx
+
         name = self.name(prefix)
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
     def node(self, op: str, inputs: Sequence[str], **attrs: Any) -> str:
+        from onnx import helper  # deferred: only a conversion needs onnx
+
         out = self.name(op.lower())
         self.nodes.append(helper.make_node(op, list(inputs), [out], **attrs))
         return out
 
+    def model(
+        self,
+        input_name: str,
+        output_name: str,
+        input_shape: tuple[int | str, ...],
+        output_shape: tuple[int | str, ...],
+    ) -> onnx.ModelProto:
+        """The checked model of the nodes so far, the last one's output renamed ``output_name``."""
+        import onnx  # deferred: only a conversion needs onnx
+        from onnx import TensorProto, helper
+
+        self.nodes[-1].output[0] = output_name
+        graph = helper.make_graph(
+            self.nodes,
+            "dlib",
+            [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, list(input_shape))],
+            [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, list(output_shape))],
+            initializer=self.inits,
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        return model
+
+
+@dataclass
+class _Flow:
+    """The tensor the next layer reads, with its static shape (channels; rows and cols, None
+    when the input size is dynamic), and the tagged outputs ``skip`` and ``add_prev`` reuse."""
+
+    x: str
+    channels: int
+    hw: tuple[int, int] | None
+    tags: dict[int, tuple[str, int, tuple[int, int] | None]] = field(default_factory=dict)
+
 
 def _conv_out(size: int, k: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - k) // stride + 1
+
+
+def _shrunk(hw: tuple[int, int] | None, k: int, stride: int, pad: int) -> tuple[int, int] | None:
+    if hw is None:
+        return None
+    return (_conv_out(hw[0], k, stride, pad), _conv_out(hw[1], k, stride, pad))
 
 
 def _fold_layers(layers: list[ParsedLayer]) -> list[ParsedLayer]:
@@ -105,107 +155,88 @@ def build(
     x = input_name
     if nhwc_raw_input:
         x = b.node("Transpose", [x], perm=[0, 3, 1, 2])
-        first = layers[0]
-        if not isinstance(first.spec, Conv) or first.spec.padding != 0:
-            raise DatFormatError(_("input normalisation can only fold into an unpadded first conv"))
-        mean = np.array(net.input["mean"], dtype=np.float64)
-        w = first.weights["weight"].astype(np.float64)
-        bias = (
-            first.weights["bias"].astype(np.float64)
-            - (w * mean[None, :, None, None]).sum(axis=(1, 2, 3)) / 256.0
-        )
-        layers = [
-            ParsedLayer(
-                first.spec,
-                {"weight": (w / 256.0).astype(np.float32), "bias": bias.astype(np.float32)},
-                first.values,
-            ),
-            *layers[1:],
-        ]
-
-    # Static shape tracking (channels, rows, cols); rows/cols are None when dynamic.
-    channels = 3
-    hw: tuple[int, int] | None = static_hw
-    tags: dict[int, tuple[str, int, tuple[int, int] | None]] = {}
-
+        layers = _fold_input_normalisation(net, layers)
+    flow = _Flow(x, 3, static_hw)
     for layer in layers:
-        spec = layer.spec
-        if isinstance(spec, Conv):
-            w = layer.weights["weight"]
-            x = b.node(
-                "Conv",
-                [x, b.const("w", w), b.const("b", layer.weights["bias"])],
-                kernel_shape=[spec.size, spec.size],
-                strides=[spec.stride, spec.stride],
-                pads=[spec.padding] * 4,
-            )
-            channels = w.shape[0]
-            if hw is not None:
-                hw = (
-                    _conv_out(hw[0], spec.size, spec.stride, spec.padding),
-                    _conv_out(hw[1], spec.size, spec.stride, spec.padding),
-                )
-        elif isinstance(spec, Affine):
-            shape = (1, -1, 1, 1)
-            gamma = b.const("g", layer.weights["gamma"].reshape(shape))
-            beta = b.const("beta", layer.weights["beta"].reshape(shape))
-            x = b.node("Add", [b.node("Mul", [x, gamma]), beta])
-        elif isinstance(spec, Relu):
-            x = b.node("Relu", [x])
-        elif isinstance(spec, MaxPool):
-            x = b.node("MaxPool", [x], kernel_shape=[spec.size] * 2, strides=[spec.stride] * 2)
-            if hw is not None:
-                hw = (
-                    _conv_out(hw[0], spec.size, spec.stride, 0),
-                    _conv_out(hw[1], spec.size, spec.stride, 0),
-                )
-        elif isinstance(spec, AvgPool):
-            if spec.size == 0:
-                x = b.node("GlobalAveragePool", [x])
-                hw = (1, 1)
-            else:
-                x = b.node(
-                    "AveragePool", [x], kernel_shape=[spec.size] * 2, strides=[spec.stride] * 2
-                )
-                if hw is not None:
-                    hw = (
-                        _conv_out(hw[0], spec.size, spec.stride, 0),
-                        _conv_out(hw[1], spec.size, spec.stride, 0),
-                    )
-        elif isinstance(spec, Tag):
-            tags[spec.tag] = (x, channels, hw)
-        elif isinstance(spec, Skip):
-            x, channels, hw = tags[spec.tag]
-        elif isinstance(spec, AddPrev):
-            y, y_channels, y_hw = tags[spec.tag]
-            if hw is None or y_hw is None:
-                if channels != y_channels:
-                    raise DatFormatError(_("add_prev of differing shapes needs a fixed input size"))
-                x = b.node("Add", [x, y])
-            else:
-                full = (max(channels, y_channels), max(hw[0], y_hw[0]), max(hw[1], y_hw[1]))
-                x = _pad_to(b, x, (channels, *hw), full)
-                y = _pad_to(b, y, (y_channels, *y_hw), full)
-                x = b.node("Add", [x, y])
-                channels, hw = full[0], (full[1], full[2])
-        elif isinstance(spec, FcNoBias):
-            flat = b.node("Flatten", [x], axis=1)
-            x = b.node("MatMul", [flat, b.const("fc", layer.weights["weight"])])
-        else:
-            raise DatFormatError(_("no ONNX translation for %(spec)s", spec=spec))
+        _translate(b, layer, flow)
+    return b.model(input_name, output_name, input_shape, output_shape)
 
-    b.nodes[-1].output[0] = output_name
-    graph = helper.make_graph(
-        b.nodes,
-        "dlib",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, list(input_shape))],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, list(output_shape))],
-        initializer=b.inits,
+
+def _fold_input_normalisation(net: ParsedNet, layers: list[ParsedLayer]) -> list[ParsedLayer]:
+    """``layers`` with dlib's ``(x - mean) / 256`` folded into the first, unpadded convolution."""
+    first = layers[0]
+    if not isinstance(first.spec, Conv) or first.spec.padding != 0:
+        raise DatFormatError(_("input normalisation can only fold into an unpadded first conv"))
+    mean = np.array(net.input.mean, dtype=np.float64)
+    w = first.weights["weight"].astype(np.float64)
+    bias = (
+        first.weights["bias"].astype(np.float64)
+        - (w * mean[None, :, None, None]).sum(axis=(1, 2, 3)) / 256.0
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    weights = {"weight": (w / 256.0).astype(np.float32), "bias": bias.astype(np.float32)}
+    return [ParsedLayer(first.spec, weights, first.values), *layers[1:]]
+
+
+def _translate(b: _Builder, layer: ParsedLayer, flow: _Flow) -> None:
+    """Add the nodes of one layer, moving ``flow`` on to its output."""
+    spec = layer.spec
+    if isinstance(spec, Conv):
+        w = layer.weights["weight"]
+        flow.x = b.node(
+            "Conv",
+            [flow.x, b.const("w", w), b.const("b", layer.weights["bias"])],
+            kernel_shape=[spec.size, spec.size],
+            strides=[spec.stride, spec.stride],
+            pads=[spec.padding] * 4,
+        )
+        flow.channels = w.shape[0]
+        flow.hw = _shrunk(flow.hw, spec.size, spec.stride, spec.padding)
+    elif isinstance(spec, Affine):
+        shape = (1, -1, 1, 1)
+        gamma = b.const("g", layer.weights["gamma"].reshape(shape))
+        beta = b.const("beta", layer.weights["beta"].reshape(shape))
+        flow.x = b.node("Add", [b.node("Mul", [flow.x, gamma]), beta])
+    elif isinstance(spec, Relu):
+        flow.x = b.node("Relu", [flow.x])
+    elif isinstance(spec, MaxPool | AvgPool):
+        _pool(b, spec, flow)
+    elif isinstance(spec, Tag):
+        flow.tags[spec.tag] = (flow.x, flow.channels, flow.hw)
+    elif isinstance(spec, Skip):
+        flow.x, flow.channels, flow.hw = flow.tags[spec.tag]
+    elif isinstance(spec, AddPrev):
+        _add_prev(b, spec, flow)
+    elif isinstance(spec, FcNoBias):
+        flat = b.node("Flatten", [flow.x], axis=1)
+        flow.x = b.node("MatMul", [flat, b.const("fc", layer.weights["weight"])])
+    else:
+        raise DatFormatError(_("no ONNX translation for %(spec)s", spec=spec))
+
+
+def _pool(b: _Builder, spec: MaxPool | AvgPool, flow: _Flow) -> None:
+    if isinstance(spec, AvgPool) and spec.size == 0:
+        flow.x = b.node("GlobalAveragePool", [flow.x])
+        flow.hw = (1, 1)
+        return
+    op = "MaxPool" if isinstance(spec, MaxPool) else "AveragePool"
+    flow.x = b.node(op, [flow.x], kernel_shape=[spec.size] * 2, strides=[spec.stride] * 2)
+    flow.hw = _shrunk(flow.hw, spec.size, spec.stride, 0)
+
+
+def _add_prev(b: _Builder, spec: AddPrev, flow: _Flow) -> None:
+    """dlib's ``tt::add``: tensors of different shapes are zero-padded to the larger at the end."""
+    y, y_channels, y_hw = flow.tags[spec.tag]
+    if flow.hw is None or y_hw is None:
+        if flow.channels != y_channels:
+            raise DatFormatError(_("add_prev of differing shapes needs a fixed input size"))
+        flow.x = b.node("Add", [flow.x, y])
+        return
+    hw = flow.hw
+    full = (max(flow.channels, y_channels), max(hw[0], y_hw[0]), max(hw[1], y_hw[1]))
+    x = _pad_to(b, flow.x, (flow.channels, *hw), full)
+    y = _pad_to(b, y, (y_channels, *y_hw), full)
+    flow.x = b.node("Add", [x, y])
+    flow.channels, flow.hw = full[0], (full[1], full[2])
 
 
 def _pad_to(b: _Builder, x: str, have: tuple[int, int, int], want: tuple[int, int, int]) -> str:

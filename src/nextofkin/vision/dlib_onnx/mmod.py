@@ -156,20 +156,43 @@ def pyramid_up(image: np.ndarray) -> np.ndarray:
     nr, nc = image.shape[:2]
     cols = _round((nc - 1 + 1.25) * 2) + 1
     rows = _round((nr - 1 + 0.75) * 2) + 1
-    f32 = np.float32
     x_scale = (nc - 1) / max(cols - 1, 1)
     y_scale = (nr - 1) / max(rows - 1, 1)
 
     # Row positions: y accumulates in double.
     ys = np.cumsum(np.concatenate([[-y_scale], np.full(rows, y_scale)]))[1:]
     top = np.floor(ys).astype(np.intp)
-    bottom = np.minimum(top + 1, nr - 1)
-    tb = ys - top
-    tbf = tb.astype(f32)[:, None, None]
-    itbf = (1.0 - tb).astype(f32)[:, None, None]
+    rows_at = _Rows(top, np.minimum(top + 1, nr - 1), ys - top)
 
-    # SIMD columns: four lanes starting at x, x+s, x+2s, x+3s (x = -4s), each step adding 4s
-    # in float32, until a lane's right neighbour would fall outside the image.
+    pos, left = _simd_columns(nc, cols, x_scale)
+    simd_cols = pos.shape[0]
+    out = np.empty((rows, cols, 3), dtype=np.uint8)
+    if simd_cols:
+        out[:, :simd_cols] = _simd_pixels(image, rows_at, pos, left)
+    if simd_cols < cols:
+        # The scalar tail, in double precision.
+        start = -x_scale + simd_cols * x_scale
+        xs = np.cumsum(np.concatenate([[start], np.full(cols - simd_cols, x_scale)]))[1:]
+        out[:, simd_cols:] = _scalar_pixels(image, rows_at, xs)
+    return out
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """For each output row: the source rows above and below it and the weight of the lower."""
+
+    top: np.ndarray
+    bottom: np.ndarray
+    weight: np.ndarray  # float64
+
+
+def _simd_columns(nc: int, cols: int, x_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and left indices of the columns dlib's SSE loop makes.
+
+    Four lanes start at x, x+s, x+2s, x+3s (x = -4s), each step adding 4s in float32, until a
+    lane's right neighbour would fall outside the image.
+    """
+    f32 = np.float32
     x0 = -4 * x_scale
     lanes = np.array([x0, x0 + x_scale, x0 + 2 * x_scale, x0 + 3 * x_scale], dtype=f32)
     steps = max(0, (cols + 3) // 4 + 1)
@@ -180,38 +203,42 @@ def pyramid_up(image: np.ndarray) -> np.ndarray:
     left = np.trunc(pos).astype(np.intp)
     ok = (left[:, 3] + 1 < nc) & (np.arange(steps) * 4 + 4 <= cols)
     n_simd = int(np.argmin(ok)) if not ok.all() else steps
-    pos, left = pos[:n_simd].reshape(-1), left[:n_simd].reshape(-1)
-    simd_cols = pos.shape[0]
+    return pos[:n_simd].reshape(-1), left[:n_simd].reshape(-1)
 
+
+def _simd_pixels(image: np.ndarray, rows: _Rows, pos: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """The SSE columns' pixels (rows, len(pos), 3), weights and sums in float32, truncated."""
+    f32 = np.float32
     # Channel-first planes keep the gathers and the per-pixel weights contiguous.
     planes = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=f32)
-    out = np.empty((rows, cols, 3), dtype=np.uint8)
-    if simd_cols:
-        fr = (pos - left.astype(f32)).astype(f32)
-        ifr = f32(1) - fr
-        tbv, itbv = tbf[:, :, 0], itbf[:, :, 0]
-        top_rows = np.take(planes, top, axis=1)
-        bottom_rows = np.take(planes, bottom, axis=1)
-        val = np.take(top_rows, left, axis=2)
-        val *= itbv * ifr
-        val += np.take(top_rows, left + 1, axis=2) * (itbv * fr)
-        val += np.take(bottom_rows, left, axis=2) * (tbv * ifr)
-        val += np.take(bottom_rows, left + 1, axis=2) * (tbv * fr)
-        out[:, :simd_cols] = np.trunc(val).astype(np.uint8).transpose(1, 2, 0)
-    if simd_cols < cols:
-        # The scalar tail, in double precision.
-        start = -x_scale + simd_cols * x_scale
-        xs = np.cumsum(np.concatenate([[start], np.full(cols - simd_cols, x_scale)]))[1:]
-        lft = np.floor(xs).astype(np.intp)
-        rgt = np.minimum(lft + 1, nc - 1)
-        lr = (xs - lft)[None, :, None]
-        tb64 = tb[:, None, None]
-        dimg = image.astype(np.float64)
-        val64 = (1 - tb64) * ((1 - lr) * dimg[top][:, lft] + lr * dimg[top][:, rgt]) + tb64 * (
-            (1 - lr) * dimg[bottom][:, lft] + lr * dimg[bottom][:, rgt]
-        )
-        out[:, simd_cols:] = np.clip(np.trunc(val64), 0, 255).astype(np.uint8)
-    return out
+    tbv = rows.weight.astype(f32)[:, None]
+    itbv = (1.0 - rows.weight).astype(f32)[:, None]
+    fr = (pos - left.astype(f32)).astype(f32)
+    ifr = f32(1) - fr
+    top_rows = np.take(planes, rows.top, axis=1)
+    bottom_rows = np.take(planes, rows.bottom, axis=1)
+    val = np.take(top_rows, left, axis=2)
+    val *= itbv * ifr
+    val += np.take(top_rows, left + 1, axis=2) * (itbv * fr)
+    val += np.take(bottom_rows, left, axis=2) * (tbv * ifr)
+    val += np.take(bottom_rows, left + 1, axis=2) * (tbv * fr)
+    return np.trunc(val).astype(np.uint8).transpose(1, 2, 0)
+
+
+def _scalar_pixels(image: np.ndarray, rows: _Rows, xs: np.ndarray) -> np.ndarray:
+    """The scalar path's pixels (rows, len(xs), 3) at column positions ``xs``, in float64."""
+    nc = image.shape[1]
+    lft = np.floor(xs).astype(np.intp)
+    rgt = np.minimum(lft + 1, nc - 1)
+    lr = (xs - lft)[None, :, None]
+    tb64 = rows.weight[:, None, None]
+    dimg = image.astype(np.float64)
+    top, bottom = rows.top, rows.bottom
+    val64 = (1 - tb64) * ((1 - lr) * dimg[top][:, lft] + lr * dimg[top][:, rgt]) + tb64 * (
+        (1 - lr) * dimg[bottom][:, lft] + lr * dimg[bottom][:, rgt]
+    )
+    pixels: np.ndarray = np.clip(np.trunc(val64), 0, 255).astype(np.uint8)
+    return pixels
 
 
 def build_pyramid(

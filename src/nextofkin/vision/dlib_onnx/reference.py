@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nextofkin.vision.dlib_onnx.dat import (
+from nextofkin.vision.dlib_onnx.layers import (
     AddPrev,
     Affine,
     AvgPool,
@@ -78,7 +78,7 @@ def forward(net: ParsedNet, x: np.ndarray) -> np.ndarray:
 
 def normalise(net: ParsedNet, rgb: np.ndarray) -> np.ndarray:
     """dlib's input layer: (pixel - mean) / 256, as (3, H, W)."""
-    mean = np.array(net.input["mean"], dtype=np.float64)
+    mean = np.array(net.input.mean, dtype=np.float64)
     return ((rgb.astype(np.float64) - mean) / 256.0).transpose(2, 0, 1)
 
 

@@ -7,7 +7,7 @@ against them.
 
 from __future__ import annotations
 
-from nextofkin.vision.dlib_onnx.dat import (
+from nextofkin.vision.dlib_onnx.layers import (
     AddPrev,
     Affine,
     AvgPool,

@@ -7,16 +7,12 @@ by content hash. Importing this package does no work.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from nextofkin.vision.models import ModelRegistry
+from nextofkin.vision.models import ModelRegistry
+from nextofkin.vision.tfjs_onnx import blazeface, recognisers
 
 
 def register(registry: ModelRegistry) -> None:
     """Add ``blazeface-back`` (detector) and ``human-faceres`` (embedder) to ``registry``; they
     load (and convert) on first use."""
-    from nextofkin.vision.tfjs_onnx import blazeface, recognisers
-
     registry.add_detector("blazeface-back", lambda: blazeface.BlazeFaceDetector(registry.runtime))
     registry.add_embedder("human-faceres", lambda: recognisers.FaceresEmbedder(registry.runtime))

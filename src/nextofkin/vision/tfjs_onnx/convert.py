@@ -27,7 +27,7 @@ from nextofkin.errors import ModelError
 from nextofkin.i18n import gettext
 from nextofkin.vision.dlib_onnx.convert import default_cache_dir
 from nextofkin.vision.onnx_runtime import OnnxRuntime, make_session
-from nextofkin.vision.tfjs_onnx import reference, tfjs
+from nextofkin.vision.tfjs_onnx import graph, reference, tfjs
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,6 @@ def verification_images(shape: tuple[int, int, int], scale: float, count: int = 
 
 def compare(model_bytes: bytes, parsed: tfjs.TfGraph, images: np.ndarray) -> dict[str, float]:
     """Largest |ONNX - reference| per output, relative to the output's largest magnitude."""
-    # Deferred: the onnx graph builder takes over a second to import and only the one-time
-    # conversion needs it (a search never does).
-    from nextofkin.vision.tfjs_onnx import graph
-
     session = make_session(model_bytes, OnnxRuntime("cpu"))
     got = session.run(parsed.outputs, {graph.INPUT_NAME: images.astype(np.float32)})
     want = reference.run(parsed, images)
@@ -148,10 +144,6 @@ def ensure_model(
     if path.is_file() and sidecar.is_file():
         return Converted(path, json.loads(sidecar.read_text(encoding="utf-8")))
     started = time.perf_counter()
-    # Deferred: the onnx graph builder takes over a second to import and only the one-time
-    # conversion needs it (a search never does).
-    from nextofkin.vision.tfjs_onnx import graph
-
     parsed = tfjs.read_graph_model(model_json)
     model = graph.build_model(parsed, stem)
     blob = model.SerializeToString()

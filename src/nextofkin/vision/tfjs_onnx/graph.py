@@ -12,15 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from nextofkin.errors import ModelError
 from nextofkin.i18n import _
 from nextofkin.vision.tfjs_onnx.tfjs import Node, TfGraph
+
+if TYPE_CHECKING:
+    import onnx
+
+# The onnx package takes over a second to import and only the one-time conversion builds a graph
+# (a search never does): it is imported where a graph is built, not when this module is.
 
 OPSET = 13
 INPUT_NAME = "input"
@@ -50,11 +54,15 @@ class _Builder:
         return f"{hint}__{self.counter}"
 
     def const(self, array: np.ndarray, hint: str) -> str:
+        from onnx import numpy_helper  # deferred: only a conversion needs onnx
+
         name = self.fresh(hint)
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
     def add(self, op: str, inputs: list[str], hint: str, **attrs: Any) -> str:
+        from onnx import helper  # deferred: only a conversion needs onnx
+
         out = self.fresh(hint)
         self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
         return out
@@ -255,6 +263,9 @@ _HANDLERS: dict[str, Callable[[_Builder, Node], _Value]] = {
 def build_model(graph: TfGraph, name: str) -> onnx.ModelProto:
     """The ONNX model of ``graph``: input ``input`` (N, H, W, C) float32, one output per declared
     output of the graph, named as TensorFlow names them (``/`` kept)."""
+    import onnx  # deferred: only a conversion needs onnx
+    from onnx import TensorProto, helper
+
     b = _Builder(graph)
     placeholders = [n for n in graph.nodes if n.op == "Placeholder"]
     if len(placeholders) != 1:
@@ -300,6 +311,8 @@ def build_model(graph: TfGraph, name: str) -> onnx.ModelProto:
 
 def _output_shapes(model: onnx.ModelProto) -> None:
     """Give every graph output the shape ONNX's shape inference finds for it."""
+    import onnx  # deferred: only a conversion needs onnx
+
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     names = [o.name for o in probe.graph.output]

@@ -18,8 +18,12 @@ import numpy as np
 from nextofkin.errors import ModelError
 from nextofkin.i18n import gettext
 
-_DTYPES: dict[str, Any] = {"float32": np.float32, "int32": np.int32, "bool": np.bool_}
-_QUANT: dict[str, Any] = {"float16": np.float16, "uint8": np.uint8, "uint16": np.uint16}
+_DTYPES: dict[str, type[np.generic]] = {"float32": np.float32, "int32": np.int32, "bool": np.bool_}
+_QUANT: dict[str, type[np.generic]] = {
+    "float16": np.float16,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+}
 
 
 @dataclass(frozen=True)
