@@ -41,7 +41,13 @@ from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord, P
 from nextofkin.i18n import gettext
 from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.search import Hit, attribute_hits
-from nextofkin.kin.circle import family_circle, load_together
+from nextofkin.kin.circle import (
+    CompanionFaces,
+    family_circle,
+    links_to_family,
+    load_companions,
+    load_together,
+)
 from nextofkin.kin.faces import (
     MIN_CALIBRATION_SAMPLES,
     MIN_CONFIDENCE,
@@ -107,7 +113,7 @@ class KinService:
         self.weights = weights
         self.declared = declared
         self._links: Links | None = None
-        self._together: dict[int, set[int]] | None = None
+        self._companions: CompanionFaces | None = None
         self._confidence: FaceConfidence | None = None
 
     # -- set-up ------------------------------------------------------------------------------
@@ -119,13 +125,26 @@ class KinService:
         return self._links
 
     def together(self, session: Session) -> dict[int, set[int]]:
-        """The gallery-wide graph of accounts seen or linked together (kin/circle.py)."""
-        if self._together is None:
-            self._together = load_together(
-                session, self.links(session), self.confidence(), self.index.description.model,
-                declared=self.declared,
-            )  # fmt: skip
-        return self._together
+        """The gallery-wide graph of accounts seen or linked together (kin/circle.py), built
+        in full: the reference the per-query family circle is tested against (slow on large
+        galleries; queries use :meth:`circle_links`)."""
+        return load_together(
+            session, self.links(session), self.confidence(), self.index.description.model,
+            declared=self.declared,
+        )  # fmt: skip
+
+    def companions(self, session: Session) -> CompanionFaces:
+        """Every companion face of the gallery, loaded on first use (not resolved)."""
+        if self._companions is None:
+            self._companions = load_companions(session, self.index.description.model)
+        return self._companions
+
+    def circle_links(self, session: Session, family: set[int]) -> dict[int, set[int]]:
+        """Account -> the members of ``family`` it is seen or linked with, for one query."""
+        return links_to_family(
+            session, self.links(session), self.companions(session), self.confidence(),
+            self.index.description.model, family, declared=self.declared,
+        )  # fmt: skip
 
     def confidence(self) -> FaceConfidence:
         """How sure a face similarity makes us that two faces are one person (see the class)."""
@@ -238,7 +257,7 @@ class KinService:
         if self.declared:
             add_tagged_appearances(session, g, tag_photos)
         add_explicit(g, mine, photos, tag_photos, declared=self.declared)
-        relations = self._judge_all(g, self.together(session))[:top]
+        relations = self._judge_all(session, g)[:top]
         self._fill_accounts(session, relations)
         return self._result(session, person, g, relations, owner_faces=len(owners))
 
@@ -256,7 +275,7 @@ class KinService:
         scores, ids = self.index.search(queries, k)
         return attribute_hits(session, ids, scores)
 
-    def _judge_all(self, g: Gathered, together: dict[int, set[int]]) -> list[KinRelation]:
+    def _judge_all(self, session: Session, g: Gathered) -> list[KinRelation]:
         """Surname stems and cities, then the judgement of every linked account, best first.
 
         Judged twice: the first judgement says which candidates look like family; each
@@ -276,6 +295,7 @@ class KinService:
             e.same_city = mine.city_key is not None and mine.city_key == info.city_key
         first = {o: judge(e, self.weights) for o, e in candidates.items()}
         family = {o for o, verdict in first.items() if verdict.relation == FAMILY}
+        together = self.circle_links(session, family) if family else {}
         relations: list[KinRelation] = []
         for other, e in candidates.items():
             info = links.accounts[other]
