@@ -45,7 +45,6 @@ COMMAND_MODULES = [
 
 def build_app() -> typer.Typer:
     """The full command-line application."""
-
     app = typer.Typer(
         name="nextofkin",
         help=i18n.gettext(
@@ -64,7 +63,6 @@ def build_app() -> typer.Typer:
 
 def _flags_take_no_value() -> None:
     """Show no type for flags in help: Typer labels each ``<bool>``, as if it took a value."""
-
     if getattr(TyperOption.display_type_rich, "_nextofkin", False):
         return
     shown = TyperOption.display_type_rich

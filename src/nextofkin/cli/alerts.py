@@ -106,7 +106,6 @@ def ack_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Acknowledge an alert as the acting user (audited; it stays acknowledged)."""
-
     cli = state(ctx)
     with cli.workspace.session() as session:
         alert = acknowledge(session, cli.settings.user, alert_id, note)

@@ -36,7 +36,6 @@ def verify_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Recompute the chain; exit 2 and say where if any entry was edited, deleted or moved."""
-
     pinned: tuple[int, str] | None = None
     if anchor is not None:
         seq, _colon, digest = anchor.partition(":")
@@ -104,7 +103,6 @@ def show_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Print audit entries (all, or one case's)."""
-
     cli = state(ctx)
     with cli.workspace.session() as session:
         require(session, cli.settings.user, Permission.AUDIT)

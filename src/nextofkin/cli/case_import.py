@@ -74,7 +74,6 @@ def _import_with_progress(
     cli: CliState, source: Path, *, research: bool, top: int, quiet: bool
 ) -> ImportReport:
     """Import the cases of ``source`` with a progress bar on standard error."""
-
     with Progress(
         TextColumn("[bold]" + _("cases") + "[/]"),
         BarColumn(),

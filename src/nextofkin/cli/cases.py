@@ -59,7 +59,6 @@ def open_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Open a case; its photos are copied into the workspace with their SHA-256."""
-
     cli = state(ctx)
     ws = cli.workspace
     with ws.session() as session:
@@ -104,7 +103,6 @@ def add_photo_command(
     ),
 ) -> None:
     """Add more photos of the same body to a case that is still being searched."""
-
     cli = state(ctx)
     with cli.workspace.session() as session:
         added = add_photos(session, cli.workspace, cli.settings.user, number, photos)
@@ -129,7 +127,6 @@ def list_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """List cases, newest first."""
-
     cli = state(ctx)
     with cli.workspace.session() as session:
         rows = list_cases(session, cli.settings.user, state_filter)
@@ -175,7 +172,6 @@ def show_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Show a case: photos (with custody check), searches, candidates and decisions."""
-
     cli = state(ctx)
     ws = cli.workspace
     with ws.session() as session:
@@ -293,7 +289,6 @@ def close_command(
     reason: str | None = typer.Option(None, "--reason", help=lazy_gettext("Why.")),
 ) -> None:
     """Close a case, or set it aside as unidentified."""
-
     cli = state(ctx)
     with cli.workspace.session() as session:
         info = close_case(

@@ -145,7 +145,6 @@ def record_action(cli: CliState, action: StrEnum, subject: str, details: dict[st
     The acting user, when named, must be an active user; the operating-system account is
     recorded too, so an entry names who ran it even where no user was given.
     """
-
     actor = cli.settings.user
     with cli.workspace.session() as session:
         if actor:

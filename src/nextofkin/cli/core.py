@@ -33,6 +33,7 @@ from nextofkin.i18n import N_, _, format_number, label, lazy_gettext, ngettext
 from nextofkin.identify.calibration import Calibration
 from nextofkin.identify.derived import derive_after, ingest, shard_cohort
 from nextofkin.identify.meaning import decision_label
+from nextofkin.identify.results import Candidate, SearchResult
 from nextofkin.users.service import Permission, require
 from nextofkin.vision.registry import default_registry
 from nextofkin.workspace import Workspace
@@ -188,37 +189,32 @@ def _print_failures(report: IngestReport) -> None:
         console.print(_("... and %(more)s more (use --json for all)", more=failed - 200))
 
 
-def _margin_text(margin: object, rank: int) -> str:
+def _margin_text(margin: float | None, rank: int) -> str:
     """How clearly a candidate stands out from the other accounts (empty when unknown)."""
-    if not isinstance(margin, int | float):
+    if margin is None:
         return ""
     if rank == 1:
         return "; " + _("%(margin)s above the next account", margin=format_number(margin, 2))
     return "; " + _("%(margin)s below the first", margin=format_number(-margin, 2))
 
 
-def _print_search_facts(result_dict: dict[str, object], names: dict[str, str] | None) -> str:
-    """The probes, the gallery and its thresholds, and the calibration's notes; the score kind."""
-    probes = result_dict["probes"]
-    assert isinstance(probes, list)
-    for probe in probes:
-        stored = Path(probe["photo"]).name
+def _print_search_facts(result: SearchResult, names: dict[str, str] | None) -> None:
+    """The probes, the gallery and its thresholds, the score kind and the calibration's notes."""
+    for probe in result.probes:
+        stored = Path(probe.photo).name
         console.print(
             _(
                 "probe %(photo)s: face at %(box)s (rotated %(deg)s°, quality %(q)s, %(faces)s)",
                 photo=f"[bold]{lit((names or {}).get(stored, stored))}[/]",
-                box=probe["box"],
-                deg=probe["rotation"],
-                q=format_number(probe["quality"], 2),
+                box=probe.box,
+                deg=probe.rotation,
+                q=format_number(probe.quality, 2),
                 faces=ngettext(
-                    "%(num)d face in photo", "%(num)d faces in photo", probe["faces_in_photo"]
+                    "%(num)d face in photo", "%(num)d faces in photo", probe.faces_in_photo
                 ),
             )
         )
-    calibration = result_dict["calibration"]
-    assert isinstance(calibration, dict)
-    accounts, faces = result_dict["gallery_accounts"], result_dict["gallery_faces"]
-    assert isinstance(accounts, int) and isinstance(faces, int)
+    calibration, accounts, faces = result.calibration, result.gallery_accounts, result.gallery_faces
     console.print(
         _(
             "gallery: %(accounts)s, %(faces)s; thresholds: match ≥ %(match)s (FPIR "
@@ -233,24 +229,42 @@ def _print_search_facts(result_dict: dict[str, object], names: dict[str, str] | 
             possible_fpir=f"{calibration['possible_fpir']:g}",
         )
     )
-    kind = str(result_dict.get("score_kind", "cosine"))
-    if kind != "cosine":
+    if result.score_kind != "cosine":
         console.print(
             _(
                 "scores: %(kind)s: cosine similarity standardised against a cohort of gallery "
                 "faces (0: as close as its 100 nearest other faces on average; higher is rarer); "
                 "cosine similarity in brackets",
-                kind=kind,
+                kind=result.score_kind,
             )
         )
     for note in calibration.get("notes", []):
         console.print("[yellow]" + _("note:") + f"[/] {lit(note)}")
-    return kind
 
 
-def render_result(result_dict: dict[str, object], names: dict[str, str] | None = None) -> None:
+DECISION_STYLES = {"match": "bold green", "possible": "yellow", "no match": "dim"}
+
+
+def _candidate_row(rank: int, cand: Candidate, score_kind: str) -> list[Text]:
+    """One candidate as a table row: account, score, decision, what it means, evidence."""
+    evidence = "\n".join(
+        f"{e.photo} ({face_role_label(e.role)}, {format_number(e.similarity, 3)})"
+        for e in cand.evidence[:3]
+    )
+    account = cand.account + (f"\n{cand.name}" if cand.name else "")
+    score = format_number(cand.score, 3)
+    if score_kind != "cosine" and cand.similarity is not None:
+        score += f"\n({format_number(cand.similarity, 3)})"
+    return [
+        *cells(rank, account, score),
+        Text(decision_label(cand.decision), style=DECISION_STYLES.get(cand.decision, "")),
+        *cells(cand.meaning + _margin_text(cand.margin, rank), evidence),
+    ]
+
+
+def render_result(result: SearchResult, names: dict[str, str] | None = None) -> None:
     """Print a search result for a person; ``names`` maps stored copies to the user's names."""
-    kind = _print_search_facts(result_dict, names)
+    _print_search_facts(result, names)
     table = Table(show_lines=True)
     for column in (
         "#",
@@ -261,32 +275,15 @@ def render_result(result_dict: dict[str, object], names: dict[str, str] | None =
         _("evidence"),
     ):
         table.add_column(column, overflow="fold")
-    colours = {"match": "bold green", "possible": "yellow", "no match": "dim"}
-    candidates = result_dict["candidates"]
-    assert isinstance(candidates, list)
-    for rank, cand in enumerate(candidates, start=1):
-        evidence = "\n".join(
-            f"{e['photo']} ({face_role_label(e['role'])}, {format_number(e['similarity'], 3)})"
-            for e in cand["evidence"][:3]
-        )
-        account = cand["account"] + (f"\n{cand['name']}" if cand.get("name") else "")
-        score = format_number(cand["score"], 3) + (
-            f"\n({format_number(cand['similarity'], 3)})" if kind != "cosine" else ""
-        )
-        table.add_row(
-            *cells(rank, account, score),
-            Text(decision_label(cand["decision"]), style=colours.get(cand["decision"], "")),
-            *cells(cand["meaning"] + _margin_text(cand.get("margin"), rank), evidence),
-        )
+    for rank, cand in enumerate(result.candidates, start=1):
+        table.add_row(*_candidate_row(rank, cand, result.score_kind))
     console.print(table)
-    sightings = result_dict.get("sightings") or []
-    assert isinstance(sightings, list)
-    if sightings:
+    if result.sightings:
         console.print(
             _("also appears as a companion in photos of:")
             + " "
             + ", ".join(
-                f"{s['account']} ({format_number(s['similarity'], 3)})" for s in sightings[:10]
+                f"{s.account} ({format_number(s.similarity, 3)})" for s in result.sightings[:10]
             ),
             markup=False,
         )
@@ -314,29 +311,25 @@ def identify_command(
     Every search belongs to a case and to the acting user (--user / NEXTOFKIN_USER): the photos
     are copied into the case with their SHA-256, and the search is stored and audited.
     """
-
     cli = state(ctx)
     if not photos and case is None:
         raise InputError(_("give at least one photo, or --case NUMBER to search a case's photos"))
     outcome = identify_for_case(cli.workspace, cli.settings.user, case, photos or [], top=top)
-    result = outcome.result.to_dict()
-    result["case"] = outcome.case_number
-    result["case_opened"] = outcome.opened
     sweep_case(ctx, outcome.case_number, quiet=json_out)
     if json_out:
-        print_json(result)
+        extra = {"case": outcome.case_number, "case_opened": outcome.opened}
+        print_json({**outcome.result.to_dict(), **extra})
         return
     number = f"[bold]{lit(outcome.case_number)}[/]"
     if outcome.opened:
         console.print(_("case %(number)s (opened); search stored and audited", number=number))
     else:
         console.print(_("case %(number)s (updated); search stored and audited", number=number))
-    render_result(result, photo_names(cli.workspace, outcome.case_number))
+    render_result(outcome.result, photo_names(cli.workspace, outcome.case_number))
 
 
 def photo_names(workspace: Workspace, number: str) -> dict[str, str]:
     """The case's stored probe copies (``001-<hash>.jpg``) by the names the user gave them."""
-
     with workspace.session() as session:
         photos = case_info(session, number).photos
     return {Path(p.stored_path).name: p.original_name for p in photos}
@@ -348,7 +341,6 @@ def status_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """What the workspace holds."""
-
     cli = state(ctx)
     ws = cli.workspace
     with ws.session() as session:
@@ -365,7 +357,7 @@ def status_command(
         "index_faces": len(index),
         "index_model": index.description.model,
         "index_factory": index.description.factory,
-        **_calibration_state(index.description.calibration),
+        **asdict(_calibration_state(index.description.calibration)),
     }
     if json_out:
         print_json(info)
@@ -403,31 +395,36 @@ def _print_status(info: dict[str, object]) -> None:
         console.print(f"{names[key]:>{width}}: {shown}", markup=False)
 
 
-def _calibration_state(stored: dict[str, Any] | None) -> dict[str, Any]:
-    """Whether thresholds were measured on this gallery, in the words identify uses."""
+@dataclass(frozen=True)
+class CalibrationState:
+    """Whether thresholds were measured on this gallery, in the words identify uses (``status``
+    shows both fields; its JSON keeps these names)."""
 
+    calibrated: bool
+    calibration: str
+
+
+def _calibration_state(stored: dict[str, Any] | None) -> CalibrationState:
+    """The state of the calibration the index stores (``stored``: its JSON form)."""
     if stored is None:
-        return {"calibrated": False, "calibration": _("none yet: run `nextofkin calibrate`")}
+        return CalibrationState(False, _("none yet: run `nextofkin calibrate`"))
     calibration = Calibration.from_dict(stored)
     if calibration.method.endswith("(fallback)"):
         # The same fallback identify reports in every result: saying "calibrated" here too
         # would tell a new user the scores mean more than they do.
-        return {"calibrated": False, "calibration": "; ".join(calibration.notes)}
-    return {
-        "calibrated": True,
-        "calibration": _(
-            "measured on %(samples)s impostor scores of %(accounts)s accounts",
-            samples=calibration.samples,
-            accounts=calibration.accounts,
-        ),
-    }
+        return CalibrationState(False, "; ".join(calibration.notes))
+    measured = _(
+        "measured on %(samples)s impostor scores of %(accounts)s accounts",
+        samples=calibration.samples,
+        accounts=calibration.accounts,
+    )
+    return CalibrationState(True, measured)
 
 
 def models_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """List the registered face models."""
-
     names = default_registry().names()
     if json_out:
         print_json(names)

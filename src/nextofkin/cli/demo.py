@@ -60,7 +60,6 @@ def demo_command(
     ),
 ) -> None:
     """Run the whole job on a sample gallery with families, then print what to type next."""
-
     faces = faces or DEFAULT_FACES
     if not faces.is_dir():
         raise InputError(
@@ -168,7 +167,7 @@ def _identify(ws: Workspace, casting: Casting) -> str:
             user=INVESTIGATOR,
         )
     )
-    render_result(outcome.result.to_dict(), photo_names(ws, outcome.case_number))
+    render_result(outcome.result, photo_names(ws, outcome.case_number))
     top = outcome.result.candidates[0].account if outcome.result.candidates else None
     if top == casting.account:
         said = _("The right account (%(account)s) is ranked first.", account=lit(casting.account))

@@ -412,7 +412,6 @@ def _held_pct(value: float | None) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add ``eval pairs`` and ``eval protocol`` to the shared eval group."""
-
     names = {c.name for c in eval_app.registered_commands}
     if "pairs" not in names:  # build_app can run more than once in one process (tests)
         eval_app.command(

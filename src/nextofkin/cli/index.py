@@ -32,7 +32,6 @@ def reindex_command(
     The new index replaces the old one atomically: a rebuild interrupted at any moment leaves the
     old index in place. The calibration is kept (the faces did not change).
     """
-
     ws = state(ctx).workspace
     index = open_index(ws)
     with (

@@ -34,7 +34,6 @@ def kin_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Rank the accounts related to ACCOUNT (relatives first), with reasons and evidence photos."""
-
     from nextofkin.kin.engine import KinService
 
     cli = state(ctx)
@@ -87,7 +86,6 @@ def eval_kin_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Score the kin engine against a sample gallery's ground truth."""
-
     from nextofkin.kin.engine import KinService
     from nextofkin.kin.evaluate import evaluate
 

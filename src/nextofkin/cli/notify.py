@@ -247,7 +247,6 @@ def list_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """The outbox: every message and how far it got."""
-
     from nextofkin.notify.service import outbox
 
     cli = state(ctx)

@@ -27,7 +27,6 @@ def purge_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Purge biometric data on request (admins): database rows, face vectors, calibration."""
-
     if (account is None) == (source is None):
         raise InputError(_("give exactly one of --account ID or --source NAME"))
     if account is not None:

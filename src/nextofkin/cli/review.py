@@ -43,7 +43,6 @@ def review_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Record a reviewer's decision on one candidate of a case's searches."""
-
     if (confirm is None) == (reject is None):
         raise InputError(_("give exactly one of --confirm ACCOUNT or --reject ACCOUNT"))
     verdict, account = (

@@ -107,7 +107,6 @@ def token_create(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """Make an API token for the acting user (--user); it is printed once and never stored."""
-
     cli = state(ctx)
     actor = cli.settings.user
     if not actor:
@@ -135,7 +134,6 @@ def token_create(
 @handle_errors
 def token_list(ctx: typer.Context) -> None:
     """List the acting user's tokens (all tokens for an admin)."""
-
     cli = state(ctx)
     if not cli.settings.user:
         raise _no_actor()
@@ -153,7 +151,6 @@ def token_revoke(
     token_id: int = typer.Argument(..., help=lazy_gettext("Token id (from `token list`).")),
 ) -> None:
     """Revoke a token."""
-
     cli = state(ctx)
     if not cli.settings.user:
         raise _no_actor()

@@ -40,7 +40,6 @@ def add_command(
     ),
 ) -> None:
     """Add a user. The first user must be an admin; after that only admins add users."""
-
     password = None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -65,7 +64,6 @@ def list_command(
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print JSON.")),
 ) -> None:
     """List users and their roles (admins only, as in the web UI)."""
-
     cli = state(ctx)
     with cli.workspace.session() as session:
         require(session, cli.settings.user, Permission.MANAGE_USERS)
@@ -99,7 +97,6 @@ def list_command(
 @handle_errors
 def deactivate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """Deactivate a user (users are never deleted, so the audit log keeps its meaning)."""
-
     cli = state(ctx)
     with cli.workspace.session() as session:
         set_active(session, cli.settings.user, name, False)
@@ -110,7 +107,6 @@ def deactivate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> N
 @handle_errors
 def activate_command(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """Reactivate a deactivated user (admins only)."""
-
     cli = state(ctx)
     with cli.workspace.session() as session:
         set_active(session, cli.settings.user, name, True)
@@ -132,7 +128,6 @@ def role_command(
     ),
 ) -> None:
     """Give a user another role (admins only; the last active admin stays an admin)."""
-
     cli = state(ctx)
     with cli.workspace.session() as session:
         info = set_role(session, cli.settings.user, name, role)
@@ -153,7 +148,6 @@ def language_command(
     ),
 ) -> None:
     """Set the language a user's web pages are in."""
-
     cli = state(ctx)
     with cli.workspace.session() as session:
         actor = require(session, cli.settings.user, Permission.VIEW)
