@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -201,3 +202,25 @@ def _fail_on_description(original):  # type: ignore[no-untyped-def]
         return original(self, target)
 
     return replace
+
+
+@pytest.mark.parametrize("factory", ["Flat", "IVF8,Flat"])
+def test_training_state_and_data_file_are_public(
+    tmp_path: Path, factory: str, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """What benchmarks read of an index (is_trained, write_data) without reaching inside it."""
+    ids, vectors = data
+    policy = IndexSettings(ivf_nprobe=8)
+    index = FaissIndex.create(
+        tmp_path, SPEC, IndexPlan(factory, search_params(policy), auto=False), policy=policy
+    )
+    assert index.is_trained == (factory == "Flat")  # inverted lists need training, Flat not
+    index.train(vectors)
+    assert index.is_trained
+    index.add(ids, vectors)
+    written = tmp_path / "copy.faiss"
+    index.write_data(written)
+    copy = faiss.read_index(str(written))
+    assert copy.ntotal == len(index) == len(ids)
+    _, found = copy.search(vectors[:5], 1)
+    assert found[:, 0].tolist() == ids[:5].tolist()
