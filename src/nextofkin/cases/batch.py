@@ -33,6 +33,7 @@ from nextofkin.cases.service import (
 )
 from nextofkin.errors import DiskFull, InputError, NextOfKinError
 from nextofkin.i18n import _
+from nextofkin.identify import service as identify_service
 from nextofkin.identify.interfaces import Identifier
 from nextofkin.users.service import Permission, require
 
@@ -200,11 +201,8 @@ def read_folder(root: Path) -> list[BatchCase]:
     return cases
 
 
-def read_csv(path: Path) -> list[BatchCase]:
-    """One case per row of ``case_number,photos,found_at,place[,notes]`` (header row required).
-
-    ``photos`` holds ``;``-separated paths, relative to the CSV's folder (or absolute).
-    """
+def _csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """The header (lower-case) and the rows after it, refused when unreadable or misnamed."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             rows = list(csv.reader(handle))
@@ -228,12 +226,21 @@ def read_csv(path: Path) -> list[BatchCase]:
                 "notes); missing %(missing)s, unknown %(unknown)s",
                 path=path,
                 csv_columns=",".join(CSV_COLUMNS),
-                missing=missing or "nothing",
-                unknown=unknown or "nothing",
+                missing=missing or _("nothing"),
+                unknown=unknown or _("nothing"),
             )
         )
+    return header, rows[1:]
+
+
+def read_csv(path: Path) -> list[BatchCase]:
+    """One case per row of ``case_number,photos,found_at,place[,notes]`` (header row required).
+
+    ``photos`` holds ``;``-separated paths, relative to the CSV's folder (or absolute).
+    """
+    header, rows = _csv_rows(path)
     cases: list[BatchCase] = []
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
         values = dict(zip(header, (cell.strip() for cell in row), strict=False))
@@ -300,9 +307,8 @@ def _flag_repeated_numbers(cases: list[BatchCase]) -> list[BatchCase]:
 
 
 def _default_factory(workspace: Workspace) -> Identifier:
-    from nextofkin.identify.service import IdentifyService
-
-    return IdentifyService(workspace)
+    # Through the module, not a name bound at import: a stand-in put there (tests) is used.
+    return identify_service.IdentifyService(workspace)
 
 
 def import_cases(

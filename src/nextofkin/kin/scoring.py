@@ -217,6 +217,14 @@ def _declared(kind: str) -> str:
 def _reasons(e: PairEvidence, w: Weights) -> tuple[str | None, list[str]]:
     """The kinship the evidence suggests, and every reason in words."""
     terms, reasons = _kinship(e, w)
+    reasons += _seen_and_linked(e)
+    reasons += _words_and_circle(e, terms)
+    return (terms[0] if terms else None), reasons
+
+
+def _seen_and_linked(e: PairEvidence) -> list[str]:
+    """The reasons from photos together, friend lists and tags, in words."""
+    reasons: list[str] = []
     if e.companion_images:
         reasons.append(
             ngettext(
@@ -250,6 +258,12 @@ def _reasons(e: PairEvidence, w: Weights) -> tuple[str | None, list[str]]:
                 len(e.pinned_images),
             )
         )
+    return reasons
+
+
+def _words_and_circle(e: PairEvidence, terms: list[str]) -> list[str]:
+    """The reasons from captions, surname, city, the family circle and the years, in words."""
+    reasons: list[str] = []
     if e.family_words > 0:
         words = ", ".join(terms[:3]) or gettext("family")
         reasons.append(
@@ -281,7 +295,7 @@ def _reasons(e: PairEvidence, w: Weights) -> tuple[str | None, list[str]]:
                 joint=n_joint,
             )
         )
-    return (terms[0] if terms else None), reasons
+    return reasons
 
 
 def _relation(e: PairEvidence) -> str:

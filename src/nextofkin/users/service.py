@@ -180,6 +180,39 @@ def require_role(session: Session, name: str, role: Role) -> User:
     return user
 
 
+def parse_role(value: Role | str) -> Role:
+    """The role ``value`` names; InputError listing the roles when it names none."""
+    try:
+        return Role(value)
+    except ValueError as exc:
+        choices = ", ".join(r.value for r in Role)
+        raise InputError(
+            _("unknown role %(role)r (choose from %(choices)s)", role=value, choices=choices)
+        ) from exc
+
+
+def _no_acting_user(session: Session, name: str, role: Role) -> PermissionDenied:
+    """The refusal when a workspace has users and nobody is named: who may add, and how."""
+    # A workspace someone else set up (the demo's, a colleague's) already has its admins:
+    # say who may add users and the exact command, not only that nobody was named.
+    admins = session.scalars(
+        select(User.name).where(User.role == Role.ADMIN.value, User.active).order_by(User.id)
+    ).all()
+    example = admins[0] if admins else "ADMIN"
+    return PermissionDenied(
+        _(
+            "no acting user: this workspace has users already, and only an admin "
+            "adds more (admins: %(admins)s). Run as one: "
+            "NEXTOFKIN_USER=%(example)s nextofkin user add %(name)s --role "
+            "%(value)s",
+            admins=", ".join(admins) or _("none active"),
+            example=example,
+            name=name,
+            value=role.value,
+        )
+    )
+
+
 def add_user(
     session: Session,
     actor: str | None,
@@ -192,13 +225,7 @@ def add_user(
 
     After that only an admin may add users. The creation is written to the audit log.
     """
-    try:
-        role = Role(role)
-    except ValueError as exc:
-        choices = ", ".join(r.value for r in Role)
-        raise InputError(
-            _("unknown role %(role)r (choose from %(choices)s)", role=role, choices=choices)
-        ) from exc
+    role = parse_role(role)
     if not NAME_RE.match(name):
         raise InputError(_("bad user name %(name)r: letters, digits and . _ @ - only", name=name))
     count = session.scalar(select(func.count()).select_from(User)) or 0
@@ -207,24 +234,7 @@ def add_user(
             raise PermissionDenied(_("the first user must be an admin (--role admin)"))
         creator = actor if actor == name else None
     elif not actor:
-        # A workspace someone else set up (the demo's, a colleague's) already has its admins:
-        # say who may add users and the exact command, not only that nobody was named.
-        admins = session.scalars(
-            select(User.name).where(User.role == Role.ADMIN.value, User.active).order_by(User.id)
-        ).all()
-        example = admins[0] if admins else "ADMIN"
-        raise PermissionDenied(
-            _(
-                "no acting user: this workspace has users already, and only an admin "
-                "adds more (admins: %(admins)s). Run as one: "
-                "NEXTOFKIN_USER=%(example)s nextofkin user add %(name)s --role "
-                "%(value)s",
-                admins=", ".join(admins) or "none active",
-                example=example,
-                name=name,
-                value=role.value,
-            )
-        )
+        raise _no_acting_user(session, name, role)
     else:
         creator = require(session, actor, Permission.MANAGE_USERS).name
     if session.scalars(select(User).where(User.name == name)).one_or_none() is not None:
@@ -274,13 +284,7 @@ def set_active(session: Session, actor: str | None, name: str, active: bool) -> 
 def set_role(session: Session, actor: str | None, name: str, role: Role | str) -> UserInfo:
     """Give a user another role (admins only; audited). The last active admin keeps theirs."""
     require(session, actor, Permission.MANAGE_USERS)
-    try:
-        role = Role(role)
-    except ValueError as exc:
-        choices = ", ".join(r.value for r in Role)
-        raise InputError(
-            _("unknown role %(role)r (choose from %(choices)s)", role=role, choices=choices)
-        ) from exc
+    role = parse_role(role)
     user = get_user(session, name)
     if role is not Role.ADMIN:
         _keep_an_admin(session, user, _("make %(role)s", role=role_label(role)))

@@ -203,6 +203,15 @@ def read_gallery_dl(root: Path) -> Export:
         key = (SITES[site], entry.external_id)
         accounts[key] = _merge(accounts[key], entry) if key in accounts else entry
         photos.append(photo)
+    problems += _left_out(root, files, described, other_sites)
+    return Export(root, "gallery-dl", list(accounts.values()), photos, problems)
+
+
+def _left_out(
+    root: Path, files: list[Path], described: set[Path], other_sites: Counter[str]
+) -> list[ItemProblem]:
+    """Photos no metadata describes, and one line per site gallery-dl read that we do not."""
+    problems: list[ItemProblem] = []
     for path in files:
         if is_image(path) and path not in described:
             problems.append(
@@ -226,4 +235,4 @@ def read_gallery_dl(root: Path) -> Export:
                 ),
             )
         )
-    return Export(root, "gallery-dl", list(accounts.values()), photos, problems)
+    return problems
