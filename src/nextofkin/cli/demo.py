@@ -22,7 +22,7 @@ from nextofkin.cli.core import ingest_command, photo_names, render_result
 from nextofkin.demo.build import post_mortem_probe
 from nextofkin.demo.casting import Casting, choose_person
 from nextofkin.errors import InputError, NextOfKinError
-from nextofkin.i18n import _, lazy_gettext, ngettext
+from nextofkin.i18n import N_, _, label, lazy_gettext, ngettext
 from nextofkin.users.labels import role_label
 from nextofkin.users.records import User
 from nextofkin.users.service import Role, add_user
@@ -92,13 +92,26 @@ def demo_command(
     _kin(ws, number, casting)
     _step(6, _("%(first)s and %(second)s confirm", first=REVIEWERS[0], second=REVIEWERS[1]))
     if _confirm(ws, number, casting):
-        to = casting.relative_is or _("family")
-        _step(7, _("a message to the %(relative)s, sent by hand", relative=to))
+        _step(7, _message_title(casting))
         _message(ws, number, casting)
     _step(8, _("the report and the audit log"))
     _report_and_audit(ws, number)
     console.rule("[bold]" + _("next") + "[/]")
     _next_steps(ws, number, casting)
+
+
+# Step 7's title by who receives the message (demo.casting names a mother first, else a father).
+MESSAGE_TITLES = {
+    "mother": N_("a message to the mother, sent by hand"),
+    "father": N_("a message to the father, sent by hand"),
+}
+
+
+def _message_title(casting: Casting) -> str:
+    """Step 7's title, whole in the reader's language (a relation word inside would not be)."""
+    if casting.relative_is in MESSAGE_TITLES:
+        return label(MESSAGE_TITLES, casting.relative_is)
+    return _("a message to the family, sent by hand")
 
 
 def _step(n: int, title: str) -> None:
