@@ -278,7 +278,7 @@ def _run_on_ray(
                 "cohort": ray.put(options.cohort) if options.cohort is not None else None,
             },
             batch_size=1,
-            concurrency=actors,
+            compute=ray.data.ActorPoolStrategy(size=actors),  # a fixed pool
             num_cpus=1,
             num_gpus=per_actor if use_gpu else 0,
         )

@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from nextofkin.workspace import Workspace
 
+_ROWS = 512
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
@@ -48,11 +49,16 @@ class ShardCohort:
 
     def nearest(self, vectors: F32) -> tuple[I32, F32]:
         """Each row's ``keep`` highest similarities to the cohort and their positions in it."""
-        sims = np.asarray(vectors, dtype=np.float32).reshape(-1, self.vectors.shape[1])
-        sims = sims @ self.vectors.T
-        keep = min(self.keep, sims.shape[1])
-        pos = np.argpartition(-sims, keep - 1, axis=1)[:, :keep]
-        return pos.astype(np.int32), np.take_along_axis(sims, pos, axis=1).astype(np.float32)
+        rows = np.asarray(vectors, dtype=np.float32).reshape(-1, self.vectors.shape[1])
+        keep = min(self.keep, len(self.vectors))
+        positions = np.empty((len(rows), keep), dtype=np.int32)
+        similarities = np.empty((len(rows), keep), dtype=np.float32)
+        for start in range(0, len(rows), _ROWS):  # a (rows x cohort) block stays small
+            sims = rows[start : start + _ROWS] @ self.vectors.T
+            pos = np.argpartition(sims, len(self.vectors) - keep, axis=1)[:, -keep:]
+            positions[start : start + _ROWS] = pos
+            similarities[start : start + _ROWS] = np.take_along_axis(sims, pos, axis=1)
+        return positions, similarities
 
 
 @dataclass(frozen=True)
