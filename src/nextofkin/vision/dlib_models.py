@@ -6,16 +6,23 @@ once, behind a lock, so importing this module does no work.
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nextofkin.errors import ModelError
 from nextofkin.i18n import gettext
+from nextofkin.vision.model_files import default_cache_dir, weights_file
 from nextofkin.vision.models import EmbedderSpec, ModelRegistry, l2_normalise
 from nextofkin.vision.types import Box, Detection, Points, RGBImage
+
+log = logging.getLogger(__name__)
 
 # dlib's ResNet was trained on 150x150 chips with 25% padding around the 5-point alignment.
 DLIB_CHIP_SIZE = 150
@@ -60,12 +67,30 @@ def _dlib() -> Any:
     return dlib
 
 
-def _weights() -> Any:
+def hog_detector(cache_dir: Path | None = None) -> Any:
+    """dlib's frontal face detector, kept in dlib's binary form in the model cache.
+
+    dlib builds it from a text form compiled into the library, which takes 0.5-2 s: more than
+    the rest of a one-photo ``nextofkin identify``. Saved once with dlib's own ``save``, it
+    reads back in about a millisecond, the same detector (a file that does not read is rebuilt).
+    """
+    dlib = _dlib()
+    path = (cache_dir or default_cache_dir()) / f"dlib-hog-frontal-{dlib.__version__}.svm"
+    if path.is_file():
+        try:
+            return dlib.fhog_object_detector(str(path))
+        except RuntimeError:
+            log.warning("rebuilding the unreadable HOG detector cache %s", path)
+    detector = dlib.get_frontal_face_detector()
     try:
-        import face_recognition_models
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise ModelError(gettext("the face_recognition_models package is not installed")) from exc
-    return face_recognition_models
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        os.close(fd)
+        detector.save(tmp)
+        Path(tmp).replace(path)
+    except (OSError, RuntimeError) as exc:  # a read-only cache only costs the build next time
+        log.warning("cannot cache the HOG detector in %s: %s", path.parent, exc)
+    return detector
 
 
 def _rect(box: Box) -> Any:
@@ -78,7 +103,7 @@ class HogDetector:
     name = "hog"
 
     def __init__(self) -> None:
-        self._model = _Lazy(lambda: _dlib().get_frontal_face_detector())
+        self._model = _Lazy(hog_detector)
 
     def detect(self, image: RGBImage, upsample: int = 0) -> list[Detection]:
         """All faces found, with the SVM margin mapped to (0, 1) as the score."""
@@ -96,11 +121,7 @@ class MmodDetector:
     name = "mmod"
 
     def __init__(self) -> None:
-        self._model = _Lazy(
-            lambda: _dlib().cnn_face_detection_model_v1(
-                _weights().cnn_face_detector_model_location()
-            )
-        )
+        self._model = _Lazy(lambda: _dlib().cnn_face_detection_model_v1(str(weights_file("mmod"))))
 
     def detect(self, image: RGBImage, upsample: int = 0) -> list[Detection]:
         """All faces found, with the CNN confidence mapped to (0, 1) as the score."""
@@ -119,9 +140,7 @@ class DlibFivePoint:
     name = "dlib-5"
 
     def __init__(self) -> None:
-        self._model = _Lazy(
-            lambda: _dlib().shape_predictor(_weights().pose_predictor_five_point_model_location())
-        )
+        self._model = _Lazy(lambda: _dlib().shape_predictor(str(weights_file("five-point"))))
 
     def locate(self, image: RGBImage, box: Box) -> Points:
         """Five points: right eye outer, right eye inner, left eye outer, left eye inner, nose."""
@@ -146,9 +165,7 @@ class DlibResnetEmbedder:
     spec = DLIB_RESNET_SPEC
 
     def __init__(self) -> None:
-        self._model = _Lazy(
-            lambda: _dlib().face_recognition_model_v1(_weights().face_recognition_model_location())
-        )
+        self._model = _Lazy(lambda: _dlib().face_recognition_model_v1(str(weights_file("resnet"))))
 
     def align(self, image: RGBImage, landmarks: Points) -> RGBImage:
         """dlib's own 5-point chip."""

@@ -9,11 +9,8 @@ what its verification measured.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,8 +20,13 @@ import numpy as np
 
 from nextofkin.errors import ModelError
 from nextofkin.i18n import gettext
-from nextofkin.settings import Settings
 from nextofkin.vision.dlib_onnx import dat, graph, reference, specs
+from nextofkin.vision.model_files import (
+    atomic_write,
+    default_cache_dir,
+    remembered_sha256,
+    weights_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,48 +45,6 @@ class Converted:
 
     path: Path
     info: dict[str, Any]
-
-
-def default_cache_dir() -> Path:
-    """The settings' ``vision.model_cache`` (``NEXTOFKIN_VISION__MODEL_CACHE``, or the flat
-    ``NEXTOFKIN_MODEL_CACHE``), else the user cache dir (``$XDG_CACHE_HOME`` or ~/.cache)."""
-    configured = Settings().vision.model_cache
-    if configured:
-        return configured
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "nextofkin" / "models"
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _weights_path(kind: str) -> Path:
-    try:
-        import face_recognition_models
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise ModelError(gettext("the face_recognition_models package is not installed")) from exc
-    if kind == "resnet":
-        return Path(face_recognition_models.face_recognition_model_location())
-    return Path(face_recognition_models.cnn_face_detector_model_location())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _session(model_bytes: bytes) -> Any:
@@ -197,9 +157,9 @@ def ensure_model(
     """The cached ONNX model for ``kind`` ("resnet" or "mmod"), converting it on first use."""
     if kind not in _BUILDERS:
         raise ModelError(gettext("unknown dlib network %(kind)r", kind=kind))
-    src = dat_path or _weights_path(kind)
-    digest = file_sha256(src)
+    src = dat_path or weights_file(kind)
     folder = cache_dir or default_cache_dir()
+    digest = remembered_sha256(src, folder)
     stem = f"dlib-{kind}-{digest[:16]}-c{CONVERTER_VERSION}"
     onnx_path = folder / f"{stem}.onnx"
     info_path = folder / f"{stem}.json"
@@ -216,6 +176,6 @@ def ensure_model(
             "seconds": round(time.perf_counter() - started, 2),
         }
     )
-    _atomic_write(onnx_path, blob)
-    _atomic_write(info_path, json.dumps(info, indent=2, default=str).encode())
+    atomic_write(onnx_path, blob)
+    atomic_write(info_path, json.dumps(info, indent=2, default=str).encode())
     return Converted(onnx_path, info)

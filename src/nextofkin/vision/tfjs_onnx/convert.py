@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 
 from nextofkin.errors import ModelError
 from nextofkin.i18n import gettext
-from nextofkin.vision.dlib_onnx.convert import default_cache_dir
+from nextofkin.vision.model_files import atomic_write, default_cache_dir
 from nextofkin.vision.onnx_runtime import OnnxRuntime, make_session
 from nextofkin.vision.tfjs_onnx import graph, reference, tfjs
 
@@ -108,18 +107,6 @@ def compare(model_bytes: bytes, parsed: tfjs.TfGraph, images: np.ndarray) -> dic
     return errors
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def ensure_model(
     model_json: Path, *, input_scale: float = 1.0, cache_dir: Path | None = None
 ) -> Converted:
@@ -171,7 +158,7 @@ def ensure_model(
         "verification": {"max_relative_error": errors, "tolerance": MAX_RELATIVE},
         "seconds": round(time.perf_counter() - started, 2),
     }
-    _atomic_write(path, blob)
-    _atomic_write(sidecar, json.dumps(info, indent=2).encode())
+    atomic_write(path, blob)
+    atomic_write(sidecar, json.dumps(info, indent=2).encode())
     log.info("converted %s to %s (max relative error %.1e)", model_json.name, path.name, worst)
     return Converted(path, info)
