@@ -77,6 +77,8 @@ def test_every_command_help_page_shows_in_ukrainian() -> None:
     assert len(pages) > 40
     for path, shown in pages.items():
         assert "Usage" in shown and re.search(r"[а-яіїєґ]", shown, re.IGNORECASE), (path, shown)
+        # Typer's own panel titles too (click's "Usage:" and its --help line stay English).
+        assert "─ Options ─" not in shown and "─ Параметри ─" in shown, (path, shown)
         flat = " ".join(shown.split())
         assert [o for o in openings if o in flat] == [], (path, shown)
 

@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperOption
 
 from nextofkin import i18n
-from nextofkin.cli.common import install_global_options
+from nextofkin.cli.common import install_global_options, translate_typer_words
 
 # Modules that contribute commands; each defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = [
@@ -55,6 +55,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     install_global_options(app)
+    translate_typer_words()
     _flags_take_no_value()
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)

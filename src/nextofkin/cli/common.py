@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
+from typer import rich_utils
 
 from nextofkin import audit, i18n
 from nextofkin.errors import NextOfKinError, NoFaceFound
@@ -117,7 +118,28 @@ def choose_language(language: str | None) -> str:
             ),
             param_hint="--language",
         )
-    return i18n.set_language(language)
+    chosen = i18n.set_language(language)
+    translate_typer_words()
+    return chosen
+
+
+def translate_typer_words() -> None:
+    """Typer's own words on help pages and usage errors (panel titles, the default, env var and
+    required markers, the "Try … --help" hint) in the current language.
+
+    Typer keeps them as module constants that it reads each time it draws a page, so setting
+    them when the language is chosen is enough. Click's "Usage:" and "Show this message and
+    exit." are literals in its code and stay English (docs/I18N.md).
+    """
+    rich_utils.ARGUMENTS_PANEL_TITLE = i18n.gettext("Arguments")
+    rich_utils.OPTIONS_PANEL_TITLE = i18n.gettext("Options")
+    rich_utils.COMMANDS_PANEL_TITLE = i18n.gettext("Commands")
+    rich_utils.ERRORS_PANEL_TITLE = i18n.gettext("Error")
+    rich_utils.DEFAULT_STRING = i18n.gettext("[default: {}]")
+    rich_utils.ENVVAR_STRING = i18n.gettext("[env var: {}]")
+    rich_utils.REQUIRED_LONG_STRING = i18n.gettext("[required]")
+    rich_utils.DEPRECATED_STRING = i18n.gettext("(deprecated) ")
+    rich_utils.RICH_HELP = i18n.gettext("Try [blue]'{command_path} {help_option}'[/] for help.")
 
 
 def lit(value: object) -> str:
