@@ -18,7 +18,8 @@ from nextofkin.settings import Settings
 from nextofkin.workspace import MIGRATIONS, Workspace, at_heads, make_engine, script_heads
 
 # Libraries only some commands need: the ONNX graph builder (a model conversion), the web server,
-# PDF reports, plots, the cluster, Milvus, SciPy, Alembic (a schema change), pkg_resources.
+# PDF reports, plots, the cluster, Milvus, SciPy, Alembic (a schema change), pkg_resources, and
+# e-mail address checking.
 HEAVY = (
     "onnx",
     "fastapi",
@@ -31,6 +32,7 @@ HEAVY = (
     "scipy",
     "alembic",
     "pkg_resources",
+    "email_validator",
 )
 
 

@@ -9,8 +9,6 @@ is not checked because this machine, and many teams' machines, have no resolver 
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
-
 from nextofkin.errors import InputError
 from nextofkin.i18n import _
 
@@ -19,6 +17,10 @@ def normalise_email(text: str) -> str:
     """``text`` as one normalised e-mail address; :class:`InputError` if it is not one."""
     if any(ch in text for ch in "\r\n\0"):
         raise InputError(_("%(text)r is not an e-mail address: it holds a line break", text=text))
+    # Deferred: email-validator loads its DNS and IDNA machinery (a twentieth of a second), and
+    # most commands (identify among them) import this module without ever checking an address.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(text.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
