@@ -25,6 +25,7 @@ from bad_images import ztxt_bomb_png
 from nextofkin.cli import build_app
 from nextofkin.errors import Busy, DiskFull
 from nextofkin.gallery.records import Photo, PhotoStatus
+from nextofkin.i18n import use_language
 from nextofkin.identify.derived import ingest
 from nextofkin.workspace import Workspace
 
@@ -69,6 +70,19 @@ def test_one_corrupt_png_does_not_stop_the_ingest(tmp_path: Path, workspace: Wor
     assert status["anna/3-astronaut-mirror.jpg"] == PhotoStatus.DONE
     assert status["boris/3-grace.jpg"] == PhotoStatus.DONE
     assert report.faces_added >= 3
+
+
+def test_ingest_workers_write_problems_in_the_ingests_language(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    """The analysis workers are other processes: the ingest hands them its language."""
+    root = tmp_path / "export"
+    _save(root / "boris" / "1-dot.png", np.full((1, 1, 3), 90, dtype=np.uint8))
+    _save(root / "boris" / "2-grace.jpg", _grace())
+    with use_language("uk"):
+        report = ingest(workspace, root, workers=2)
+    failures = {f.item: f.message for f in report.failures}
+    assert "1-dot.png: зображення має 1x1 пікс.: замало" in failures["boris/1-dot.png"]
 
 
 def test_cli_ingest_with_a_corrupt_png_exits_0_and_names_it(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nextofkin.errors import ImageError
+from nextofkin.i18n import set_language
 from nextofkin.processes import die_with_parent
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.image_io import decode_image
@@ -53,12 +54,19 @@ _PIPELINE: FacePipeline | None = None
 
 
 def init_worker(
-    vision: VisionSettings, parent_pid: int | None = None, deathsig: bool = False
+    vision: VisionSettings,
+    parent_pid: int | None = None,
+    deathsig: bool = False,
+    language: str | None = None,
 ) -> None:
     """Load the models once per worker process, single-threaded (one process per core).
 
-    The worker ends with its parent (``parent_pid``), so a killed ingest leaves no workers.
+    The worker ends with its parent (``parent_pid``), so a killed ingest leaves no workers. It
+    writes its per-photo errors in the ingest's ``language`` (a context variable does not cross
+    into another process, so it is handed over here).
     """
+    if language is not None:
+        set_language(language)
     if parent_pid is not None:
         die_with_parent(parent_pid, deathsig=deathsig)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

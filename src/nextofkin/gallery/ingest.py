@@ -41,6 +41,7 @@ from nextofkin.gallery.registration import (
     store_result,
     upsert_source,
 )
+from nextofkin.i18n import current_language
 from nextofkin.processes import deathsig_safe
 from nextofkin.settings import VisionSettings
 from nextofkin.vision.image_io import read_bytes, sha256_of
@@ -95,7 +96,7 @@ class _Executor:
                 max_workers=workers,
                 mp_context=get_context("spawn"),
                 initializer=init_worker,
-                initargs=(vision, os.getpid(), deathsig_safe()),
+                initargs=(vision, os.getpid(), deathsig_safe(), current_language()),
             )
         else:
             init_worker(vision)
