@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from cases.casework import candidate, photo, result
@@ -39,6 +40,39 @@ def _searched(ws: Workspace, tmp_path: Path) -> None:
         attach_search(s, ws, "ivan", "K-1", result([p], found))
 
 
+@pytest.fixture
+def link(team: Workspace, tmp_path: Path, faces: VectorAnalyser) -> int:  # noqa: F811
+    """Case K-1 linked (proposed) to an inquiry and searched: the link's id."""
+    _, link = _linked(team, tmp_path, faces)
+    _searched(team, tmp_path)
+    return link
+
+
+def _confirm_link(ws: Workspace, link: int) -> None:
+    with ws.session() as s:
+        review_link(s, POLICY, "rita", link, Verdict.CONFIRM)
+
+
+def _identity_past_the_service(s: Session, case_id: int) -> CaseDecision:
+    """A confirmation and an identification of vk/olena written directly, as no service would."""
+    decision = CaseDecision(
+        case_id=case_id, account_ref="vk/olena", decision="confirm", reviewer="rob"
+    )
+    s.add(decision)
+    s.flush()
+    s.add(
+        Identification(
+            case_id=case_id,
+            account_ref="vk/olena",
+            state="confirmed",
+            decision_id=decision.id,
+            reviewers=["rob"],
+        )
+    )
+    s.flush()
+    return decision
+
+
 def _identification(ws: Workspace) -> Identification:
     with ws.session() as s:
         row = s.scalars(select(Identification).where(Identification.state == "confirmed")).one()
@@ -48,11 +82,8 @@ def _identification(ws: Workspace) -> Identification:
 
 def test_link_after_identification_must_corroborate_it(
     team: Workspace,  # noqa: F811
-    tmp_path: Path,
-    faces: VectorAnalyser,  # noqa: F811
+    link: int,
 ) -> None:
-    _, link = _linked(team, tmp_path, faces)
-    _searched(team, tmp_path)
     with team.session() as s:
         review(s, POLICY, "rita", "K-1", "olena", Verdict.CONFIRM)
     ident = _identification(team)
@@ -75,13 +106,9 @@ def test_link_after_identification_must_corroborate_it(
 
 def test_identification_after_link_must_corroborate_it(
     team: Workspace,  # noqa: F811
-    tmp_path: Path,
-    faces: VectorAnalyser,  # noqa: F811
+    link: int,
 ) -> None:
-    _, link = _linked(team, tmp_path, faces)
-    _searched(team, tmp_path)
-    with team.session() as s:
-        review_link(s, POLICY, "rita", link, Verdict.CONFIRM)
+    _confirm_link(team, link)
     with team.session() as s, pytest.raises(PolicyViolation) as refused:
         review(s, POLICY, "rob", "K-1", "olena", Verdict.CONFIRM)
     said = str(refused.value)
@@ -104,32 +131,14 @@ def test_identification_after_link_must_corroborate_it(
 
 def test_the_database_refuses_an_uncorroborated_second_identity(
     team: Workspace,  # noqa: F811
-    tmp_path: Path,
-    faces: VectorAnalyser,  # noqa: F811
+    link: int,
 ) -> None:
-    _, link = _linked(team, tmp_path, faces)
-    _searched(team, tmp_path)
-    with team.session() as s:
-        review_link(s, POLICY, "rita", link, Verdict.CONFIRM)
+    _confirm_link(team, link)
     with team.session() as s:
         case_id = s.get_one(InquiryLink, link).case_id
     # Past the service: a decision and an identification written directly.
     with pytest.raises(DBAPIError, match="must corroborate"), team.session() as s:
-        decision = CaseDecision(
-            case_id=case_id, account_ref="vk/olena", decision="confirm", reviewer="rob"
-        )
-        s.add(decision)
-        s.flush()
-        s.add(
-            Identification(
-                case_id=case_id,
-                account_ref="vk/olena",
-                state="confirmed",
-                decision_id=decision.id,
-                reviewers=["rob"],
-            )
-        )
-        s.flush()
+        _identity_past_the_service(s, case_id)
     # A decision names only a confirmed link of its own case, and only when it confirms.
     for verdict, named in (("confirm", link + 100), ("reject", link)):
         with pytest.raises(DBAPIError, match="corroborates only"), team.session() as s:
@@ -147,14 +156,10 @@ def test_the_database_refuses_an_uncorroborated_second_identity(
 
 def test_no_letter_while_identities_disagree(
     team: Workspace,  # noqa: F811
-    tmp_path: Path,
-    faces: VectorAnalyser,  # noqa: F811
+    link: int,
 ) -> None:
     """Data from before 0018 may hold two unreconciled identities: no letter goes out then."""
-    _, link = _linked(team, tmp_path, faces)
-    _searched(team, tmp_path)
-    with team.session() as s:
-        review_link(s, POLICY, "rita", link, Verdict.CONFIRM)
+    _confirm_link(team, link)
     with team.session() as s:
         draft_for_inquirer(s, team, "ivan", "K-1")
     guard = "identification_corroborates_link"
@@ -163,21 +168,7 @@ def test_no_letter_while_identities_disagree(
         drop += " ON case_identifications"
     with team.session() as s:
         s.execute(text(drop))  # as if the rows were written before 0018
-        case_id = s.get_one(InquiryLink, link).case_id
-        decision = CaseDecision(
-            case_id=case_id, account_ref="vk/olena", decision="confirm", reviewer="rob"
-        )
-        s.add(decision)
-        s.flush()
-        s.add(
-            Identification(
-                case_id=case_id,
-                account_ref="vk/olena",
-                state="confirmed",
-                decision_id=decision.id,
-                reviewers=["rob"],
-            )
-        )
+        decision = _identity_past_the_service(s, s.get_one(InquiryLink, link).case_id)
         # The case decision voided the draft; the link is still confirmed: redraft under it.
         s.execute(text("UPDATE outbox SET decision_id = :d"), {"d": decision.id})
     with pytest.raises(DBAPIError, match="do not corroborate"), team.session() as s:
@@ -186,11 +177,8 @@ def test_no_letter_while_identities_disagree(
 
 def test_the_cli_states_the_corroboration(
     team: Workspace,  # noqa: F811
-    tmp_path: Path,
-    faces: VectorAnalyser,  # noqa: F811
+    link: int,
 ) -> None:
-    _, link = _linked(team, tmp_path, faces)
-    _searched(team, tmp_path)
 
     def run(user: str, *args: str) -> tuple[int, str]:
         home = ["--workspace", str(team.home), "--user", user]

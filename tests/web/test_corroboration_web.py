@@ -14,10 +14,12 @@ from cases.casework import candidate
 from inquiries.inquirywork import near, unit
 
 
-def test_api_and_forms_state_the_corroboration(
-    site: tuple[FastAPI, dict[str, TestClient], dict[str, str]],  # noqa: F811
-) -> None:
-    app, users, csrf = site
+def _case_and_linked_inquiry(
+    server: tuple[FastAPI, dict[str, TestClient], dict[str, str]],
+) -> tuple[dict[str, object], int]:
+    """Case K-1 opened and searched (vk/olena, match), and an inquiry filed with a face like the
+    body's: the inquiry as the API returned it, and its proposed link's id."""
+    app, users, _ = server
     engine: AnalysingIdentify = app.state.engine_stand_in
     engine.candidates = [candidate(11, "olena", 0.93, "match")]
     taras = unit(1)
@@ -31,7 +33,14 @@ def test_api_and_forms_state_the_corroboration(
     assert status == 201, inquiry
     links = inquiry["links"]
     assert isinstance(links, list)
-    link = links[0]["id"]
+    return inquiry, int(links[0]["id"])
+
+
+def test_api_and_forms_state_the_corroboration(
+    site: tuple[FastAPI, dict[str, TestClient], dict[str, str]],  # noqa: F811
+) -> None:
+    _, users, csrf = site
+    inquiry, link = _case_and_linked_inquiry(site)
 
     # The link first, through the inquiry page's form.
     form = {"csrf_token": csrf["rita"], "verdict": "confirm", "inquiry": str(inquiry["id"])}
@@ -64,21 +73,8 @@ def test_api_and_forms_state_the_corroboration(
 def test_the_inquiry_page_offers_the_identification_to_state(
     site: tuple[FastAPI, dict[str, TestClient], dict[str, str]],  # noqa: F811
 ) -> None:
-    app, users, csrf = site
-    engine: AnalysingIdentify = app.state.engine_stand_in
-    engine.candidates = [candidate(11, "olena", 0.93, "match")]
-    taras = unit(1)
-    body = engine.face(jpeg(1), taras)
-    response = users["ivan"].post(
-        "/api/cases", data={"number": "K-1"}, files=[("photos", ("b.jpg", body, "image/jpeg"))]
-    )
-    assert response.status_code == 201, response.text
-    assert users["ivan"].post("/api/cases/K-1/search", json={}).status_code == 200
-    status, inquiry = file(users["ina"], engine.face(jpeg(3), near(taras, 2)))
-    assert status == 201, inquiry
-    links = inquiry["links"]
-    assert isinstance(links, list)
-    link = links[0]["id"]
+    _, users, csrf = site
+    inquiry, link = _case_and_linked_inquiry(site)
     page = f"/inquiries/{inquiry['id']}"
     assert 'name="corroborates"' not in users["rita"].get(page).text  # nothing stands yet
     decided = users["rob"].post(

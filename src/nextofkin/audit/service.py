@@ -318,66 +318,12 @@ def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verify
     """
     problems: list[VerifyProblem] = []
     prev_hash = GENESIS
-    expected = 1
     checked = 0
-    last_seq, last_hash = 0, GENESIS
+    last_seq = 0
     anchor_seen = False
     for entry in _iter_entries(session):
         checked += 1
-        if entry.seq > expected:
-            missing = (
-                f"entry {expected}"
-                if entry.seq == expected + 1
-                else f"entries {expected}-{entry.seq - 1}"
-            )
-            problems.append(
-                VerifyProblem(
-                    entry.seq,
-                    "missing",
-                    _("%(missing)s missing before entry %(seq)s", missing=missing, seq=entry.seq),
-                )
-            )
-        if entry.prev_hash != prev_hash:
-            before = f"entry {last_seq}" if last_seq else "the start of the log"
-            problems.append(
-                VerifyProblem(
-                    entry.seq,
-                    "relinked",
-                    _(
-                        "entry %(seq)s does not follow %(before)s: its previous-hash is not "
-                        "that entry's hash (an entry was deleted, inserted or moved here)",
-                        seq=entry.seq,
-                        before=before,
-                    ),
-                )
-            )
-        try:
-            recomputed = entry_hash(
-                entry.prev_hash,
-                entry.seq,
-                entry.at,
-                entry.actor,
-                entry.action,
-                entry.subject,
-                entry.case_number,
-                entry.details,
-            )
-        except ValueError:
-            recomputed = ""
-        if recomputed != entry.hash:
-            problems.append(
-                VerifyProblem(
-                    entry.seq,
-                    "edited",
-                    _(
-                        "entry %(seq)s (%(action)s %(subject)s) does not match its hash: it "
-                        "was edited or moved",
-                        seq=entry.seq,
-                        action=entry.action,
-                        subject=entry.subject,
-                    ),
-                )
-            )
+        problems += _link_problems(entry, last_seq + 1, prev_hash, last_seq)
         if anchor is not None and entry.seq == anchor[0]:
             anchor_seen = True
             if entry.hash != anchor[1]:
@@ -389,8 +335,95 @@ def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verify
                     )
                 )
         prev_hash = entry.hash
-        last_seq, last_hash = entry.seq, entry.hash
-        expected = entry.seq + 1
+        last_seq = entry.seq
+    head_seq, head_hash, at_head = _head_problems(session, last_seq, prev_hash)
+    problems += at_head
+    if anchor is not None and not anchor_seen:
+        problems.append(
+            VerifyProblem(
+                anchor[0],
+                "anchor",
+                _("anchored entry %(anchor)s is not in the log", anchor=anchor[0]),
+            )
+        )
+    if problems:
+        log.warning("audit chain broken: %s", problems[0].message)
+    return VerifyReport(checked=checked, head_seq=head_seq, head_hash=head_hash, problems=problems)
+
+
+def _hash_holds(entry: _RawEntry) -> bool:
+    """Whether the entry's content still gives its stored hash (an unreadable one does not)."""
+    try:
+        recomputed = entry_hash(
+            entry.prev_hash,
+            entry.seq,
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.subject,
+            entry.case_number,
+            entry.details,
+        )
+    except ValueError:
+        return False
+    return recomputed == entry.hash
+
+
+def _link_problems(
+    entry: _RawEntry, expected: int, prev_hash: str, last_seq: int
+) -> list[VerifyProblem]:
+    """What is wrong with one entry: a gap before it, a broken link to the previous entry, a
+    content that no longer matches its hash."""
+    problems: list[VerifyProblem] = []
+    if entry.seq > expected:
+        missing = (
+            _("entry %(seq)s", seq=expected)
+            if entry.seq == expected + 1
+            else _("entries %(first)s-%(last)s", first=expected, last=entry.seq - 1)
+        )
+        problems.append(
+            VerifyProblem(
+                entry.seq,
+                "missing",
+                _("%(missing)s missing before entry %(seq)s", missing=missing, seq=entry.seq),
+            )
+        )
+    if entry.prev_hash != prev_hash:
+        before = _("entry %(seq)s", seq=last_seq) if last_seq else _("the start of the log")
+        problems.append(
+            VerifyProblem(
+                entry.seq,
+                "relinked",
+                _(
+                    "entry %(seq)s does not follow %(before)s: its previous-hash is not "
+                    "that entry's hash (an entry was deleted, inserted or moved here)",
+                    seq=entry.seq,
+                    before=before,
+                ),
+            )
+        )
+    if not _hash_holds(entry):
+        problems.append(
+            VerifyProblem(
+                entry.seq,
+                "edited",
+                _(
+                    "entry %(seq)s (%(action)s %(subject)s) does not match its hash: it "
+                    "was edited or moved",
+                    seq=entry.seq,
+                    action=entry.action,
+                    subject=entry.subject,
+                ),
+            )
+        )
+    return problems
+
+
+def _head_problems(
+    session: Session, last_seq: int, last_hash: str
+) -> tuple[int, str, list[VerifyProblem]]:
+    """The head row's (seq, hash), and whether the log still ends where the head says."""
+    problems: list[VerifyProblem] = []
     head_row = session.get(AuditHead, 1)
     head_seq, head_hash = (head_row.seq, head_row.hash) if head_row else (-1, "")
     if head_row is None:
@@ -409,14 +442,4 @@ def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verify
                 ),
             )
         )
-    if anchor is not None and not anchor_seen:
-        problems.append(
-            VerifyProblem(
-                anchor[0],
-                "anchor",
-                _("anchored entry %(anchor)s is not in the log", anchor=anchor[0]),
-            )
-        )
-    if problems:
-        log.warning("audit chain broken: %s", problems[0].message)
-    return VerifyReport(checked=checked, head_seq=head_seq, head_hash=head_hash, problems=problems)
+    return head_seq, head_hash, problems

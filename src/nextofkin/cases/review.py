@@ -19,18 +19,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlalchemy import column, func, select, table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
+from nextofkin.cases.identification import CONFIRMED as CONFIRMED
+from nextofkin.cases.identification import MATCH as MATCH
+from nextofkin.cases.identification import WITHDRAWN as WITHDRAWN
+from nextofkin.cases.identification import Verdict as Verdict
+from nextofkin.cases.identification import check_corroboration as check_corroboration
+from nextofkin.cases.identification import confirmed_link_of as confirmed_link_of
+from nextofkin.cases.identification import current_identification as current_identification
+from nextofkin.cases.identification import settle_identification
 from nextofkin.cases.info import stored_candidates
-from nextofkin.cases.inquiry_records import InquiryLink
 from nextofkin.cases.records import Case, CaseDecision, CaseSearch, Identification
 from nextofkin.cases.states import CaseState, get_case, state_label, transition
-from nextofkin.db import utcnow
 from nextofkin.errors import CaseStateError, InputError, PermissionDenied, PolicyViolation
 from nextofkin.gallery.accounts import parse_account_ref
 from nextofkin.i18n import _
@@ -40,22 +45,12 @@ from nextofkin.users.service import Role, require_role
 
 log = logging.getLogger(__name__)
 
-MATCH = "match"
-CONFIRMED = "confirmed"
-WITHDRAWN = "withdrawn"
 # The message the database's trigger raises when a message may already have reached a family.
 _MESSAGE_COMMITTED = "may have reached a family"
 # The outbox belongs to the notify layer above; review only counts the unsent rows that its
 # decision voids (for the audit entry), so it names the two columns it reads instead of importing.
 _OUTBOX = table("outbox", column("case_id"), column("state"))
 _UNSENT = ("draft", "approved", "failed")
-
-
-class Verdict(StrEnum):
-    """A reviewer's decision on one candidate."""
-
-    CONFIRM = "confirm"
-    REJECT = "reject"
 
 
 @dataclass(frozen=True)
@@ -148,15 +143,6 @@ def needed_reviewers(policy: ReviewPolicy, candidate_decision: str) -> int:
     if policy.second_reviewer_below_match and candidate_decision != MATCH:
         return 2
     return 1
-
-
-def current_identification(session: Session, case: Case) -> Identification | None:
-    """The case's confirmed identification, if any (the database allows at most one)."""
-    return session.scalars(
-        select(Identification).where(
-            Identification.case_id == case.id, Identification.state == CONFIRMED
-        )
-    ).one_or_none()
 
 
 def searchers_of(case: Case, account_ref: str) -> set[str]:
@@ -330,29 +316,61 @@ def review(
     state = CaseState(case.state)
     _check_reviewable(number, state)
     target = find_candidate(case, account)
-    cand = target.candidate
-    decision_level = cand.decision
-    score = cand.score
-    needed = needed_reviewers(policy, decision_level)
+    needed = needed_reviewers(policy, target.candidate.decision)
     before = counting_confirmations(case, target.ref)
     _lock(session, case)
     current = current_identification(session, case)
     check_corroboration(session, case, verdict, target.ref, corroborates)
     if verdict is Verdict.CONFIRM:
         _check_confirmation(policy, case, user.name, target.ref, current, before, needed)
+    voided = _unsent_messages(session, case)
+    decision = _add_decision(session, case, target, verdict, user.name, reason, corroborates)
+    after = counting_confirmations(case, target.ref)
+    _audit_decision(session, case, target, decision, after, needed, voided)
+    current = settle_identification(session, case, current, decision, after, needed)
+    _move_case(
+        session, case, current, state, user.name, f"{verdict.value} {target.ref} by {user.name}"
+    )
+    session.flush()
+    log.info("case %s: %s %s by %s", number, verdict.value, target.ref, user.name)
+    return ReviewOutcome(
+        case_number=number,
+        account_ref=target.ref,
+        verdict=verdict,
+        reviewer=user.name,
+        candidate_decision=target.candidate.decision,
+        score=target.candidate.score,
+        confirmations=after,
+        needed=needed,
+        identified=current is not None and current.account_ref == target.ref,
+        state=CaseState(case.state),
+    )
+
+
+def _add_decision(
+    session: Session,
+    case: Case,
+    target: CandidateRef,
+    verdict: Verdict,
+    reviewer: str,
+    reason: str | None,
+    corroborates: int | None,
+) -> CaseDecision:
+    """Write the decision row; refused (by a database trigger) once a message may have reached
+    the family."""
     decision = CaseDecision(
         case_id=case.id,
         search_id=target.search.id,
         account_id=target.account_id,
         account_ref=target.ref,
         decision=verdict.value,
-        reviewer=user.name,
+        reviewer=reviewer,
         reason=reason,
-        candidate_decision=decision_level,
-        score=score,
+        candidate_decision=target.candidate.decision,
+        score=target.candidate.score,
         corroborates_link_id=corroborates,
     )
-    voided = _unsent_messages(session, case)
+    number = case.number  # read now: after a failed flush the session cannot load attributes
     session.add(decision)
     case.decisions.append(decision)
     try:
@@ -368,143 +386,35 @@ def review(
                 )
             ) from exc
         raise
-    after = counting_confirmations(case, target.ref)
-    audit.record(
-        session,
-        user.name,
-        audit.Action.REVIEW_CONFIRM if verdict is Verdict.CONFIRM else audit.Action.REVIEW_REJECT,
-        f"case:{number}",
-        {
-            "account": target.ref,
-            "search": target.search.id,
-            "score": score,
-            "candidate_decision": decision_level,
-            "meaning": cand.meaning,
-            "reason": reason,
-            "confirmations": after,
-            "needed": needed,
-            "unsent_messages_voided": voided,
-            "corroborates_link": corroborates,
-        },
-        case=number,
-    )
-    current = _settle_identification(session, case, current, decision, after, needed)
-    _move_case(
-        session, case, current, state, user.name, f"{verdict.value} {target.ref} by {user.name}"
-    )
-    session.flush()
-    log.info("case %s: %s %s by %s", number, verdict.value, target.ref, user.name)
-    return ReviewOutcome(
-        case_number=number,
-        account_ref=target.ref,
-        verdict=verdict,
-        reviewer=user.name,
-        candidate_decision=decision_level,
-        score=score,
-        confirmations=after,
-        needed=needed,
-        identified=current is not None and current.account_ref == target.ref,
-        state=CaseState(case.state),
-    )
+    return decision
 
 
-def confirmed_link_of(session: Session, case: Case) -> InquiryLink | None:
-    """The case's confirmed inquiry link, if any (the database allows at most one)."""
-    return session.scalars(
-        select(InquiryLink).where(InquiryLink.case_id == case.id, InquiryLink.state == CONFIRMED)
-    ).one_or_none()
-
-
-def check_corroboration(
-    session: Session, case: Case, verdict: Verdict, account_ref: str, corroborates: int | None
-) -> None:
-    """Refuse a confirmation that would give the body a second, unreconciled identity.
-
-    The data cannot know whether a gallery account and an inquiry's missing person are the same
-    person, so while a link of the case stands the reviewer must say so by naming it; the
-    database refuses the identification otherwise (migration 0018).
-    """
-    if verdict is not Verdict.CONFIRM:
-        if corroborates is not None:
-            raise InputError(_("only a confirmation corroborates a link; drop --corroborates"))
-        return
-    link = confirmed_link_of(session, case)
-    if link is None:
-        if corroborates is not None:
-            raise PolicyViolation(
-                _(
-                    "case %(number)s has no confirmed inquiry link, so link "
-                    "%(corroborates)s cannot be corroborated; confirm without "
-                    "--corroborates",
-                    number=case.number,
-                    corroborates=corroborates,
-                )
-            )
-        return
-    if corroborates != link.id:
-        said = "" if corroborates is None else _("link %(id)s is not it. ", id=corroborates)
-        raise PolicyViolation(
-            _(
-                "case %(number)s is linked to inquiry %(inquiry_id)s (confirmed link "
-                "%(id)s): two families must never be told the same body is theirs. "
-                "%(said)sEither confirm %(account_ref)s as corroborating that link "
-                "(--corroborates %(id)s: you state the inquiry's missing person IS "
-                "this account's person), or reject link %(id)s first (nextofkin "
-                "inquiry review %(id)s --reject)",
-                number=case.number,
-                inquiry_id=link.inquiry_id,
-                id=link.id,
-                said=said,
-                account_ref=account_ref,
-            )
-        )
-
-
-def _settle_identification(
+def _audit_decision(
     session: Session,
     case: Case,
-    current: Identification | None,
+    target: CandidateRef,
     decision: CaseDecision,
     confirmations: list[str],
     needed: int,
-) -> Identification | None:
-    """Write or withdraw the identification after ``decision``; returns the current one."""
-    if decision.decision == Verdict.CONFIRM and current is None and len(confirmations) >= needed:
-        current = Identification(
-            case_id=case.id,
-            account_id=decision.account_id,
-            account_ref=decision.account_ref,
-            state=CONFIRMED,
-            decision_id=decision.id,
-            reviewers=list(confirmations),
-        )
-        session.add(current)
-        session.flush()
-        audit.record(
-            session,
-            decision.reviewer,
-            audit.Action.IDENTIFICATION_CONFIRM,
-            f"case:{case.number}",
-            {"account": current.account_ref, "reviewers": confirmations, "decision": decision.id},
-            case=case.number,
-        )
-    elif (
-        decision.decision == Verdict.REJECT
-        and current is not None
-        and current.account_ref == decision.account_ref
-    ):
-        current.state = WITHDRAWN
-        current.withdrawn_decision_id = decision.id
-        current.withdrawn_by = decision.reviewer
-        current.withdrawn_at = utcnow()
-        session.flush()
-        audit.record(
-            session,
-            decision.reviewer,
-            audit.Action.IDENTIFICATION_WITHDRAW,
-            f"case:{case.number}",
-            {"account": current.account_ref, "decision": decision.id, "reason": decision.reason},
-            case=case.number,
-        )
-        current = None
-    return current
+    voided: int,
+) -> None:
+    confirm = decision.decision == Verdict.CONFIRM
+    audit.record(
+        session,
+        decision.reviewer,
+        audit.Action.REVIEW_CONFIRM if confirm else audit.Action.REVIEW_REJECT,
+        f"case:{case.number}",
+        {
+            "account": target.ref,
+            "search": target.search.id,
+            "score": target.candidate.score,
+            "candidate_decision": target.candidate.decision,
+            "meaning": target.candidate.meaning,
+            "reason": decision.reason,
+            "confirmations": confirmations,
+            "needed": needed,
+            "unsent_messages_voided": voided,
+            "corroborates_link": decision.corroborates_link_id,
+        },
+        case=case.number,
+    )

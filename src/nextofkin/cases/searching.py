@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,16 +17,15 @@ from nextofkin import audit
 from nextofkin.cases.custody import check_photos, open_case, photo_paths, store_photos
 from nextofkin.cases.info import CaseInfo, SearchInfo, case_info, search_info
 from nextofkin.cases.probes import remember_probe
-from nextofkin.cases.records import Case, CaseSearch
+from nextofkin.cases.records import Case, CasePhoto, CaseSearch
 from nextofkin.cases.states import AFTER_SEARCH, CaseState, get_case, state_label, transition
 from nextofkin.errors import CaseStateError, InputError, NoFaceFound
 from nextofkin.i18n import _
+from nextofkin.identify import service as identify_service
 from nextofkin.identify.interfaces import Identifier
+from nextofkin.identify.results import ProbeFace, SearchResult
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
-
-if TYPE_CHECKING:
-    from nextofkin.identify.search import SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +37,13 @@ def attach_search(
     number: str,
     result: SearchResult,
     *,
-    params: dict[str, Any] | None = None,
+    top: int | None = None,
 ) -> SearchInfo:
     """Store a search result with its case, move the case on, and audit the search.
 
     ``result`` is :class:`nextofkin.identify.search.SearchResult`; its probe photo paths are
-    recorded relative to the media directory when they are the case's stored copies.
+    recorded relative to the media directory when they are the case's stored copies. ``top``
+    (how many candidates were asked for) is kept with the search's parameters.
     """
     user = require(session, actor, Permission.SEARCH)
     case = get_case(session, number)
@@ -56,34 +56,7 @@ def attach_search(
                 state=state_label(state),
             )
         )
-    data = result.to_dict()
-    media = workspace.media_dir.resolve()
-    by_path = {str((workspace.media_dir / p.stored_path).resolve()): p for p in case.photos}
-    probes = []
-    for probe in data["probes"]:
-        stored = by_path.get(str(Path(probe["photo"]).resolve()))
-        probe = dict(probe)
-        if stored is not None:
-            probe["photo"] = stored.stored_path
-            probe["case_photo"] = stored.ordinal
-            probe["sha256"] = stored.sha256
-        elif Path(probe["photo"]).resolve().is_relative_to(media):
-            probe["photo"] = Path(probe["photo"]).resolve().relative_to(media).as_posix()
-        probes.append(probe)
-    search = CaseSearch(
-        case_id=case.id,
-        run_by=user.name,
-        model=data.get("model"),
-        gallery_size=data.get("gallery_accounts"),
-        params={
-            **(params or {}),
-            "calibration": data.get("calibration", {}),
-            "gallery_faces": data.get("gallery_faces"),
-            "sightings": data.get("sightings", []),
-        },
-        probe_faces=probes,
-        candidates=data["candidates"],
-    )
+    search = _new_search(workspace, case, user.name, result, top)
     session.add(search)
     case.searches.append(search)
     session.flush()
@@ -97,20 +70,52 @@ def attach_search(
             "search": search.id,
             "model": search.model,
             "gallery_accounts": search.gallery_size,
-            "probes": [p.get("sha256") or p["photo"] for p in probes],
+            "probes": [p.get("sha256") or p["photo"] for p in search.probe_faces],
             "candidates": [
-                {
-                    "account": f"{c['source']}/{c['account']}",
-                    "score": c["score"],
-                    "decision": c["decision"],
-                }
-                for c in data["candidates"]
+                {"account": c.ref, "score": c.score, "decision": c.decision}
+                for c in result.candidates
             ],
         },
         case=number,
     )
     transition(session, case, AFTER_SEARCH[state], user.name, f"search {search.id}")
     return search_info(search)
+
+
+def _new_search(
+    workspace: Workspace, case: Case, run_by: str, result: SearchResult, top: int | None
+) -> CaseSearch:
+    """The stored search row: the result's records written to the row's JSON columns."""
+    media = workspace.media_dir.resolve()
+    by_path = {str((workspace.media_dir / p.stored_path).resolve()): p for p in case.photos}
+    return CaseSearch(
+        case_id=case.id,
+        run_by=run_by,
+        model=result.model,
+        gallery_size=result.gallery_accounts,
+        params={
+            **({} if top is None else {"top": top}),
+            "calibration": dict(result.calibration),
+            "gallery_faces": result.gallery_faces,
+            "sightings": [asdict(s) for s in result.sightings],
+        },
+        probe_faces=[_probe_json(p, by_path, media) for p in result.probes],
+        candidates=[asdict(c) for c in result.candidates],
+    )
+
+
+def _probe_json(probe: ProbeFace, by_path: dict[str, CasePhoto], media: Path) -> dict[str, Any]:
+    """A probe face as the stored search keeps it (JSON): named as the case's stored copy of its
+    photo when it is one (with that photo's ordinal and custody hash), else relative to the media
+    directory when it lies there."""
+    data = asdict(probe)
+    path = Path(probe.photo).resolve()
+    stored = by_path.get(str(path))
+    if stored is not None:
+        data.update(photo=stored.stored_path, case_photo=stored.ordinal, sha256=stored.sha256)
+    elif path.is_relative_to(media):
+        data["photo"] = path.relative_to(media).as_posix()
+    return data
 
 
 def _auto_number(session: Session) -> str:
@@ -162,45 +167,17 @@ def identify_for_case(
     (an empty ``photos`` searches the case's own photos). The search runs on the workspace copies
     (chain of custody), and its result is attached to the case. A search that finds no face is
     audited before the error propagates. ``service`` runs the search (default: a new
-    :class:`~nextofkin.identify.service.IdentifyService`).
+    :class:`~nextofkin.identify.service.IdentifyService`, which loads its models on first use).
     """
-    opened = False
     with workspace.session() as session:
         user = require(session, actor, Permission.SEARCH)
-        existing = (
-            session.scalars(select(Case).where(Case.number == number)).one_or_none()
-            if number is not None
-            else None
-        )
-        if existing is None:
-            if number is None:
-                number = _auto_number(session)
-            open_case(session, workspace, user.name, number, photos)
-            opened = True
-            info = case_info(session, number)
-            paths = photo_paths(workspace, info)
-        else:
-            checked = check_photos(workspace, photos)
-            added = store_photos(session, workspace, existing, user.name, checked)
-            info = case_info(session, existing.number)
-            if photos:
-                wanted = {c.digest for c in checked}
-                paths = [
-                    workspace.media_dir / p.stored_path for p in info.photos if p.sha256 in wanted
-                ]
-            else:
-                paths = photo_paths(workspace, info)
-            log.debug("case %s: %d new photo(s)", existing.number, len(added))
-    assert number is not None
-    if service is None:
-        # Deferred: the identify service loads numpy, FAISS and the face models; opening a case
-        # with a stand-in (tests, a warm server's engine) never needs them.
-        from nextofkin.identify.service import IdentifyService
-
-        service = IdentifyService(workspace)
+        target = _case_photos(session, workspace, user.name, number, photos)
+    number, info = target.number, target.info
+    # Through the module, not a name bound at import: a stand-in put there (tests) is used.
+    service = service if service is not None else identify_service.IdentifyService(workspace)
     try:
         try:
-            result: SearchResult = service.identify(paths, top=top)
+            result: SearchResult = service.identify(target.paths, top=top)
         except InputError as exc:
             raise _in_user_names(exc, workspace, info) from exc
     except NoFaceFound as exc:
@@ -215,5 +192,42 @@ def identify_for_case(
             )
         raise
     with workspace.session() as session:
-        search = attach_search(session, workspace, user.name, number, result, params={"top": top})
-    return CaseSearchOutcome(case_number=number, opened=opened, search=search, result=result)
+        search = attach_search(session, workspace, user.name, number, result, top=top)
+    return CaseSearchOutcome(case_number=number, opened=target.opened, search=search, result=result)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The case a search runs for, and the stored copies of the photos it searches."""
+
+    number: str
+    opened: bool
+    info: CaseInfo
+    paths: list[Path]
+
+
+def _case_photos(
+    session: Session, workspace: Workspace, user: str, number: str | None, photos: Sequence[Path]
+) -> _Target:
+    """Open the case (numbered when ``number`` is None) or add ``photos`` to it; the photos to
+    search are the new ones, or all of the case's when none are given."""
+    existing = (
+        session.scalars(select(Case).where(Case.number == number)).one_or_none()
+        if number is not None
+        else None
+    )
+    if existing is None:
+        if number is None:
+            number = _auto_number(session)
+        open_case(session, workspace, user, number, photos)
+        info = case_info(session, number)
+        return _Target(number, True, info, photo_paths(workspace, info))
+    checked = check_photos(workspace, photos)
+    added = store_photos(session, workspace, existing, user, checked)
+    info = case_info(session, existing.number)
+    log.debug("case %s: %d new photo(s)", existing.number, len(added))
+    if not photos:
+        return _Target(existing.number, False, info, photo_paths(workspace, info))
+    wanted = {c.digest for c in checked}
+    paths = [workspace.media_dir / p.stored_path for p in info.photos if p.sha256 in wanted]
+    return _Target(existing.number, False, info, paths)

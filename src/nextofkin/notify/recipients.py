@@ -8,6 +8,7 @@ from nextofkin.cases.service import get_case
 from nextofkin.errors import InputError
 from nextofkin.gallery.records import Account
 from nextofkin.i18n import gettext
+from nextofkin.kin.engine import KinService
 from nextofkin.kin.interfaces import KinFinder
 from nextofkin.notify.binding import identified
 from nextofkin.notify.model import Channel, KinPick
@@ -56,9 +57,6 @@ def kin_recipients(
         person_ref = identified(session, case)[0].account_ref
     source, _, external = person_ref.partition("/")
     if kin_service is None:
-        # Deferred: kin's engine loads FAISS and numpy, which drafting by hand never needs.
-        from nextofkin.kin.engine import KinService
-
         kin_service = KinService(workspace)
     result = kin_service.kin(external, source=source, top=max(top * 4, 10))
     picks: list[KinPick] = []

@@ -111,6 +111,46 @@ def _classify(code: int, reply: bytes | str, stage: str) -> Exception:
 _DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 
 
+@dataclass
+class _Progress:
+    """How far a delivery got: the SMTP stage that failed, and whether the body went out (from
+    then on the server may hold the message, so a lost connection leaves it uncertain)."""
+
+    stage: str = "connect"
+    body_sent: bool = False
+
+
+def _envelope(smtp: smtplib.SMTP, progress: _Progress, sender: str, to: str) -> None:
+    """MAIL FROM, RCPT TO and DATA, each checked for the reply that lets the next one go."""
+    progress.stage = "MAIL FROM"
+    code, reply = smtp.mail(sender)
+    if code != 250:
+        raise _classify(code, reply, progress.stage)
+    progress.stage = "RCPT TO"
+    code, reply = smtp.rcpt(to)
+    if code not in (250, 251):
+        raise _classify(code, reply, progress.stage)
+    progress.stage = "DATA"
+    code, reply = smtp.docmd("DATA")
+    if code != 354:
+        raise _classify(code, reply, progress.stage)
+
+
+def _send_body(smtp: smtplib.SMTP, progress: _Progress, payload: bytes) -> DeliveryReceipt:
+    """The message itself, dot-stuffed, and the server's verdict on it."""
+    progress.stage = "message body"
+    data = _DOT_AT_LINE_START.sub(b"..", payload)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    progress.body_sent = True  # from here on the server may hold the message
+    smtp.send(data + b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        # An explicit refusal of the body means it was not accepted: safe to judge.
+        raise _classify(code, reply, "end of data")
+    return DeliveryReceipt(f"{code} {reply.decode('utf-8', 'replace')}")
+
+
 class SmtpChannel:
     """Delivers messages through the SMTP server in the settings (none, STARTTLS or SSL; AUTH)."""
 
@@ -129,49 +169,13 @@ class SmtpChannel:
         """Send one message; raise Temporary/Permanent/UncertainDeliveryError on failure."""
         s = self.settings
         payload = build_email(message, s.sender).as_bytes()
-        stage = "connect"
-        body_sent = False
+        progress = _Progress()
         try:
             smtp = self._connect()
             try:
-                stage = "EHLO"
-                code, reply = smtp.ehlo()
-                if code != 250:
-                    raise _classify(code, reply, stage)
-                if s.tls == "starttls":
-                    stage = "STARTTLS"
-                    code, reply = smtp.starttls(context=_tls_context(s))
-                    if code != 220:
-                        raise _classify(code, reply, stage)
-                    smtp.ehlo()
-                if s.user:
-                    stage = "AUTH"
-                    if s.tls == "none":
-                        log.warning("SMTP AUTH over an unencrypted connection to %s", s.host)
-                    smtp.login(s.user, s.password.get_secret_value() if s.password else "")
-                stage = "MAIL FROM"
-                code, reply = smtp.mail(s.sender)
-                if code != 250:
-                    raise _classify(code, reply, stage)
-                stage = "RCPT TO"
-                code, reply = smtp.rcpt(message.to_address)
-                if code not in (250, 251):
-                    raise _classify(code, reply, stage)
-                stage = "DATA"
-                code, reply = smtp.docmd("DATA")
-                if code != 354:
-                    raise _classify(code, reply, stage)
-                stage = "message body"
-                data = _DOT_AT_LINE_START.sub(b"..", payload)
-                if not data.endswith(b"\r\n"):
-                    data += b"\r\n"
-                body_sent = True  # from here on the server may hold the message
-                smtp.send(data + b".\r\n")
-                code, reply = smtp.getreply()
-                if code != 250:
-                    # An explicit refusal of the body means it was not accepted: safe to judge.
-                    raise _classify(code, reply, "end of data")
-                receipt = DeliveryReceipt(f"{code} {reply.decode('utf-8', 'replace')}")
+                self._greet(smtp, progress)
+                _envelope(smtp, progress, s.sender, message.to_address)
+                receipt = _send_body(smtp, progress, payload)
             finally:
                 try:
                     smtp.quit()
@@ -180,24 +184,47 @@ class SmtpChannel:
         except smtplib.SMTPAuthenticationError as exc:
             raise _classify(exc.smtp_code, exc.smtp_error, "AUTH") from exc
         except smtplib.SMTPResponseException as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error, stage) from exc
+            raise _classify(exc.smtp_code, exc.smtp_error, progress.stage) from exc
         except (TemporaryDeliveryError, PermanentDeliveryError):
             raise
         except ssl.SSLCertVerificationError as exc:
             raise PermanentDeliveryError(
-                gettext("%(stage)s: server certificate not trusted: %(exc)s", stage=stage, exc=exc)
+                gettext(
+                    "%(stage)s: server certificate not trusted: %(exc)s",
+                    stage=progress.stage,
+                    exc=exc,
+                )
             ) from exc
         except smtplib.SMTPServerDisconnected as exc:
-            raise self._lost(stage, body_sent, exc) from exc
+            raise self._lost(progress.stage, progress.body_sent, exc) from exc
         except smtplib.SMTPException as exc:
             # No STARTTLS, no usable AUTH method and the like: settings to fix, not to retry.
             raise PermanentDeliveryError(
-                gettext("%(stage)s: %(exc)s", stage=stage, exc=exc)
+                gettext("%(stage)s: %(exc)s", stage=progress.stage, exc=exc)
             ) from exc
         except OSError as exc:
-            raise self._lost(stage, body_sent, exc) from exc
+            raise self._lost(progress.stage, progress.body_sent, exc) from exc
         log.info("delivered %s to %s: %s", message.message_id, message.to_address, receipt.reply)
         return receipt
+
+    def _greet(self, smtp: smtplib.SMTP, progress: _Progress) -> None:
+        """EHLO, then STARTTLS and AUTH as the settings ask."""
+        s = self.settings
+        progress.stage = "EHLO"
+        code, reply = smtp.ehlo()
+        if code != 250:
+            raise _classify(code, reply, progress.stage)
+        if s.tls == "starttls":
+            progress.stage = "STARTTLS"
+            code, reply = smtp.starttls(context=_tls_context(s))
+            if code != 220:
+                raise _classify(code, reply, progress.stage)
+            smtp.ehlo()
+        if s.user:
+            progress.stage = "AUTH"
+            if s.tls == "none":
+                log.warning("SMTP AUTH over an unencrypted connection to %s", s.host)
+            smtp.login(s.user, s.password.get_secret_value() if s.password else "")
 
     @staticmethod
     def _lost(stage: str, body_sent: bool, exc: Exception) -> Exception:

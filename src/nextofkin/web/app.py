@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,12 +16,14 @@ from fastapi.staticfiles import StaticFiles
 
 from nextofkin.identify.interfaces import Identifier
 from nextofkin.settings import Settings
-from nextofkin.web import errors, sessions
+from nextofkin.web import errors, media, sessions
+from nextofkin.web.api import api_router
 from nextofkin.web.config import WebConfig
 from nextofkin.web.deps import WebState
 from nextofkin.web.engine import SearchEngine
 from nextofkin.web.language import RequestLanguage
 from nextofkin.web.middleware import BodyLimit, SecurityHeaders
+from nextofkin.web.pages import pages_router
 from nextofkin.web.render import make_templates
 from nextofkin.web.security import LoginGuard
 from nextofkin.web.uploads import ScratchFolder
@@ -32,25 +34,15 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(
-    settings: Settings,
-    config: WebConfig | None = None,
-    *,
-    identifier: Callable[[Workspace], Identifier] | None = None,
-) -> FastAPI:
-    """The nextofkin web application for the workspace ``settings`` name.
-
-    ``config`` sets upload limits and cookie policy; ``identifier`` replaces the identify service
-    (tests use a stand-in where faces are not the point). With ``config.load_models`` the models
-    load when the server starts; otherwise on the first search.
-    """
-    config = config or WebConfig.from_settings(settings.web)
-    workspace_box: dict[str, Workspace] = {}
+def _lifespan(
+    settings: Settings, config: WebConfig, identifier: Callable[[Workspace], Identifier] | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The server's start and stop: the workspace opened, the engine (models) loaded, the scratch
+    folder made, expired sessions pruned; all closed again when the server stops."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         workspace = Workspace.open(settings)
-        workspace_box["ws"] = workspace
         engine = SearchEngine(workspace, identifier)
         scratch = ScratchFolder.open(settings.home)
         with workspace.session() as session:
@@ -77,20 +69,32 @@ def create_app(
             scratch.close()
             workspace.close()
 
+    return lifespan
+
+
+def create_app(
+    settings: Settings,
+    config: WebConfig | None = None,
+    *,
+    identifier: Callable[[Workspace], Identifier] | None = None,
+) -> FastAPI:
+    """The nextofkin web application for the workspace ``settings`` name.
+
+    ``config`` sets upload limits and cookie policy; ``identifier`` replaces the identify service
+    (tests use a stand-in where faces are not the point). With ``config.load_models`` the models
+    load when the server starts; otherwise on the first search.
+    """
+    config = config or WebConfig.from_settings(settings.web)
     app = FastAPI(
         title="nextofkin",
         version="0.1.0",
         summary="Identification team API: cases, searches, review, kin, notifications, audit.",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, config, identifier),
         openapi_url="/api/openapi.json",
         docs_url=None,  # Swagger UI loads scripts from a CDN; the schema is enough
         redoc_url=None,
     )
     errors.install(app)
-    from nextofkin.web import media
-    from nextofkin.web.api import api_router
-    from nextofkin.web.pages import pages_router
-
     app.include_router(api_router())
     app.include_router(media.router)
     app.include_router(pages_router())

@@ -16,18 +16,17 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from nextofkin.errors import ModelError
+from nextofkin.gallery.maintenance import open_index
 from nextofkin.i18n import _
 from nextofkin.identify.interfaces import Identifier
+from nextofkin.identify.probe_pool import ProbePool
+from nextofkin.identify.results import SearchResult
+from nextofkin.identify.service import IdentifyService, ProbeAnalyser
+from nextofkin.kin.engine import KinService
 from nextofkin.workspace import Workspace
-
-if TYPE_CHECKING:
-    from nextofkin.identify.probe_pool import ProbePool
-    from nextofkin.identify.search import SearchResult
-    from nextofkin.identify.service import ProbeAnalyser
-    from nextofkin.kin.engine import KinService
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +69,6 @@ class SearchEngine:
         if self._factory is not None:
             self._service = self._factory(self.workspace)
         else:
-            from nextofkin.identify.probe_pool import ProbePool
-            from nextofkin.identify.service import IdentifyService
-
             service = IdentifyService(self.workspace)
             if self._pool is None:
                 self._pool = ProbePool(service.vision, self.workspace.settings.search)
@@ -85,11 +81,7 @@ class SearchEngine:
         if stamp == self._stamp:
             return
         service = self._service
-        from nextofkin.identify.service import IdentifyService
-
         if isinstance(service, IdentifyService):
-            from nextofkin.gallery.maintenance import open_index
-
             service.index = open_index(self.workspace)
             log.info("index changed on disk: reopened (%d faces)", len(service.index))
         self._stamp = stamp
@@ -112,8 +104,6 @@ class SearchEngine:
         the pool's size; one over its budget raises :class:`OverBudget`, a full pool
         :class:`Busy`. A stand-in identifier (tests) runs whole, under the lock.
         """
-        from nextofkin.identify.service import IdentifyService
-
         with self._lock:
             if self._service is None:
                 self._load_locked()
@@ -142,8 +132,6 @@ class SearchEngine:
 
     def kin(self) -> KinService:
         """The kin engine (gallery-wide lookups kept warm), rebuilt when the index changes."""
-        from nextofkin.kin.engine import KinService
-
         with self._lock:
             stamp = _index_stamp(self.workspace.index_dir)
             if self._kin is None or stamp != self._kin_stamp:

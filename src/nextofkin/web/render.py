@@ -16,6 +16,7 @@ from nextofkin.gallery.labels import face_role_label, photo_kind_label
 from nextofkin.i18n import _, format_datetime, format_number, install_jinja
 from nextofkin.identify.meaning import decision_explanation, decision_label, meaning_text
 from nextofkin.users.labels import role_label
+from nextofkin.users.service import Permission
 from nextofkin.web.csrf import csrf_token
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ def make_templates() -> Jinja2Templates:
     env.filters["evidence_kind"] = photo_kind_label
     env.filters["message_state"] = message_state_label
     env.globals["meaning"] = meaning_text
+    # Pages ask `actor.may(Permission.X)`, never compare role names.
+    env.globals["Permission"] = Permission
     env.trim_blocks = True
     env.lstrip_blocks = True
     return templates

@@ -25,7 +25,7 @@ from nextofkin.db import utcnow
 from nextofkin.i18n import _, ngettext
 from nextofkin.settings import WebSettings
 from nextofkin.users.records import ApiToken, LoginSession, User
-from nextofkin.users.service import Role, verify_password
+from nextofkin.users.service import ROLE_PERMISSIONS, Permission, Role, verify_password
 from nextofkin.users.tokens import hash_token
 from nextofkin.web import sessions
 from nextofkin.web.csrf import bearer_token
@@ -43,6 +43,11 @@ class Actor:
     name: str
     role: Role
     via: str  # "session" or "token"
+
+    def may(self, permission: Permission) -> bool:
+        """Whether the actor's role grants ``permission`` (pages offer an action by this; the
+        service checks again when it is used)."""
+        return permission in ROLE_PERMISSIONS[self.role]
 
 
 def _active_user(session: Session, name: str) -> User:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
-from nextofkin.cases.info import StoredProbe
+from nextofkin.cases.info import CaseSummary, DecisionInfo, StoredProbe
 from nextofkin.cases.records import Case
 from nextofkin.cases.review import counting_confirmations, needed_reviewers
 from nextofkin.cases.service import (
@@ -31,7 +31,7 @@ from nextofkin.cases.service import (
 from nextofkin.gallery.records import Image as GalleryImage
 from nextofkin.gallery.records import Photo
 from nextofkin.identify.meaning import decision_label, stored_meaning
-from nextofkin.identify.results import Sighting
+from nextofkin.identify.results import Candidate, Sighting
 from nextofkin.notify.service import OutboxState, outbox
 from nextofkin.settings import ReviewPolicy
 from nextofkin.users.service import Permission, require
@@ -147,10 +147,27 @@ def case_page(
     session: Session, workspace: Workspace, policy: ReviewPolicy, info: CaseInfo
 ) -> CasePage:
     """Arrange a case (already fetched, and its view audited, by the caller) for the case page."""
-    case = get_case(session, info.number)
     custody = verify_custody(session, workspace, info.number)
-    ok = {c.stored_path: c.ok for c in custody}
     search = info.searches[-1] if info.searches else None
+    return CasePage(
+        info=info,
+        probes=_probe_views(workspace, info, search, {c.stored_path: c.ok for c in custody}),
+        search=search,
+        candidates=(
+            _candidate_views(session, get_case(session, info.number), policy, info, search)
+            if search is not None
+            else []
+        ),
+        calibration=search.calibration if search is not None else {},
+        sightings=search.sightings if search is not None else [],
+        custody=custody,
+    )
+
+
+def _probe_views(
+    workspace: Workspace, info: CaseInfo, search: SearchInfo | None, ok: dict[str, bool]
+) -> list[ProbeView]:
+    """Each probe photo with the face the newest search used from it, if any."""
     probes_by_ordinal: dict[int, StoredProbe] = {}
     if search is not None:
         for probe in search.probe_faces:
@@ -174,70 +191,69 @@ def case_page(
                 custody_ok=ok.get(photo.stored_path, False),
             )
         )
-    candidates: list[CandidateView] = []
-    if search is not None:
-        photo_ids = {e.photo_id for c in search.candidates for e in c.evidence}
-        sizes = _evidence_sizes(session, photo_ids)
-        last: dict[str, Any] = {}
-        for made in info.decisions:
-            last[made.account_ref] = made
-        identified = set(info.identified_ref.split(",")) if info.identified_ref else set()
-        samples = (search.params.get("calibration") or {}).get("samples")
-        for rank, cand in enumerate(search.candidates, start=1):
-            ref = cand.ref
-            decision = cand.decision
-            previous = last.get(ref)
-            candidates.append(
-                CandidateView(
-                    rank=rank,
-                    ref=ref,
-                    account_id=cand.account_id,
-                    name=cand.name,
-                    url=cand.url,
-                    score=cand.score,
-                    similarity=cand.similarity,
-                    margin=cand.margin,
-                    decision=decision,
-                    decision_text=decision_label(decision),
-                    fpir=cand.fpir,
-                    # Written again in the reader's language from the stored numbers.
-                    meaning=stored_meaning(cand.fpir, search.gallery_size, samples, cand.meaning),
-                    evidence=[
-                        EvidenceView(
-                            face_id=e.face_id,
-                            photo_id=e.photo_id,
-                            photo=e.photo,
-                            box=[float(v) for v in e.box],
-                            width=sizes.get(e.photo_id, (1, 1))[0],
-                            height=sizes.get(e.photo_id, (1, 1))[1],
-                            similarity=e.similarity,
-                            role=e.role,
-                            kind=e.kind,
-                            caption=e.caption,
-                        )
-                        for e in cand.evidence
-                    ],
-                    confirmations=counting_confirmations(case, ref),
-                    needed=needed_reviewers(policy, decision),
-                    last_verdict=previous.decision if previous else None,
-                    last_reason=previous.reason if previous else None,
-                    last_reviewer=previous.reviewer if previous else None,
-                    identified=ref in identified,
-                )
+    return probes
+
+
+def _evidence_views(cand: Candidate, sizes: dict[int, tuple[int, int]]) -> list[EvidenceView]:
+    return [
+        EvidenceView(
+            face_id=e.face_id,
+            photo_id=e.photo_id,
+            photo=e.photo,
+            box=[float(v) for v in e.box],
+            width=sizes.get(e.photo_id, (1, 1))[0],
+            height=sizes.get(e.photo_id, (1, 1))[1],
+            similarity=e.similarity,
+            role=e.role,
+            kind=e.kind,
+            caption=e.caption,
+        )
+        for e in cand.evidence
+    ]
+
+
+def _candidate_views(
+    session: Session, case: Case, policy: ReviewPolicy, info: CaseInfo, search: SearchInfo
+) -> list[CandidateView]:
+    """The newest search's candidates with their evidence and where their review stands."""
+    sizes = _evidence_sizes(session, {e.photo_id for c in search.candidates for e in c.evidence})
+    last: dict[str, DecisionInfo] = {}
+    for made in info.decisions:
+        last[made.account_ref] = made
+    identified = set(info.identified_ref.split(",")) if info.identified_ref else set()
+    samples = search.calibration.get("samples")
+    views = []
+    for rank, cand in enumerate(search.candidates, start=1):
+        previous = last.get(cand.ref)
+        views.append(
+            CandidateView(
+                rank=rank,
+                ref=cand.ref,
+                account_id=cand.account_id,
+                name=cand.name,
+                url=cand.url,
+                score=cand.score,
+                similarity=cand.similarity,
+                margin=cand.margin,
+                decision=cand.decision,
+                decision_text=decision_label(cand.decision),
+                fpir=cand.fpir,
+                # Written again in the reader's language from the stored numbers.
+                meaning=stored_meaning(cand.fpir, search.gallery_size, samples, cand.meaning),
+                evidence=_evidence_views(cand, sizes),
+                confirmations=counting_confirmations(case, cand.ref),
+                needed=needed_reviewers(policy, cand.decision),
+                last_verdict=previous.decision if previous else None,
+                last_reason=previous.reason if previous else None,
+                last_reviewer=previous.reviewer if previous else None,
+                identified=cand.ref in identified,
             )
-    params = search.params if search is not None else {}
-    return CasePage(
-        info=info,
-        probes=probes,
-        search=search,
-        candidates=candidates,
-        calibration=dict(params.get("calibration") or {}),
-        sightings=search.sightings if search is not None else [],
-        custody=custody,
-    )
+        )
+    return views
 
 
-WORK_STATES = ("searched", "under_review")
+# The review queue (stored values, as the column holds them).
+WORK_STATES = (CaseState.SEARCHED.value, CaseState.UNDER_REVIEW.value)
 
 
 @dataclass
@@ -248,8 +264,8 @@ class Dashboard:
     total: int
     identified: int
     notified: int
-    waiting: list[Any]  # CaseSummary rows waiting for review, oldest first
-    recent: list[Any]  # AuditEntryView rows, newest first
+    waiting: list[CaseSummary]  # waiting for review, oldest first
+    recent: list[audit.AuditEntryView]  # newest first
     messages_attention: int
 
 

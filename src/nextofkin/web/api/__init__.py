@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from nextofkin.web.api import alerts, audit, cases, core, inquiries, kin, notify
 from nextofkin.web.csrf import check_csrf
 
 
 def api_router() -> APIRouter:
     """Every API route, mounted at ``/api`` by the app factory."""
-    from nextofkin.web.api import alerts, audit, cases, core, inquiries, kin, notify
-
     router = APIRouter(prefix="/api", dependencies=[Depends(check_csrf)])
     for module in (core, cases, audit, notify, kin, alerts, inquiries):
         router.include_router(module.router)

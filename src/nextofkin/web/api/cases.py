@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -238,11 +238,22 @@ def close(number: str, body: CloseRequest, state: StateDep, actor: Closer) -> ca
 
 
 @dataclass(frozen=True)
+class CustodyRow:
+    """One stored probe photo re-hashed: the hash recorded on arrival, the file's now, and
+    whether they agree."""
+
+    stored_path: str
+    recorded: str
+    actual: str | None
+    ok: bool
+
+
+@dataclass(frozen=True)
 class CaseDetail:
     """A case with its custody check."""
 
     case: cases.CaseInfo
-    custody: list[dict[str, Any]]
+    custody: list[CustodyRow]
 
 
 @tail.get(
@@ -255,4 +266,6 @@ def show(number: str, state: StateDep, actor: Viewer) -> CaseDetail:
     with state.db() as session:
         info = cases.view_case(session, actor.name, number)
         custody = cases.verify_custody(session, state.workspace, number)
-    return CaseDetail(info, [asdict(c) | {"ok": c.ok} for c in custody])
+    return CaseDetail(
+        info, [CustodyRow(c.stored_path, c.recorded, c.actual, c.ok) for c in custody]
+    )

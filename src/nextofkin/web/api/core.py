@@ -38,7 +38,7 @@ class Me:
 @router.get("/me", response_model=Me, tags=["auth"], summary="The user this request acts as")
 def me(actor: ActorDep) -> Me:
     """Who the session or token belongs to, and what they may do."""
-    perms = sorted(p.value for p in ROLE_PERMISSIONS[Role(actor.role)])
+    perms = sorted(p.value for p in ROLE_PERMISSIONS[actor.role])
     return Me(actor.name, actor.role, actor.via, perms)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin.cases.alerts import AlertInfo, acknowledge, list_alerts
 from nextofkin.i18n import _
-from nextofkin.users.service import ROLE_PERMISSIONS, Permission, Role
+from nextofkin.users.service import Permission
 from nextofkin.web.deps import RowId, Searcher, StateDep, Viewer
 from nextofkin.web.pages.common import FormFailed, case_url, flashing_errors, see_other
 from nextofkin.web.render import flash, page
@@ -35,7 +35,7 @@ def alerts_context(
         "alerts": alerts,
         "alerts_open": sum(a.state.value == "open" for a in alerts),
         "alerts_limit": None if case_number else DASHBOARD_ALERTS,
-        "can_ack": Permission.SEARCH in ROLE_PERMISSIONS[Role(actor.role)],
+        "can_ack": actor.may(Permission.SEARCH),
     }
 
 
@@ -51,7 +51,7 @@ def alerts_page(
         "alerts_open": sum(a.state.value == "open" for a in alerts),
         "alerts_limit": None,
         "all_states": all_states,
-        "can_ack": Permission.SEARCH in ROLE_PERMISSIONS[Role(actor.role)],
+        "can_ack": actor.may(Permission.SEARCH),
     }
     return page(request, "alerts.html", context)
 

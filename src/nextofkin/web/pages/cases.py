@@ -12,7 +12,7 @@ from nextofkin.cases.labels import state_label
 from nextofkin.cases.review import Verdict, review
 from nextofkin.i18n import _, ngettext
 from nextofkin.inquiries.service import case_links as inquiry_links
-from nextofkin.users.service import ROLE_PERMISSIONS, Permission, Role
+from nextofkin.users.service import Permission
 from nextofkin.web.deps import (
     ActorDep,
     Closer,
@@ -43,7 +43,7 @@ Photos = Annotated[list[UploadFile], File()]
 
 def may(actor: Actor, permission: Permission) -> bool:
     """Whether the page should offer an action (the route checks again when it is used)."""
-    return permission in ROLE_PERMISSIONS[Role(actor.role)]
+    return actor.may(permission)
 
 
 @router.get("/", response_class=HTMLResponse)
