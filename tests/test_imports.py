@@ -26,13 +26,6 @@ EXEMPT = ("nextofkin/cli/",)
 
 # module path -> function-level nextofkin imports in it today (the shrinking allow-list)
 FUNCTION_IMPORTS: dict[str, int] = {
-    "nextofkin/cases/batch.py": 1,
-    "nextofkin/cases/searching.py": 1,
-    "nextofkin/notify/recipients.py": 1,
-    "nextofkin/web/api/__init__.py": 1,
-    "nextofkin/web/app.py": 3,
-    "nextofkin/web/engine.py": 6,
-    "nextofkin/web/pages/__init__.py": 1,
 }
 # module path -> imports by name (importlib) in it today
 IMPORTS_BY_NAME: dict[str, int] = {}
