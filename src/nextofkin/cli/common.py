@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 from typer import rich_utils
+from typer.core import TyperCommand, TyperGroup
 
 from nextofkin import audit, i18n
 from nextofkin.errors import NextOfKinError, NoFaceFound
@@ -140,6 +141,36 @@ def translate_typer_words() -> None:
     rich_utils.REQUIRED_LONG_STRING = i18n.gettext("[required]")
     rich_utils.DEPRECATED_STRING = i18n.gettext("(deprecated) ")
     rich_utils.RICH_HELP = i18n.gettext("Try [blue]'{command_path} {help_option}'[/] for help.")
+    _translate_click_words()
+
+
+def _translate_click_words() -> None:
+    """Click's "Usage:" and its --help line are literals in its code: every command class Typer
+    builds gets them from these wrappers instead, in the language current when a page is drawn.
+    Installed once; idempotent."""
+    for cls in (TyperCommand, TyperGroup):
+        if getattr(cls.get_usage, "_nextofkin", False):
+            continue
+        cls.get_usage = _usage_in_language(cls.get_usage)  # type: ignore[method-assign,assignment]
+        cls.get_help_option = _help_option_in_language(cls.get_help_option)  # type: ignore[method-assign,assignment]
+
+
+def _usage_in_language(get_usage: Callable[[Any, Any], str]) -> Callable[[Any, Any], str]:
+    def usage(self: Any, ctx: Any) -> str:
+        return get_usage(self, ctx).replace("Usage: ", i18n.gettext("Usage: "), 1)
+
+    usage._nextofkin = True  # type: ignore[attr-defined]
+    return usage
+
+
+def _help_option_in_language(get_option: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def help_option(self: Any, ctx: Any) -> Any:
+        option = get_option(self, ctx)
+        if option is not None:
+            option.help = i18n.gettext("Show this message and exit.")
+        return option
+
+    return help_option
 
 
 def lit(value: object) -> str:
