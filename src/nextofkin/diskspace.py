@@ -61,7 +61,7 @@ def write_atomically(target: Path, data: bytes, *, mode: int | None = None) -> N
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(exc, OSError) and is_disk_full(exc):
-            raise disk_full(target.parent, f"writing {target.name}") from exc
+            raise disk_full(target.parent, _("writing %(name)s", name=target.name)) from exc
         raise
     if mode is not None:
         target.chmod(mode)

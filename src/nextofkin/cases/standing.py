@@ -123,7 +123,7 @@ def rescan(
     an ingest runs.
     """
     started = time.monotonic()
-    with exclusive_lock(ingest_lock_path(workspace), "an ingest"):
+    with exclusive_lock(ingest_lock_path(workspace), _("an ingest")):
         report = _rescan_locked(workspace, None if system else actor, numbers, system)
     report.seconds = time.monotonic() - started
     return report

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nextofkin.diskspace import disk_full, is_disk_full
+from nextofkin.i18n import N_, gettext
 from nextofkin.processes import exclusive_lock
 from nextofkin.workspace import Workspace
 
@@ -23,17 +24,17 @@ def ingest_lock_path(workspace: Workspace) -> Path:
 
 
 @contextmanager
-def ingest_lock(workspace: Workspace, doing: str = "ingesting") -> Iterator[None]:
+def ingest_lock(workspace: Workspace, doing: str = N_("ingesting")) -> Iterator[None]:
     """Hold the workspace's ingest lock for the block; a full disk inside raises DiskFull.
 
     Another holder makes this raise :class:`Busy` at once (the lock is the kernel's, so a killed
     ingest never leaves it stale). What was committed before a full disk stays; the next run
     resumes.
     """
-    with exclusive_lock(ingest_lock_path(workspace), "an ingest"):
+    with exclusive_lock(ingest_lock_path(workspace), gettext("an ingest")):
         try:
             yield
         except Exception as exc:
             if is_disk_full(exc):
-                raise disk_full(workspace.home, doing) from exc
+                raise disk_full(workspace.home, gettext(doing)) from exc
             raise
