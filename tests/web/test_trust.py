@@ -261,6 +261,17 @@ def test_last_admin_cannot_be_deactivated_through_the_api(team: Team) -> None:
     assert team["ada"].get("/api/me").status_code == 200
 
 
+def test_a_domain_error_reads_in_the_requests_language(team: Team) -> None:
+    """The message is made where the domain raises it, in the request's language; the type
+    beside it is a machine field and stays English (issue 18)."""
+    headers = {**team.headers("ada"), "Accept-Language": "uk-UA,uk;q=0.9"}
+    response = team["ada"].post("/api/users/ada/deactivate", headers=headers)
+    assert response.status_code == 409
+    assert response.json()["error"]["type"] == "PolicyViolation"
+    message = response.json()["error"]["message"]
+    assert message.startswith("неможливо деактивувати 'ada': це останній активний адміністратор")
+
+
 # -- ids out of range, unhandled errors ----------------------------------------------------------
 
 ID_ROUTES = [
