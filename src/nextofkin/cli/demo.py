@@ -22,7 +22,7 @@ from nextofkin.cli.core import ingest_command, photo_names, render_result
 from nextofkin.demo.build import post_mortem_probe
 from nextofkin.demo.casting import Casting, choose_person
 from nextofkin.errors import InputError, NextOfKinError
-from nextofkin.i18n import N_, _, label, lazy_gettext, ngettext
+from nextofkin.i18n import N_, _, format_number, label, lazy_gettext, ngettext
 from nextofkin.users.labels import role_label
 from nextofkin.users.records import User
 from nextofkin.users.service import Role, add_user
@@ -199,7 +199,8 @@ def _kin(ws: Workspace, number: str, casting: Casting) -> None:
     )
     for rel in result.relations:
         console.print(
-            f"{rel.score:.2f}  {SOURCE}/{rel.account} ({rel.name or '-'}): {rel.relation}"
+            f"{format_number(rel.score, 2)}  {SOURCE}/{rel.account} ({rel.name or '-'}): "
+            f"{rel.relation}"
             + (f", {rel.kinship}" if rel.kinship else "")
             + (f" — {'; '.join(rel.reasons[:2])}" if rel.reasons else ""),
             markup=False,

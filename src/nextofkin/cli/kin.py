@@ -11,7 +11,7 @@ from rich.table import Table
 from nextofkin.cli.common import cells, console, handle_errors, lit, print_json, state
 from nextofkin.cli.eval_group import eval_app
 from nextofkin.gallery.accounts import resolve_account
-from nextofkin.i18n import _, lazy_gettext, ngettext
+from nextofkin.i18n import _, format_number, lazy_gettext, ngettext
 from nextofkin.kin.results import EvidencePhoto, KinResult
 from nextofkin.users.service import Permission, require
 
@@ -134,7 +134,7 @@ def _print_relations(result: KinResult) -> None:
         evidence = "\n".join(_evidence_line(e) for e in rel.evidence[:4])
         contacts = "\n".join(f"{k}: {v}" for k, v in rel.contacts.items()) or "-"
         table.add_row(*cells(
-            rank, f"{rel.account}\n{rel.name or ''}", f"{rel.score:.3f}", relation,
+            rank, f"{rel.account}\n{rel.name or ''}", format_number(rel.score, 3), relation,
             "\n".join(rel.reasons), evidence, contacts,
         ))  # fmt: skip
     console.print(table)
@@ -143,7 +143,7 @@ def _print_relations(result: KinResult) -> None:
             "[yellow]"
             + _("same face as the person:")
             + f"[/] {lit(same['account'])} ("
-            + _("similarity %(value)s", value=same["similarity"])
+            + _("similarity %(value)s", value=format_number(same["similarity"], 3))
             + ")"
         )
 
