@@ -19,10 +19,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from nextofkin import errors as e
 from nextofkin.i18n import _, current_language, use_language
+from nextofkin.web.asgi import HttpMiddleware
 from nextofkin.web.language import request_language
 from nextofkin.web.problems import (
     CsrfRejected,
@@ -134,7 +135,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle)
 
 
-class ErrorShield:
+class ErrorShield(HttpMiddleware):
     """ASGI middleware turning any exception that escaped the routes into the one error shape.
 
     Sits inside :class:`nextofkin.web.middleware.SecurityHeaders`, so its answers carry the
@@ -142,13 +143,7 @@ class ErrorShield:
     internal error happened (its text could name files or SQL).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def watching_send(message: Message) -> None:

@@ -8,9 +8,10 @@ language without passing it around (sync routes run in a thread that copies the 
 from __future__ import annotations
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from nextofkin import i18n
+from nextofkin.web.asgi import HttpMiddleware
 from nextofkin.web.sessions import SessionData
 
 
@@ -21,15 +22,9 @@ def request_language(scope: Scope) -> str:
     return i18n.negotiate(Headers(scope=scope).get("accept-language"), preferred)
 
 
-class RequestLanguage:
+class RequestLanguage(HttpMiddleware):
     """Sets the current language for each HTTP request."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         with i18n.use_language(request_language(scope)):
             await self.app(scope, receive, send)
