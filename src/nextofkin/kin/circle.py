@@ -85,11 +85,15 @@ def links_to_family(
     confidence: FaceConfidence,
     model: str,
     family: Collection[int],
+    candidates: Collection[int],
     *,
     declared: bool,
 ) -> dict[int, set[int]]:
     """Account -> the members of ``family`` it is linked with: what :func:`load_together` gives
-    for the pairs with a side in ``family``, computed from the family's faces and images only."""
+    for the pairs with a side in ``family``, computed from the family's faces and images only.
+    Faces in those images are resolved only if they can be one of ``candidates`` (the query's
+    candidates: the others cannot be in anyone's circle), so for an account outside
+    ``candidates`` a link seen in a photo may be missing."""
     together: dict[int, set[int]] = defaultdict(set)
 
     def link(a: int, b: int) -> None:
@@ -105,7 +109,8 @@ def links_to_family(
             link(member, other)
         for other, _ in links.declared_by.get(member, ()) if declared else ():
             link(member, other)
-    for accounts in _images_of(session, links, companions, confidence, model, family).values():
+    seen = _images_of(session, links, companions, confidence, model, family, candidates)
+    for accounts in seen.values():
         for member in accounts.intersection(family):
             for other in accounts:
                 link(member, other)
@@ -119,27 +124,44 @@ def _images_of(
     confidence: FaceConfidence,
     model: str,
     family: Collection[int],
+    candidates: Collection[int],
 ) -> dict[int, set[int]]:
-    """Image -> the accounts in it (as :func:`_seen_together` says), for every image a member
-    of ``family`` posted or is a confident companion in."""
+    """Image -> the accounts in it (as :func:`_seen_together` says, companions only when they
+    resolve to one of ``candidates``), for every image a member of ``family`` posted or is a
+    confident companion in."""
     members = sorted(family)
     images = {image for _, image in _posters(session, model, FaceRoleRecord.account_id, members)}
-    owned = np.isin(links.owner_accounts, np.array(members, dtype=np.int64))
-    if owned.any() and len(companions.posters):
-        # A companion is a member's face only if it is at least this close to one of the
-        # member's owner faces: a product with those few rows bounds which faces to resolve.
-        best = (companions.vectors @ links.owner_vectors[owned].T).max(axis=1)
-        near = np.flatnonzero(best >= lowest_confident_similarity(confidence))
-        resolved = _resolve(links, companions, confidence, near)
-        images |= {int(companions.images[row]) for row, account in resolved if account in family}
+    everywhere = np.arange(len(companions.posters))
+    resolved = _resolve(links, companions, confidence, _near(links, companions, confidence,
+                                                             everywhere, members))  # fmt: skip
+    images |= {int(companions.images[row]) for row, account in resolved if account in family}
     in_image: dict[int, set[int]] = defaultdict(set)
     wanted = sorted(images)
     for account, image in _posters(session, model, Face.image_id, wanted):
         in_image[image].add(account)
     rows = np.flatnonzero(np.isin(companions.images, np.array(wanted, dtype=np.int64)))
+    rows = _near(links, companions, confidence, rows, sorted(set(candidates) | set(members)))
     for row, account in _resolve(links, companions, confidence, rows):
         in_image[int(companions.images[row])].add(account)
     return in_image
+
+
+def _near(
+    links: Links,
+    companions: CompanionFaces,
+    confidence: FaceConfidence,
+    rows: np.ndarray,
+    accounts: list[int],
+) -> np.ndarray:
+    """The companion ``rows`` that may resolve to one of ``accounts``: a face is an account's
+    only if it is at least this close to one of its owner faces, so a product with those few
+    owner faces bounds which faces need resolving against the whole gallery."""
+    owned = np.isin(links.owner_accounts, np.array(accounts, dtype=np.int64))
+    if not owned.any() or not len(rows):
+        return rows[:0]
+    best = (companions.vectors[rows] @ links.owner_vectors[owned].T).max(axis=1)
+    kept: np.ndarray = rows[best >= lowest_confident_similarity(confidence)]
+    return kept
 
 
 def _posters(

@@ -139,11 +139,13 @@ class KinService:
             self._companions = load_companions(session, self.index.description.model)
         return self._companions
 
-    def circle_links(self, session: Session, family: set[int]) -> dict[int, set[int]]:
-        """Account -> the members of ``family`` it is seen or linked with, for one query."""
+    def circle_links(
+        self, session: Session, family: set[int], candidates: set[int]
+    ) -> dict[int, set[int]]:
+        """Candidate -> the members of ``family`` it is seen or linked with, for one query."""
         return links_to_family(
             session, self.links(session), self.companions(session), self.confidence(),
-            self.index.description.model, family, declared=self.declared,
+            self.index.description.model, family, candidates, declared=self.declared,
         )  # fmt: skip
 
     def confidence(self) -> FaceConfidence:
@@ -295,7 +297,7 @@ class KinService:
             e.same_city = mine.city_key is not None and mine.city_key == info.city_key
         first = {o: judge(e, self.weights) for o, e in candidates.items()}
         family = {o for o, verdict in first.items() if verdict.relation == FAMILY}
-        together = self.circle_links(session, family) if family else {}
+        together = self.circle_links(session, family, set(candidates)) if family else {}
         relations: list[KinRelation] = []
         for other, e in candidates.items():
             info = links.accounts[other]

@@ -23,6 +23,8 @@ MIN_MARGIN = 0.03
 SURE_ENOUGH = 0.9
 # Owner columns per face searched for the runner-up before a full scan of that row.
 RUNNER_UP_COLUMNS = 16
+# Up to this many faces, nearest_owners_many scans with NumPy instead of building a FAISS index.
+FEW_FACES = 256
 # A face a positioned tag points at is the tagged account's: the poster said so. Not certain
 # (people mis-tap), so not 1, but above every gate.
 TAG_CONFIDENCE = 0.95
@@ -93,11 +95,15 @@ def nearest_owners_many(links: Links, vectors: np.ndarray) -> list[tuple[int, fl
     companion face of a gallery: an exact flat inner-product index over the owner faces gives
     each face's best few owner columns, already sorted, without a full similarity matrix; only
     faces whose best few are all one account are scanned in full."""
-    import faiss  # heavy: loaded when a service first builds its family circle, not at import
-
     owners = links.owner_accounts
     if not len(owners) or not len(vectors):
         return [None] * len(vectors)
+    if len(vectors) <= FEW_FACES:
+        # A query's few faces: a NumPy product beats building a FAISS index over every owner
+        # face, whose threads also wait on each other on a loaded machine.
+        return nearest_owners(links, vectors)
+    import faiss  # heavy: loaded when a service first builds its family circle, not at import
+
     index = faiss.IndexFlatIP(links.owner_vectors.shape[1])
     index.add(np.ascontiguousarray(links.owner_vectors, dtype=np.float32))
     k = min(RUNNER_UP_COLUMNS, len(owners))
