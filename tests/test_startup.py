@@ -33,6 +33,7 @@ HEAVY = (
     "alembic",
     "pkg_resources",
     "email_validator",
+    "typer.rich_utils",  # Typer's help and error drawing (rich Markdown, syntax, tracebacks)
 )
 
 

@@ -18,7 +18,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
-from typer import rich_utils
 from typer.core import TyperCommand, TyperGroup
 
 from nextofkin import audit, i18n
@@ -129,9 +128,21 @@ def translate_typer_words() -> None:
     required markers, the "Try … --help" hint) in the current language.
 
     Typer keeps them as module constants that it reads each time it draws a page, so setting
-    them when the language is chosen is enough. Click's "Usage:" and "Show this message and
-    exit." are literals in its code and stay English (docs/I18N.md).
+    them before a page is drawn, in the language current then, is enough. Click's "Usage:" and
+    its --help line are literals in its code: wrappers put them in the language (below).
     """
+    _translate_click_words()
+    if "typer.rich_utils" in sys.modules:
+        _typer_words()
+
+
+def _typer_words() -> None:
+    """Typer's words in the current language. Deferred until a help page or an error is drawn
+    (``usage`` below runs first on both): ``typer.rich_utils`` brings rich's Markdown, syntax and
+    traceback modules, a tenth of a second and more on every command, and Typer itself loads it
+    only to draw."""
+    from typer import rich_utils  # deferred: see the docstring
+
     rich_utils.ARGUMENTS_PANEL_TITLE = i18n.gettext("Arguments")
     rich_utils.OPTIONS_PANEL_TITLE = i18n.gettext("Options")
     rich_utils.COMMANDS_PANEL_TITLE = i18n.gettext("Commands")
@@ -141,7 +152,6 @@ def translate_typer_words() -> None:
     rich_utils.REQUIRED_LONG_STRING = i18n.gettext("[required]")
     rich_utils.DEPRECATED_STRING = i18n.gettext("(deprecated) ")
     rich_utils.RICH_HELP = i18n.gettext("Try [blue]'{command_path} {help_option}'[/] for help.")
-    _translate_click_words()
 
 
 def _translate_click_words() -> None:
@@ -157,6 +167,7 @@ def _translate_click_words() -> None:
 
 def _usage_in_language(get_usage: Callable[[Any, Any], str]) -> Callable[[Any, Any], str]:
     def usage(self: Any, ctx: Any) -> str:
+        _typer_words()
         return get_usage(self, ctx).replace("Usage: ", i18n.gettext("Usage: "), 1)
 
     usage._nextofkin = True  # type: ignore[attr-defined]
