@@ -169,6 +169,12 @@ def decision_info(decision: CaseDecision) -> DecisionInfo:
     )
 
 
+def case_photos(session: Session, number: str) -> list[PhotoInfo]:
+    """A case's photos, in order, without reading its stored searches (a search needs only these,
+    and a case with many searches would otherwise decode every one of them first)."""
+    return [photo_info(p) for p in get_case(session, number).photos]
+
+
 def case_info(session: Session, number: str) -> CaseInfo:
     """Everything recorded about a case (no permission check, no audit: see :func:`view_case`)."""
     case = get_case(session, number)

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
-from nextofkin.cases.custody import check_photos, open_case, photo_paths, store_photos
-from nextofkin.cases.info import CaseInfo, SearchInfo, case_info, search_info
+from nextofkin.cases.custody import check_photos, open_case, store_photos
+from nextofkin.cases.info import PhotoInfo, SearchInfo, case_photos, search_info
 from nextofkin.cases.probes import remember_probe
 from nextofkin.cases.records import Case, CasePhoto, CaseSearch
 from nextofkin.cases.states import AFTER_SEARCH, CaseState, get_case, state_label, transition
@@ -134,12 +134,12 @@ class CaseSearchOutcome:
     result: SearchResult
 
 
-def _in_user_names(exc: InputError, workspace: Workspace, info: CaseInfo) -> InputError:
+def _in_user_names(exc: InputError, workspace: Workspace, photos: list[PhotoInfo]) -> InputError:
     """``exc`` with the case's stored copies named as the user named the photos.
 
     The search runs on the workspace copies (``001-<hash>.jpg``); a person knows ``body1-a.jpg``.
     """
-    names = {(workspace.media_dir / p.stored_path).name: p.original_name for p in info.photos}
+    names = {(workspace.media_dir / p.stored_path).name: p.original_name for p in photos}
 
     def renamed(text: str) -> str:
         for stored, original in names.items():
@@ -172,14 +172,14 @@ def identify_for_case(
     with workspace.session() as session:
         user = require(session, actor, Permission.SEARCH)
         target = _case_photos(session, workspace, user.name, number, photos)
-    number, info = target.number, target.info
+    number = target.number
     # Through the module, not a name bound at import: a stand-in put there (tests) is used.
     service = service if service is not None else identify_service.IdentifyService(workspace)
     try:
         try:
             result: SearchResult = service.identify(target.paths, top=top)
         except InputError as exc:
-            raise _in_user_names(exc, workspace, info) from exc
+            raise _in_user_names(exc, workspace, target.photos) from exc
     except NoFaceFound as exc:
         with workspace.session() as session:
             audit.record(
@@ -202,7 +202,7 @@ class _Target:
 
     number: str
     opened: bool
-    info: CaseInfo
+    photos: list[PhotoInfo]
     paths: list[Path]
 
 
@@ -220,14 +220,19 @@ def _case_photos(
         if number is None:
             number = _auto_number(session)
         open_case(session, workspace, user, number, photos)
-        info = case_info(session, number)
-        return _Target(number, True, info, photo_paths(workspace, info))
+        stored = case_photos(session, number)
+        return _Target(number, True, stored, _paths(workspace, stored))
     checked = check_photos(workspace, photos)
     added = store_photos(session, workspace, existing, user, checked)
-    info = case_info(session, existing.number)
+    stored = case_photos(session, existing.number)
     log.debug("case %s: %d new photo(s)", existing.number, len(added))
     if not photos:
-        return _Target(existing.number, False, info, photo_paths(workspace, info))
+        return _Target(existing.number, False, stored, _paths(workspace, stored))
     wanted = {c.digest for c in checked}
-    paths = [workspace.media_dir / p.stored_path for p in info.photos if p.sha256 in wanted]
-    return _Target(existing.number, False, info, paths)
+    paths = [workspace.media_dir / p.stored_path for p in stored if p.sha256 in wanted]
+    return _Target(existing.number, False, stored, paths)
+
+
+def _paths(workspace: Workspace, photos: list[PhotoInfo]) -> list[Path]:
+    """Absolute paths of the stored copies, in order."""
+    return [workspace.media_dir / p.stored_path for p in photos]

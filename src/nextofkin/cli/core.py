@@ -12,7 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from nextofkin import audit
-from nextofkin.cases.service import case_info, identify_for_case
+from nextofkin.cases.info import case_photos
+from nextofkin.cases.service import identify_for_case
 from nextofkin.cli.alerts import rescan_after_ingest
 from nextofkin.cli.common import (
     cells,
@@ -331,7 +332,7 @@ def identify_command(
 def photo_names(workspace: Workspace, number: str) -> dict[str, str]:
     """The case's stored probe copies (``001-<hash>.jpg``) by the names the user gave them."""
     with workspace.session() as session:
-        photos = case_info(session, number).photos
+        photos = case_photos(session, number)
     return {Path(p.stored_path).name: p.original_name for p in photos}
 
 
