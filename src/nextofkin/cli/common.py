@@ -21,6 +21,7 @@ from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from nextofkin import audit, i18n
+from nextofkin.cli import click_words
 from nextofkin.errors import NextOfKinError, NoFaceFound
 from nextofkin.settings import Settings
 from nextofkin.users.service import Permission, require
@@ -132,6 +133,7 @@ def translate_typer_words() -> None:
     its --help line are literals in its code: wrappers put them in the language (below).
     """
     _translate_click_words()
+    click_words.install()
     if "typer.rich_utils" in sys.modules:
         _typer_words()
 
