@@ -12,6 +12,7 @@ from nextofkin.cli.common import cells, console, handle_errors, lit, print_json,
 from nextofkin.cli.eval_group import eval_app
 from nextofkin.gallery.accounts import resolve_account
 from nextofkin.i18n import _, format_number, lazy_gettext, ngettext
+from nextofkin.kin.labels import kin_label
 from nextofkin.kin.results import EvidencePhoto, KinResult
 from nextofkin.users.service import Permission, require
 
@@ -130,7 +131,7 @@ def _print_relations(result: KinResult) -> None:
     ):
         table.add_column(column)
     for rank, rel in enumerate(result.relations, 1):
-        relation = rel.relation + (f" ({rel.kinship})" if rel.kinship else "")
+        relation = kin_label(rel.relation) + (f" ({kin_label(rel.kinship)})" if rel.kinship else "")
         evidence = "\n".join(_evidence_line(e) for e in rel.evidence[:4])
         contacts = "\n".join(f"{k}: {v}" for k, v in rel.contacts.items()) or "-"
         table.add_row(*cells(

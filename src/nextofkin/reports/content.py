@@ -35,6 +35,7 @@ from nextofkin.i18n import gettext
 from nextofkin.identify.meaning import decision_explanation, stored_meaning
 from nextofkin.identify.results import Candidate, Evidence
 from nextofkin.kin.engine import KinService
+from nextofkin.kin.labels import kin_label
 from nextofkin.kin.results import KinRelation
 from nextofkin.notify.model import MessageInfo
 from nextofkin.notify.service import outbox
@@ -171,7 +172,7 @@ def _kin_row(r: KinRelation) -> KinRow:
     return KinRow(
         account=f"{r.source}/{r.account}",
         name=r.name,
-        relation=r.relation + (f" ({r.kinship})" if r.kinship else ""),
+        relation=kin_label(r.relation) + (f" ({kin_label(r.kinship)})" if r.kinship else ""),
         score=r.score,
         reasons="; ".join(r.reasons),
         evidence=evidence,
