@@ -43,7 +43,7 @@ from nextofkin.gallery.maintenance import open_index
 from nextofkin.gallery.records import Account, Face, FaceRoleRecord, Source
 from nextofkin.i18n import _
 from nextofkin.identify.calibration import Calibration
-from nextofkin.identify.derived import cohort_store
+from nextofkin.identify.cohort import cohort_store
 from nextofkin.identify.normalise import HitScorer, snorm
 from nextofkin.identify.search import IDENTITY_ROLES, Searcher
 from nextofkin.processes import exclusive_lock

@@ -27,7 +27,8 @@ from nextofkin.gallery.ingest_lock import ingest_lock
 from nextofkin.gallery.maintenance import embedder_spec, open_index, resolve_dirty_owners
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord
 from nextofkin.identify.calibration import Calibration, calibrate
-from nextofkin.identify.normalise import CohortStore, HitScorer, refresh_cohort
+from nextofkin.identify.cohort import cohort_store as cohort_store
+from nextofkin.identify.normalise import HitScorer, refresh_cohort
 from nextofkin.identify.search import SHORTLIST, account_scores, scored_hits
 from nextofkin.settings import DecisionPolicy
 from nextofkin.vision.models import EmbedderSpec
@@ -47,11 +48,6 @@ class DerivedReport:
     index_removed: int
     index_total: int
     recalibrated: bool
-
-
-def cohort_store(workspace: Workspace) -> CohortStore:
-    """Where the workspace's score-normalisation cohort lives (beside the index)."""
-    return CohortStore(workspace.index_dir / "snorm")
 
 
 def shard_cohort(workspace: Workspace) -> ShardCohort | None:

@@ -29,7 +29,7 @@ from nextofkin.errors import (
 from nextofkin.gallery.embedder import resolve_embedder, workspace_vision
 from nextofkin.gallery.maintenance import open_index
 from nextofkin.i18n import gettext
-from nextofkin.identify.derived import cohort_store
+from nextofkin.identify.cohort import cohort_store
 from nextofkin.identify.search import ProbeFace, Searcher, SearchResult, fuse, pick_probe_face
 from nextofkin.vision.image_io import load_image
 from nextofkin.vision.pipeline import FacePipeline
