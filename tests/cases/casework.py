@@ -8,7 +8,13 @@ import numpy as np
 from PIL import Image
 from sqlalchemy.orm import Session
 
-from nextofkin.identify.search import Candidate, Evidence, ProbeFace, SearchResult
+from nextofkin.identify.search import (
+    Candidate,
+    Evidence,
+    ProbeFace,
+    SearchCalibration,
+    SearchResult,
+)
 from nextofkin.users.service import add_user
 
 
@@ -74,7 +80,7 @@ def result(photos: list[Path], candidates: list[Candidate]) -> SearchResult:
         gallery_accounts=1000,
         gallery_faces=3000,
         model="dlib-resnet",
-        calibration={"match_threshold": 0.8, "possible_threshold": 0.7},
+        calibration=SearchCalibration(match_threshold=0.8, possible_threshold=0.7),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -186,7 +187,7 @@ def test_identify_shows_the_probe_by_the_users_name(
     class Full(FakeIdentify):
         def identify(self, photos: list[Path], top: int = 10) -> SearchResult:
             found = super().identify(photos, top)
-            found.calibration |= {"match_fpir": 0.001, "possible_fpir": 0.05}
+            found.calibration = replace(found.calibration, match_fpir=0.001, possible_fpir=0.05)
             return found
 
     fake = Full([candidate(_id(ws, "a"), "a", 0.9, "match")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ class FullResult(FakeIdentify):
 
     def identify(self, photos: list[Path], top: int = 10) -> SearchResult:
         found = super().identify(photos, top)
-        found.calibration |= {"match_fpir": 0.001, "possible_fpir": 0.05}
+        found.calibration = replace(found.calibration, match_fpir=0.001, possible_fpir=0.05)
         return found
 
 

@@ -26,7 +26,7 @@ def no_models(vision: VisionSettings) -> None:
     return None
 
 
-def stand_in(pipeline: Any, photos: list[str], vision: VisionSettings) -> list[ProbeAnalysis]:
+def stand_in(pipeline: None, photos: list[str], vision: VisionSettings) -> list[ProbeAnalysis]:
     """'hang' never returns, 'hog' allocates 1 GB, anything else answers at once."""
     for photo in photos:
         path = Path(photo)
@@ -41,12 +41,12 @@ def stand_in(pipeline: Any, photos: list[str], vision: VisionSettings) -> list[P
     return [ProbeAnalysis(p, None, "NoFaceFound", f"{Path(p).name}: stand-in") for p in photos]
 
 
-def _pool(**budget: Any) -> ProbePool:
+def _pool(**budget: Any) -> ProbePool[None]:
     settings = SearchSettings(**{"workers": 2, "start_timeout_s": 300, **budget})
     return ProbePool(VisionSettings(), settings, task=stand_in, loader=no_models)
 
 
-def _warm(pool: ProbePool, tmp_path: Path) -> None:
+def _warm(pool: ProbePool[None], tmp_path: Path) -> None:
     """Wait until every worker has started (FIFO: consecutive calls take each worker in turn)."""
     for n in range(pool.budget.workers):
         assert pool.analyse([tmp_path / f"warm{n}.jpg"])[0].message == f"warm{n}.jpg: stand-in"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin.cases.records import CaseDecision, CasePhoto, CaseSearch
 from nextofkin.cases.states import CaseState, get_case
-from nextofkin.identify.results import Candidate, ProbeFace, Sighting
+from nextofkin.identify.results import Candidate, ProbeFace, SearchCalibration, Sighting
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,10 @@ class SearchInfo:
     candidates: list[Candidate]
 
     @property
-    def calibration(self) -> dict[str, Any]:
+    def calibration(self) -> SearchCalibration | None:
         """The calibration the search used, as it stored it (thresholds, rates, sample count)."""
-        return dict(self.params.get("calibration") or {})
+        stored = self.params.get("calibration")
+        return SearchCalibration.from_json(stored) if stored else None
 
     @property
     def sightings(self) -> list[Sighting]:

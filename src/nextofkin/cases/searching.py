@@ -95,7 +95,7 @@ def _new_search(
         gallery_size=result.gallery_accounts,
         params={
             **({} if top is None else {"top": top}),
-            "calibration": dict(result.calibration),
+            "calibration": result.calibration.to_json(),
             "gallery_faces": result.gallery_faces,
             "sightings": [asdict(s) for s in result.sightings],
         },

@@ -182,7 +182,7 @@ def show_command(
         data["custody"] = [{"stored_path": c.stored_path, "ok": c.ok} for c in custody]
         # The human-readable meaning in the command's language, like the table (issue 18).
         for search, shown in zip(info.searches, data["searches"], strict=True):
-            samples = (search.params.get("calibration") or {}).get("samples")
+            samples = search.calibration.samples if search.calibration else None
             for c, row in zip(search.candidates, shown["candidates"], strict=True):
                 row["meaning"] = stored_meaning(c.fpir, search.gallery_size, samples, c.meaning)
         print_json(data)
@@ -261,7 +261,7 @@ def _print_search(search: SearchInfo) -> None:
         _("what the score means"),
     ):
         table.add_column(column, overflow="fold")
-    samples = (search.params.get("calibration") or {}).get("samples")
+    samples = search.calibration.samples if search.calibration else None
     for rank, c in enumerate(search.candidates, start=1):
         table.add_row(
             *cells(

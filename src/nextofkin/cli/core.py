@@ -224,10 +224,10 @@ def _print_search_facts(result: SearchResult, names: dict[str, str] | None) -> N
                 "%(count)s account", "%(count)s accounts", accounts, count=format_number(accounts)
             ),
             faces=ngettext("%(count)s face", "%(count)s faces", faces, count=format_number(faces)),
-            match=format_number(calibration["match_threshold"], 3),
-            match_fpir=f"{calibration['match_fpir']:g}",
-            possible=format_number(calibration["possible_threshold"], 3),
-            possible_fpir=f"{calibration['possible_fpir']:g}",
+            match=format_number(calibration.match_threshold, 3),
+            match_fpir=f"{calibration.match_fpir:g}",
+            possible=format_number(calibration.possible_threshold, 3),
+            possible_fpir=f"{calibration.possible_fpir:g}",
         )
     )
     if result.score_kind != "cosine":
@@ -239,7 +239,7 @@ def _print_search_facts(result: SearchResult, names: dict[str, str] | None) -> N
                 kind=result.score_kind,
             )
         )
-    for note in calibration.get("notes", []):
+    for note in calibration.notes or ():
         console.print("[yellow]" + _("note:") + f"[/] {lit(note)}")
 
 

@@ -143,8 +143,8 @@ def _print_relations(result: KinResult) -> None:
         console.print(
             "[yellow]"
             + _("same face as the person:")
-            + f"[/] {lit(same['account'])} ("
-            + _("similarity %(value)s", value=format_number(same["similarity"], 3))
+            + f"[/] {lit(same.account)} ("
+            + _("similarity %(value)s", value=format_number(same.similarity, 3))
             + ")"
         )
 

@@ -26,7 +26,7 @@ from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -40,11 +40,17 @@ from nextofkin.vision.registry import default_registry
 
 log = logging.getLogger(__name__)
 
-# What a worker runs per search: (its pipeline or None, photo paths, vision settings) -> analyses.
-Task = Callable[[Any, list[str], VisionSettings], list[ProbeAnalysis]]
+# What a worker holds: the face pipeline in service, whatever a test's stand-in loads otherwise.
+P = TypeVar("P")
+# What a worker runs per search: (its pipeline, photo paths, vision settings) -> analyses.
+Task = Callable[[P, list[str], VisionSettings], list[ProbeAnalysis]]
+# How a worker loads its pipeline once, at start.
+Loader = Callable[[VisionSettings], P]
 
 
-def analyse_task(pipeline: Any, photos: list[str], vision: VisionSettings) -> list[ProbeAnalysis]:
+def analyse_task(
+    pipeline: FacePipeline, photos: list[str], vision: VisionSettings
+) -> list[ProbeAnalysis]:
     """The real task: decode each photo and find its face (see :func:`analyse_probes`)."""
     return analyse_probes(
         pipeline,
@@ -77,8 +83,8 @@ def _serve(
     vision: VisionSettings,
     parent_pid: int,
     memory_budget: int,
-    loader: Callable[[VisionSettings], Any],
-    task: Task,
+    loader: Loader[P],
+    task: Task[P],
 ) -> None:
     """A worker's life: load the models, cap the memory, then answer one search at a time."""
     die_with_parent(parent_pid, deathsig=False)  # started from a request thread: watchdog only
@@ -120,16 +126,15 @@ class _Worker:
     ready: bool = False
 
 
-class ProbePool:
-    """``search.workers`` probe-analysis processes shared by every request of a server."""
+class ProbePool(Generic[P]):
+    """``search.workers`` probe-analysis processes shared by every request of a server.
+
+    Generic in what a worker loads: :func:`model_pool` gives the real one (the face pipeline and
+    :func:`analyse_task`); tests pass a stand-in loader and task of their own.
+    """
 
     def __init__(
-        self,
-        vision: VisionSettings,
-        budget: SearchSettings,
-        *,
-        task: Task = analyse_task,
-        loader: Callable[[VisionSettings], Any] = load_pipeline,
+        self, vision: VisionSettings, budget: SearchSettings, *, task: Task[P], loader: Loader[P]
     ) -> None:
         self.vision = vision
         self.budget = budget
@@ -268,3 +273,8 @@ def _kill(worker: _Worker) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker.process.pid, signal.SIGKILL)
     worker.process.join(timeout=5)
+
+
+def model_pool(vision: VisionSettings, budget: SearchSettings) -> ProbePool[FacePipeline]:
+    """The server's pool: each worker loads the face pipeline and analyses probe photos."""
+    return ProbePool(vision, budget, task=analyse_task, loader=load_pipeline)

@@ -110,6 +110,43 @@ class Sighting:
         return cls(**_known(cls, data))
 
 
+@dataclass(frozen=True, kw_only=True)
+class SearchCalibration:
+    """The calibration a search decided with, as the search result and the stored search keep it.
+
+    Stored searches are JSON written by earlier versions and by test fixtures, some with only the
+    thresholds: a field that was not stored reads as ``None`` and :meth:`to_json` leaves it out
+    again, so the stored and shown JSON keep exactly the keys they had.
+    """
+
+    method: str | None = None
+    match_threshold: float
+    possible_threshold: float
+    match_fpir: float | None = None
+    possible_fpir: float | None = None
+    measured_on_accounts: int | None = None
+    score_kind: str | None = None
+    notes: tuple[str, ...] | None = None
+    # The calibration's sample count, read when a stored search has it (the search itself does
+    # not write it today); never serialised unless present.
+    samples: Hidden[int | None] = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form, in the order the search writes it; fields never stored are left out."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.notes is not None:
+            data["notes"] = list(self.notes)
+        return {k: v for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchCalibration:
+        """The record as stored in JSON (a stored search's ``params["calibration"]``)."""
+        known = _known(cls, data)
+        if known.get("notes") is not None:
+            known["notes"] = tuple(known["notes"])
+        return cls(**known)
+
+
 @dataclass
 class SearchResult:
     """Everything a search found, ready for the CLI, the API and the case record."""
@@ -120,7 +157,7 @@ class SearchResult:
     gallery_accounts: int
     gallery_faces: int
     model: str
-    calibration: dict[str, Any]
+    calibration: SearchCalibration
     score_kind: str = "cosine"
     # The fused probe vector and the highest face id of the index it was searched against: what a
     # case keeps so that later rescans compare only newer faces (cases/standing.py). Never shown:
@@ -132,6 +169,7 @@ class SearchResult:
         """A JSON-ready form (without the probe vector and watermark)."""
         data = asdict(replace(self, probe_vector=None))
         del data["probe_vector"], data["watermark"]
+        data["calibration"] = self.calibration.to_json()
         return data
 
 

@@ -30,6 +30,7 @@ from nextofkin.identify.normalise import CohortStore, HitScorer, scorer_for
 from nextofkin.identify.results import Candidate as Candidate
 from nextofkin.identify.results import Evidence as Evidence
 from nextofkin.identify.results import ProbeFace as ProbeFace
+from nextofkin.identify.results import SearchCalibration as SearchCalibration
 from nextofkin.identify.results import SearchResult as SearchResult
 from nextofkin.identify.results import Sighting as Sighting
 from nextofkin.vision.models import l2_normalise
@@ -225,16 +226,16 @@ class Searcher:
             gallery_faces=len(self.index),
             model=self.index.description.model,
             score_kind=scorer.kind,
-            calibration={
-                "method": calibration.method,
-                "match_threshold": calibration.match_threshold,
-                "possible_threshold": calibration.possible_threshold,
-                "match_fpir": calibration.match_fpir,
-                "possible_fpir": calibration.possible_fpir,
-                "measured_on_accounts": calibration.accounts,
-                "score_kind": calibration.score_kind,
-                "notes": calibration.notes,
-            },
+            calibration=SearchCalibration(
+                method=calibration.method,
+                match_threshold=calibration.match_threshold,
+                possible_threshold=calibration.possible_threshold,
+                match_fpir=calibration.match_fpir,
+                possible_fpir=calibration.possible_fpir,
+                measured_on_accounts=calibration.accounts,
+                score_kind=calibration.score_kind,
+                notes=tuple(calibration.notes),
+            ),
             probe_vector=tuple(float(v) for v in np.asarray(vector, dtype=np.float32)),
             watermark=int(indexed.max()) if indexed.size else 0,
         )

@@ -67,7 +67,7 @@ from nextofkin.kin.gather import (
 )
 from nextofkin.kin.links import Links, load_links
 from nextofkin.kin.photos import Gathered, load_photos
-from nextofkin.kin.results import EvidencePhoto, KinRelation, KinResult
+from nextofkin.kin.results import EvidencePhoto, KinRelation, KinResult, SameFaceAccount
 from nextofkin.kin.scoring import DEFAULT_WEIGHTS, FAMILY, Weights, judge
 from nextofkin.users.service import Permission, require
 from nextofkin.workspace import Workspace
@@ -337,7 +337,7 @@ class KinService:
                 "not searched in other accounts"
             )
         same = [
-            {"account": g.links.accounts[a].external_id, "account_id": a, "similarity": round(s, 4)}
+            SameFaceAccount(g.links.accounts[a].external_id, a, round(s, 4))
             for a, s in sorted(g.same_face.items(), key=lambda kv: -kv[1])
             if a in g.links.accounts
         ]

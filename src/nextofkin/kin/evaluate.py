@@ -267,7 +267,7 @@ class _Tally:
             if r.account in relatives:
                 self.fam_true_in_top5 += 1
                 self.fam_true_labelled += r.relation == "family"
-        same = {s["account"] for s in result.same_face_accounts}
+        same = {s.account for s in result.same_face_accounts}
         for other, kind in relatives.items():
             if kind == "sibling":
                 self.sib_pairs += 1

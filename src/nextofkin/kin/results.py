@@ -40,6 +40,16 @@ class KinRelation:
     declared: list[Declaration] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SameFaceAccount:
+    """Another account whose owner has the person's face: a second account, or a look-alike
+    such as a sibling; never counted as a relative."""
+
+    account: str
+    account_id: int
+    similarity: float
+
+
 @dataclass
 class KinResult:
     """Everything the kin engine found for one account."""
@@ -51,7 +61,7 @@ class KinResult:
     owner_faces: int
     thresholds: dict[str, float]
     relations: list[KinRelation]
-    same_face_accounts: list[dict[str, Any]] = field(default_factory=list)
+    same_face_accounts: list[SameFaceAccount] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

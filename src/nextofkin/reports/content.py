@@ -265,9 +265,9 @@ def _search_views(
     views = []
     for s in info.searches:
         probe_face = _probe_face(workspace.media_dir, s)
-        calibration = s.calibration
+        calibration = s.calibration.to_json() if s.calibration else {}
         view = SearchView(s.id, s.run_by, s.run_at, s.model, s.gallery_size, calibration)
-        ctx = _Ctx(verdicts, calibration.get("samples"))
+        ctx = _Ctx(verdicts, s.calibration.samples if s.calibration else None)
         view.candidates = [
             _candidate_view(session, rank, c, s, probe_face, ctx)
             for rank, c in enumerate(s.candidates, start=1)

@@ -22,10 +22,11 @@ from nextofkin.errors import ModelError
 from nextofkin.gallery.maintenance import open_index
 from nextofkin.i18n import _
 from nextofkin.identify.interfaces import Identifier
-from nextofkin.identify.probe_pool import ProbePool
+from nextofkin.identify.probe_pool import ProbePool, model_pool
 from nextofkin.identify.results import SearchResult
 from nextofkin.identify.service import IdentifyService, ProbeAnalyser
 from nextofkin.kin.engine import KinService
+from nextofkin.vision.pipeline import FacePipeline
 from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class SearchEngine:
         self._stamp: tuple[tuple[str, int, int], ...] = ()
         self._kin: KinService | None = None
         self._kin_stamp: tuple[tuple[str, int, int], ...] = ()
-        self._pool: ProbePool | None = None
+        self._pool: ProbePool[FacePipeline] | None = None
 
     @property
     def loaded(self) -> bool:
@@ -71,7 +72,7 @@ class SearchEngine:
         else:
             service = IdentifyService(self.workspace)
             if self._pool is None:
-                self._pool = ProbePool(service.vision, self.workspace.settings.search)
+                self._pool = model_pool(service.vision, self.workspace.settings.search)
             service.analyser = self._pool
             self._service = service
         log.info("search engine ready")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 from sqlalchemy import select
@@ -31,7 +30,7 @@ from nextofkin.cases.service import (
 from nextofkin.gallery.records import Image as GalleryImage
 from nextofkin.gallery.records import Photo
 from nextofkin.identify.meaning import decision_label, stored_meaning
-from nextofkin.identify.results import Candidate, Sighting
+from nextofkin.identify.results import Candidate, SearchCalibration, Sighting
 from nextofkin.notify.service import OutboxState, outbox
 from nextofkin.settings import ReviewPolicy
 from nextofkin.users.service import Permission, require
@@ -121,7 +120,7 @@ class CasePage:
     probes: list[ProbeView]
     search: SearchInfo | None
     candidates: list[CandidateView]
-    calibration: dict[str, Any]
+    calibration: SearchCalibration | None
     sightings: list[Sighting]
     custody: list[CustodyCheck] = field(default_factory=list)
 
@@ -158,7 +157,7 @@ def case_page(
             if search is not None
             else []
         ),
-        calibration=search.calibration if search is not None else {},
+        calibration=search.calibration if search is not None else None,
         sightings=search.sightings if search is not None else [],
         custody=custody,
     )
@@ -221,7 +220,7 @@ def _candidate_views(
     for made in info.decisions:
         last[made.account_ref] = made
     identified = set(info.identified_ref.split(",")) if info.identified_ref else set()
-    samples = search.calibration.get("samples")
+    samples = search.calibration.samples if search.calibration else None
     views = []
     for rank, cand in enumerate(search.candidates, start=1):
         previous = last.get(cand.ref)

@@ -176,7 +176,7 @@ def candidates(number: str, state: StateDep, actor: Viewer) -> CandidateList:
         info.number,
         info.state.value,
         page.search.id if page.search else None,
-        page.calibration,
+        page.calibration.to_json() if page.calibration else {},
         page.candidates,
     )
 
