@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import PlainSerializer
 from sqlalchemy.orm import Session
 
 from nextofkin.cases.records import CaseDecision, CasePhoto, CaseSearch
@@ -51,6 +52,50 @@ def stored_probes(search: CaseSearch) -> list[StoredProbe]:
 
 
 @dataclass(frozen=True)
+class SearchParams:
+    """What a stored search keeps beside its candidates and probe faces (the row's ``params``).
+
+    A key the stored JSON lacks (``top`` when no limit was asked; older rows) reads as ``None``
+    and :meth:`to_json` leaves it out again, so the CLI's and the API's JSON keep the stored keys.
+    """
+
+    top: int | None = None
+    calibration: SearchCalibration | None = None
+    gallery_faces: int | None = None
+    sightings: list[Sighting] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form the search row stores, in the order the search writes it."""
+        data: dict[str, Any] = {}
+        if self.top is not None:
+            data["top"] = self.top
+        if self.calibration is not None:
+            data["calibration"] = self.calibration.to_json()
+        if self.gallery_faces is not None:
+            data["gallery_faces"] = self.gallery_faces
+        if self.sightings is not None:
+            data["sightings"] = [asdict(s) for s in self.sightings]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchParams:
+        """The record as the search row stores it."""
+        calibration, sightings = data.get("calibration"), data.get("sightings")
+        return cls(
+            top=data.get("top"),
+            calibration=SearchCalibration.from_json(calibration) if calibration else None,
+            gallery_faces=data.get("gallery_faces"),
+            sightings=None if sightings is None else [Sighting.from_json(s) for s in sightings],
+        )
+
+
+# The API shows a search's params as the row stores them (keys it lacks stay out, as in the CLI).
+ShownParams = Annotated[
+    SearchParams, PlainSerializer(SearchParams.to_json, return_type=dict[str, Any])
+]
+
+
+@dataclass(frozen=True)
 class SearchInfo:
     """One search of a case."""
 
@@ -59,20 +104,19 @@ class SearchInfo:
     run_at: datetime
     model: str | None
     gallery_size: int | None
-    params: dict[str, Any]
+    params: ShownParams
     probe_faces: list[StoredProbe]
     candidates: list[Candidate]
 
     @property
     def calibration(self) -> SearchCalibration | None:
         """The calibration the search used, as it stored it (thresholds, rates, sample count)."""
-        stored = self.params.get("calibration")
-        return SearchCalibration.from_json(stored) if stored else None
+        return self.params.calibration
 
     @property
     def sightings(self) -> list[Sighting]:
         """Where the probe appears as a companion in other accounts' photos (typed records)."""
-        return [Sighting.from_json(s) for s in self.params.get("sightings") or []]
+        return list(self.params.sightings or [])
 
 
 @dataclass(frozen=True)
@@ -113,6 +157,8 @@ class CaseInfo:
         """A JSON-ready form."""
         data = asdict(self)
         data["state"] = self.state.value
+        for search, shown in zip(self.searches, data["searches"], strict=True):
+            shown["params"] = search.params.to_json()
         return data
 
 
@@ -149,7 +195,7 @@ def search_info(search: CaseSearch) -> SearchInfo:
         run_at=search.run_at,
         model=search.model,
         gallery_size=search.gallery_size,
-        params=dict(search.params or {}),
+        params=SearchParams.from_json(search.params or {}),
         probe_faces=stored_probes(search),
         candidates=stored_candidates(search),
     )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from nextofkin import audit
 from nextofkin.cases.custody import check_photos, open_case, store_photos
-from nextofkin.cases.info import PhotoInfo, SearchInfo, case_photos, search_info
+from nextofkin.cases.info import PhotoInfo, SearchInfo, SearchParams, case_photos, search_info
 from nextofkin.cases.probes import remember_probe
 from nextofkin.cases.records import Case, CasePhoto, CaseSearch
 from nextofkin.cases.states import AFTER_SEARCH, CaseState, get_case, state_label, transition
@@ -93,12 +93,9 @@ def _new_search(
         run_by=run_by,
         model=result.model,
         gallery_size=result.gallery_accounts,
-        params={
-            **({} if top is None else {"top": top}),
-            "calibration": result.calibration.to_json(),
-            "gallery_faces": result.gallery_faces,
-            "sightings": [asdict(s) for s in result.sightings],
-        },
+        params=SearchParams(
+            top, result.calibration, result.gallery_faces, list(result.sightings)
+        ).to_json(),
         probe_faces=[_probe_json(p, by_path, media) for p in result.probes],
         candidates=[asdict(c) for c in result.candidates],
     )
