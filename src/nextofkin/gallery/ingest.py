@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict, Unpack
 
 from nextofkin.errors import ImageError
 from nextofkin.gallery.analysis import FaceData, ImageResult, init_worker, named, process_image
@@ -292,15 +293,19 @@ def _register(workspace: Workspace, report: IngestReport, root: Path, export: Ex
         return source.id
 
 
+class IngestOptions(TypedDict, total=False):
+    """How to run an ingest, each optional; one record for :func:`ingest_export` and
+    ``nextofkin.identify.derived.ingest``, which passes it through unchanged."""
+
+    source_name: str | None  # default: the export folder's name
+    workers: int | None  # default: the workspace's ``workers`` setting
+    progress: ProgressFn | None
+    commit_every: float  # seconds between commits (default 2.0)
+    layout: str  # default "auto"
+
+
 def ingest_export(
-    workspace: Workspace,
-    root: Path,
-    *,
-    source_name: str | None = None,
-    workers: int | None = None,
-    progress: ProgressFn | None = None,
-    commit_every: float = 2.0,
-    layout: str = "auto",
+    workspace: Workspace, root: Path, **options: Unpack[IngestOptions]
 ) -> IngestReport:
     """Ingest the export at ``root`` into the records (see the module docstring).
 
@@ -310,23 +315,24 @@ def ingest_export(
     """
     started = time.monotonic()
     root = root.expanduser().resolve()
+    progress = options.get("progress")
     # Read first: a root in no known layout is refused before any model is loaded.
-    export = read_export(root, layout)
+    export = read_export(root, options.get("layout", "auto"))
     # Resolved before anything is embedded: new faces must be vectors of the workspace's model.
     embedder = resolve_embedder(workspace)
     vision = workspace_vision(workspace, embedder)
-    report = IngestReport(source=source_name or root.name, layout=export.layout)
+    report = IngestReport(source=options.get("source_name") or root.name, layout=export.layout)
     source_id = _register(workspace, report, root, export)
     with workspace.session() as session:
         pending = pending_by_path(session, session.get_one(Source, source_id), root)
-    workers = max(1, workers or workspace.settings.workers)
+    workers = max(1, options.get("workers") or workspace.settings.workers)
     if progress:
         progress(0, len(pending))
     pool = _Pool(min(workers, len(pending)), vision, vision.max_pixels) if pending else None
     run = _Run(
         workspace.sessions(), pool, report, embedder.spec, vision.detector, len(pending), progress
     )
-    run.run(pending, vision.max_bytes, 4 * workers, commit_every)
+    run.run(pending, vision.max_bytes, 4 * workers, options.get("commit_every", 2.0))
     report.failures = failures_of(workspace, source_id)
     report.seconds = round(time.monotonic() - started, 2)
     return report

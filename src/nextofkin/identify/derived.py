@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typing_extensions import Unpack
 
 from nextofkin.gallery.cluster.neighbours import PendingNeighbours, ShardCohort
 from nextofkin.gallery.index import VectorIndex, reconcile
-from nextofkin.gallery.ingest import IngestReport, ProgressFn, ingest_export
+from nextofkin.gallery.ingest import IngestOptions, IngestReport, ingest_export
 from nextofkin.gallery.ingest_lock import ingest_lock
 from nextofkin.gallery.maintenance import embedder_spec, open_index, resolve_dirty_owners
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord
@@ -231,32 +232,16 @@ def derive_after(workspace: Workspace, run: Callable[[], IngestReport]) -> Inges
     return report
 
 
-def ingest(
-    workspace: Workspace,
-    root: Path,
-    *,
-    source_name: str | None = None,
-    workers: int | None = None,
-    progress: ProgressFn | None = None,
-    commit_every: float = 2.0,
-    layout: str = "auto",
-) -> IngestReport:
+def ingest(workspace: Workspace, root: Path, **options: Unpack[IngestOptions]) -> IngestReport:
     """Ingest the export at ``root`` on this machine, then derive everything searches need.
 
-    ``layout`` is one of :data:`nextofkin.gallery.importers.detect.FORMATS` (``auto``: detected).
-    One ingest runs at a time per workspace: another one raises :class:`Busy` at once. A full
-    disk raises :class:`DiskFull`; what was committed stays, and the next run resumes.
+    ``options`` are :class:`~nextofkin.gallery.ingest.IngestOptions` (``layout`` is one of
+    :data:`nextofkin.gallery.importers.detect.FORMATS`; ``auto``: detected). One ingest runs at
+    a time per workspace: another one raises :class:`Busy` at once. A full disk raises
+    :class:`DiskFull`; what was committed stays, and the next run resumes.
     """
 
     def run() -> IngestReport:
-        return ingest_export(
-            workspace,
-            root,
-            source_name=source_name,
-            workers=workers,
-            progress=progress,
-            commit_every=commit_every,
-            layout=layout,
-        )
+        return ingest_export(workspace, root, **options)
 
     return derive_after(workspace, run)
