@@ -17,8 +17,7 @@ MAX_FUNCTION_LINES = 60
 # module path -> its lines today
 MODULES_OVER: dict[str, int] = {}
 # "module path::function" -> its lines today (the shrinking allow-list)
-FUNCTIONS_OVER: dict[str, int] = {
-}
+FUNCTIONS_OVER: dict[str, int] = {}
 
 
 def _sizes() -> tuple[dict[str, int], dict[str, int]]:

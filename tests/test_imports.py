@@ -25,8 +25,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 EXEMPT = ("nextofkin/cli/",)
 
 # module path -> function-level nextofkin imports in it today (the shrinking allow-list)
-FUNCTION_IMPORTS: dict[str, int] = {
-}
+FUNCTION_IMPORTS: dict[str, int] = {}
 # module path -> imports by name (importlib) in it today
 IMPORTS_BY_NAME: dict[str, int] = {}
 
