@@ -373,5 +373,5 @@ class KinService:
         info = {r[0]: (r[1], r[2]) for r in rows}
         for relation in relations:
             contacts, source = info.get(relation.account_id, ({}, ""))
-            relation.contacts = dict(contacts or {})
+            relation.contacts = {str(k): str(v) for k, v in (contacts or {}).items()}
             relation.source = source

@@ -31,7 +31,7 @@ class KinRelation:
     source: str
     name: str | None
     city: str | None
-    contacts: dict[str, Any]
+    contacts: dict[str, str]
     score: float
     relation: str
     kinship: str | None

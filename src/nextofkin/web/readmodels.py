@@ -106,7 +106,7 @@ class AccountDetail:
     name: str | None
     url: str | None
     city: str | None
-    contacts: dict[str, Any]
+    contacts: dict[str, str]
     friends: list[str]
     photos: list[PhotoInfo]
     owner_faces: int
@@ -265,7 +265,7 @@ def account_detail(session: Session, account_id: int) -> AccountDetail:
         name=account.name,
         url=account.url,
         city=account.city,
-        contacts=dict(account.contacts or {}),
+        contacts={str(k): str(v) for k, v in (account.contacts or {}).items()},
         friends=list(account.friends or []),
         photos=infos,
         owner_faces=roles.count("owner"),
