@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nextofkin import i18n
 from nextofkin.kin import cues
-from nextofkin.kin.labels import KIN_WORDS, kin_label
+from nextofkin.kin.labels import EVIDENCE_WHY, KIN_WORDS, evidence_label, kin_label
 from nextofkin.kin.scoring import _DECLARED_TYPES
 
 
@@ -23,3 +23,9 @@ def test_kin_words_in_ukrainian() -> None:
         assert kin_label("cousin-twice-removed") == "cousin-twice-removed"
     with i18n.use_language("en"):
         assert kin_label("in_law") == "in-law"
+
+
+def test_why_a_photo_is_evidence_in_ukrainian() -> None:
+    with i18n.use_language("uk"):
+        for why in ("companion", "appears", "tag"):
+            assert evidence_label(why) != EVIDENCE_WHY[why], why

@@ -12,7 +12,7 @@ from nextofkin.cli.common import cells, console, handle_errors, lit, print_json,
 from nextofkin.cli.eval_group import eval_app
 from nextofkin.gallery.accounts import resolve_account
 from nextofkin.i18n import _, format_number, lazy_gettext, ngettext
-from nextofkin.kin.labels import kin_label
+from nextofkin.kin.labels import evidence_label, kin_label
 from nextofkin.kin.results import EvidencePhoto, KinResult
 from nextofkin.users.service import Permission, require
 
@@ -151,5 +151,5 @@ def _print_relations(result: KinResult) -> None:
 
 def _evidence_line(e: EvidencePhoto) -> str:
     """One evidence photo: why it counts (and the tag), and its caption."""
-    why = e.why + (_(", tag %(tag)s", tag=e.tag) if e.tag else "")
+    why = evidence_label(e.why) + (_(", tag %(tag)s", tag=e.tag) if e.tag else "")
     return f"{e.photo} [{why}]" + (f" “{e.caption}”" if e.caption else "")

@@ -35,3 +35,16 @@ def kin_label(word: object) -> str:
     """A relation (family, friend, unknown) or kinship word (mother, son…), in the current
     language; a word the table does not know is shown as it is."""
     return label(KIN_WORDS, word)
+
+
+# EvidencePhoto.why: why a photo is evidence (kin/gather.py).
+EVIDENCE_WHY: dict[str, str] = {
+    "companion": N_("with the person in the person's photo"),
+    "appears": N_("the person appears in their photo"),
+    "tag": N_("tagged"),
+}
+
+
+def evidence_label(why: object) -> str:
+    """Why a photo is evidence, in the current language."""
+    return label(EVIDENCE_WHY, why)

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from nextofkin.i18n import N_, gettext, label, ngettext
+from nextofkin.kin.labels import kin_label
 
 FAMILY = "family"
 FRIEND = "friend"
@@ -265,7 +266,7 @@ def _words_and_circle(e: PairEvidence, terms: list[str]) -> list[str]:
     """The reasons from captions, surname, city, the family circle and the years, in words."""
     reasons: list[str] = []
     if e.family_words > 0:
-        words = ", ".join(terms[:3]) or gettext("family")
+        words = ", ".join(kin_label(term) for term in terms[:3]) or gettext("family")
         reasons.append(
             gettext("kinship words in captions of joint photos (%(words)s)", words=words)
         )

@@ -35,7 +35,7 @@ from nextofkin.i18n import gettext
 from nextofkin.identify.meaning import decision_explanation, stored_meaning
 from nextofkin.identify.results import Candidate, Evidence
 from nextofkin.kin.engine import KinService
-from nextofkin.kin.labels import kin_label
+from nextofkin.kin.labels import evidence_label, kin_label
 from nextofkin.kin.results import KinRelation
 from nextofkin.notify.model import MessageInfo
 from nextofkin.notify.service import outbox
@@ -163,7 +163,7 @@ def _safe(picture: Callable[[], Image.Image]) -> str | None:
 
 def _kin_row(r: KinRelation) -> KinRow:
     evidence = "; ".join(
-        f"{e.photo} ({e.why}"
+        f"{e.photo} ({evidence_label(e.why)}"
         + (f", {e.similarity:.3f}" if e.similarity is not None else "")
         + (f", tag ({e.tag})" if e.tag else "")
         + ")"

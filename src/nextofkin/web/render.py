@@ -15,7 +15,7 @@ from nextofkin.cases.labels import message_state_label, state_label, verdict_lab
 from nextofkin.gallery.labels import face_role_label, photo_kind_label
 from nextofkin.i18n import _, format_datetime, format_number, install_jinja
 from nextofkin.identify.meaning import decision_explanation, decision_label, meaning_text
-from nextofkin.kin.labels import kin_label
+from nextofkin.kin.labels import evidence_label, kin_label
 from nextofkin.users.labels import role_label
 from nextofkin.users.service import Permission
 from nextofkin.web.csrf import csrf_token
@@ -82,6 +82,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["evidence_kind"] = photo_kind_label
     env.filters["message_state"] = message_state_label
     env.filters["kin"] = kin_label
+    env.filters["kin_why"] = evidence_label
     env.globals["meaning"] = meaning_text
     # Pages ask `actor.may(Permission.X)`, never compare role names.
     env.globals["Permission"] = Permission
