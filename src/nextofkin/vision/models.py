@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -68,6 +68,21 @@ class Embedder(Protocol):
     def embed(self, chips: Sequence[RGBImage]) -> np.ndarray:
         """Vectors of shape (len(chips), spec.dim), float32, each of unit length."""
         ...
+
+
+@runtime_checkable
+class PacksChips(Protocol):
+    """An embedder whose chip packs several models' chips (fusion): face quality is measured on
+    the region it names, not on the whole pack."""
+
+    def quality_region(self, chip: RGBImage) -> RGBImage:
+        """The part of ``chip`` that face quality is measured on."""
+        ...
+
+
+def quality_chip(embedder: Embedder, chip: RGBImage) -> RGBImage:
+    """The chip face quality is measured on: ``chip`` itself, or its quality region."""
+    return embedder.quality_region(chip) if isinstance(embedder, PacksChips) else chip
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from nextofkin.i18n import label as label_of
 from nextofkin.settings import VisionSettings
 from nextofkin.vision import quality
 from nextofkin.vision.image_io import require_face_size
-from nextofkin.vision.models import Detector, Embedder, LandmarkModel, ModelRegistry
+from nextofkin.vision.models import Detector, Embedder, LandmarkModel, ModelRegistry, quality_chip
 from nextofkin.vision.types import Box, Detection, Face, PhotoFaces, Points, RGBImage
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class FacePipeline:
                     box=box,
                     landmarks=landmarks,
                     detection_score=det.score,
-                    quality=quality.assess(chip, points, det.score),
+                    quality=quality.assess(quality_chip(self.embedder, chip), points, det.score),
                     embedding=vector.astype(np.float32),
                     rotation=view.angle,
                     chip=chip if keep_chips else None,

@@ -8,7 +8,7 @@ among them: no import cycle, and no function-level import to hide one.
 from __future__ import annotations
 
 from nextofkin.settings import VisionSettings
-from nextofkin.vision import dlib_models, dlib_onnx, flip, onnx_pack, tfjs_onnx
+from nextofkin.vision import dlib_models, dlib_onnx, flip, mobilefacenet, onnx_pack, tfjs_onnx
 from nextofkin.vision.models import ModelRegistry
 from nextofkin.vision.onnx_runtime import OnnxRuntime
 
@@ -25,5 +25,6 @@ def default_registry(vision: VisionSettings | None = None) -> ModelRegistry:
         flip.register_flip_variant(
             registry, base, same_person=flip.DLIB_FLIP_SAME_PERSON, strict=flip.DLIB_FLIP_STRICT
         )
+    mobilefacenet.register(registry)
     onnx_pack.register_configured(registry, vision)
     return registry
