@@ -26,12 +26,43 @@ def reindex_command(
         ),
     ),
     json_out: bool = typer.Option(False, "--json", help=lazy_gettext("Print the report as JSON.")),
+    embedder: str | None = typer.Option(
+        None,
+        "--embedder",
+        help=lazy_gettext(
+            "Move the workspace to this registered embedder: every face is embedded again "
+            "from its stored photo and landmarks (resumable), then the workspace switches."
+        ),
+    ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help=lazy_gettext("Worker processes for --embedder (default: the `workers` setting)."),
+    ),
+    batch: int = typer.Option(
+        32, "--batch", min=1, help=lazy_gettext("Images per committed batch for --embedder.")
+    ),
 ) -> None:
     """Rebuild the vector index from the embeddings stored in the database.
 
     The new index replaces the old one atomically: a rebuild interrupted at any moment leaves the
-    old index in place. The calibration is kept (the faces did not change).
+    old index in place. The calibration is kept (the faces did not change). With ``--embedder``
+    the faces are embedded again by another model first (docs/MODELS.md).
     """
+    if embedder is not None:
+        # Loaded only here: it brings the ingest and derive code.
+        from nextofkin.cli.reembed import run_move
+
+        run_move(
+            state(ctx), embedder, workers=workers, batch=batch, factory=factory, json_out=json_out
+        )
+        return
+    _rebuild(ctx, factory, json_out)
+
+
+def _rebuild(ctx: typer.Context, factory: str | None, json_out: bool) -> None:
+    """The index rebuilt from the stored vectors, reported and audited."""
     ws = state(ctx).workspace
     index = open_index(ws)
     with (

@@ -146,6 +146,13 @@ def _held(workspace: Workspace, registry: ModelRegistry) -> tuple[str, EmbedderS
     return found, "inferred"
 
 
+def held_embedder(workspace: Workspace, registry: ModelRegistry) -> str | None:
+    """The registered embedder the workspace's faces were made with (``None``: no faces yet),
+    whatever the settings ask for: what ``nextofkin reindex --embedder`` moves away from."""
+    held = _held(workspace, registry)
+    return held[0] if held is not None else None
+
+
 def resolve_embedder(
     workspace: Workspace, registry: ModelRegistry | None = None
 ) -> WorkspaceEmbedder:
@@ -183,9 +190,9 @@ def resolve_embedder(
                 "workspace %(home)s holds faces embedded with %(held_name)s (%(name)s "
                 "vectors), but the settings ask for %(embedder)s (%(name2)s vectors), "
                 "which cannot be compared with them. Unset %(env_hint)s (or set it to "
-                "%(held_name)s) to use the workspace's own embedder, or ingest into "
-                "another workspace to use %(embedder)s; `nextofkin reindex` only "
-                "rebuilds the index from the stored vectors and does not re-embed faces",
+                "%(held_name)s) to use the workspace's own embedder, ingest into "
+                "another workspace to use %(embedder)s, or move this one to it with "
+                "`nextofkin reindex --embedder %(embedder)s` (it embeds every face again)",
                 home=workspace.home,
                 held_name=held_name,
                 name=held_spec.name,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +21,30 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typing_extensions import Unpack
 
+from nextofkin.errors import ConfigError, InputError
 from nextofkin.gallery.cluster.neighbours import PendingNeighbours, ShardCohort
-from nextofkin.gallery.index import VectorIndex, reconcile
+from nextofkin.gallery.embedder import EMBEDDER_KEY, held_embedder
+from nextofkin.gallery.index import FaissIndex, ProgressFn, VectorIndex, reconcile, reindex
 from nextofkin.gallery.ingest import IngestOptions, IngestReport, ingest_export
 from nextofkin.gallery.ingest_lock import ingest_lock
 from nextofkin.gallery.maintenance import embedder_spec, open_index, resolve_dirty_owners
 from nextofkin.gallery.records import Account, Face, FaceRole, FaceRoleRecord
+from nextofkin.gallery.reembed import (
+    CarryFn,
+    Problem,
+    ReembedOptions,
+    count_faces,
+    reembed_faces,
+    switch_faces,
+)
+from nextofkin.i18n import N_, _
 from nextofkin.identify.calibration import Calibration, calibrate
 from nextofkin.identify.cohort import cohort_store as cohort_store
 from nextofkin.identify.normalise import HitScorer, refresh_cohort
 from nextofkin.identify.search import SHORTLIST, account_scores, scored_hits
 from nextofkin.settings import DecisionPolicy
 from nextofkin.vision.models import EmbedderSpec
+from nextofkin.vision.registry import default_registry
 from nextofkin.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -245,3 +257,95 @@ def ingest(workspace: Workspace, root: Path, **options: Unpack[IngestOptions]) -
         return ingest_export(workspace, root, **options)
 
     return derive_after(workspace, run)
+
+
+# --- moving the workspace to another embedder (``nextofkin reindex --embedder``) ---------------
+
+
+@dataclass
+class MoveReport:
+    """What a move to another embedder did (``switched`` only when every face had its vector)."""
+
+    embedder_from: str
+    embedder_to: str
+    model_to: str = ""
+    faces: int = 0
+    had_vector: int = 0
+    embedded: int = 0
+    missing: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    switched: bool = False
+    nothing_to_do: bool = False
+    roles_carried: int = 0
+    references_carried: dict[str, int] = field(default_factory=dict)
+    faces_removed: int = 0
+    index_total: int = 0
+    seconds: float = 0.0
+
+
+def _move_target(workspace: Workspace, name: str) -> tuple[str, EmbedderSpec, bool]:
+    """(held embedder, target spec, nothing to do), or a clear refusal."""
+    if workspace.settings.index.backend != "faiss":
+        raise ConfigError(_("re-embedding a workspace needs the FAISS index backend"))
+    registry = default_registry(workspace.settings.vision)
+    spec = registry.embedder(name).spec  # an unknown name: ModelError listing the known ones
+    held = held_embedder(workspace, registry)
+    with workspace.session() as session:
+        faces = count_faces(session, spec.name)[0]
+        others = session.scalar(select(func.count(Face.id)).where(Face.model != spec.name)) or 0
+    if held is None or not faces:
+        raise InputError(_("workspace %(home)s has no faces to re-embed", home=workspace.home))
+    held_spec = registry.embedder(held).spec
+    same = (held_spec.name, held_spec.alignment, held_spec.dim) == (
+        spec.name, spec.alignment, spec.dim
+    )  # fmt: skip
+    # Same vectors and no face of another model: nothing to do. Faces of another model left
+    # while the workspace already records the target: a move stopped inside its switch, finished.
+    return held, spec, same and not others
+
+
+def move_embedder(
+    workspace: Workspace,
+    name: str,
+    options: ReembedOptions,
+    *,
+    carry: CarryFn | None = None,
+    factory: str | None = None,
+    index_progress: ProgressFn | None = None,
+) -> MoveReport:
+    """Re-embed every face with embedder ``name`` and switch the workspace to it (see
+    gallery/reembed.py), under the ingest lock; the switch happens only when no face lacks
+    its new vector, in one transaction whose index is saved (atomically) before the commit."""
+    started = time.monotonic()
+    held, spec, nothing = _move_target(workspace, name)
+    report = MoveReport(held, name, spec.name, nothing_to_do=nothing)
+    if nothing:
+        return report
+    vision = workspace.settings.vision.model_copy(update={"embedder": name})
+    with ingest_lock(workspace, N_("re-embedding faces")):
+        done = reembed_faces(workspace.sessions, vision, name, spec, options)
+        report.faces, report.had_vector, report.embedded = (
+            done.faces,
+            done.had_vector,
+            done.embedded,
+        )
+        report.missing, report.problems = done.missing, done.problems
+        if done.missing:
+            report.seconds = round(time.monotonic() - started, 2)
+            return report
+        with workspace.sessions() as session, session.begin():
+            counts = switch_faces(session, spec.name, carry)
+            index = FaissIndex.create(workspace.index_dir, spec, policy=workspace.settings.index)
+            index.description.extra[EMBEDDER_KEY] = name
+            report.index_total = reindex(
+                index, session, factory=factory, progress=index_progress
+            ).faces
+            # The index names the new embedder from here; a kill before the commit below leaves
+            # old faces beside the new ones, and the next run finishes the switch.
+            index.save()
+        report.switched = True
+        report.roles_carried, report.references_carried = counts.roles, counts.references
+        report.faces_removed = counts.removed
+        refresh_derived(workspace, force_calibration=True)
+    report.seconds = round(time.monotonic() - started, 2)
+    return report
