@@ -8,12 +8,16 @@ flip-averaged form (cheap, already registered).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -314,3 +318,148 @@ def test_missing_photo_blocks_the_switch_until_it_is_back(lfw_home: Path, tmp_pa
     assert code == 0, output
     report = json.loads(output)
     assert report["switched"] and report["embedded"] == missing  # only what was left
+
+
+@pytest.mark.lfw
+@pytest.mark.models
+@pytest.mark.slow
+def test_killed_after_the_index_save_the_next_run_finishes(
+    lfw_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nextofkin.gallery.faiss_index import FaissIndex
+
+    before_models, before_roles = _state(lfw_home)
+    real_save = FaissIndex.save
+
+    def save_then_die(self: FaissIndex) -> None:
+        real_save(self)
+        raise Killed  # between the index's commit point and the database's
+
+    monkeypatch.setattr(FaissIndex, "save", save_then_die)
+    ws = Workspace.open(Settings.load(lfw_home))
+    try:
+        with pytest.raises(Killed):
+            move_embedder(ws, FLIP, ReembedOptions(workers=1))
+    finally:
+        ws.close()
+    monkeypatch.setattr(FaissIndex, "save", real_save)
+    half_models, half_roles = _state(lfw_home)
+    assert all(len(models) == 2 for models in half_models.values())  # old rows still there
+    assert half_roles == before_roles
+    code, output = cli(lfw_home, "reindex", "--embedder", FLIP, "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert report["switched"] and report["embedded"] == 0
+    after_models, after_roles = _state(lfw_home)
+    assert after_models == {key: [spec_of(FLIP).name] for key in before_models}
+    assert after_roles == before_roles
+
+
+@pytest.mark.lfw
+@pytest.mark.models
+@pytest.mark.slow
+def test_stored_search_evidence_follows_its_faces(lfw_home: Path, lfw_dir: Path) -> None:
+    from nextofkin.cases.records import CaseSearch
+
+    code, output = cli(lfw_home, "--user", "ada", "user", "add", "ana", "--role", "investigator")
+    assert code == 0, output
+    probe = lfw_dir / "images" / "Tony_Blair" / "Tony_Blair_0003.jpg"
+    code, output = cli(lfw_home, "--user", "ana", "identify", str(probe), "--case", "2026-7")
+    assert code == 0, output
+
+    def evidence_faces() -> list[tuple[int, int]]:
+        ws = Workspace.open(Settings.load(lfw_home))
+        try:
+            with ws.session() as session:
+                searches = list(session.scalars(select(CaseSearch)))
+                ids = [
+                    e["face_id"]
+                    for s in searches
+                    for c in s.candidates
+                    for e in c.get("evidence", [])
+                ]
+                where = {
+                    f.id: (f.image_id, f.ordinal)
+                    for f in session.scalars(select(Face).where(Face.id.in_(ids)))
+                }
+            assert set(where) == set(ids)  # every stored id names a face of the gallery
+            return [where[i] for i in ids]
+        finally:
+            ws.close()
+
+    before = evidence_faces()
+    assert before
+    code, output = cli(lfw_home, "reindex", "--embedder", FLIP, "--json")
+    assert code == 0, output
+    assert json.loads(output)["references_carried"]["case_searches"] == 1
+    assert evidence_faces() == before  # the same faces, under their new ids
+
+
+@pytest.fixture(scope="module")
+def template_home(lfw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small plain-embedder workspace made once, copied by each example (SQLite only)."""
+    from nextofkin.identify.derived import ingest
+
+    if os.environ.get("NEXTOFKIN_TEST_DATABASE_URL"):
+        pytest.skip("copies a SQLite workspace directory")
+    root = tmp_path_factory.mktemp("template")
+    settings = Settings.load(root / "ws")
+    settings.vision.embedder = PLAIN
+    ws = Workspace.open(settings)
+    try:
+        ingest(ws, _export(lfw_dir, root / "export"), workers=1)
+    finally:
+        ws.close()
+    return root / "ws"
+
+
+@pytest.mark.lfw
+@pytest.mark.models
+@pytest.mark.slow
+@hsettings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(kills=st.lists(st.integers(min_value=1, max_value=8), max_size=3), batch=st.integers(1, 4))
+def test_interleaved_kills_lose_nothing_and_duplicate_nothing(
+    template_home: Path, tmp_path: Path, kills: list[int], batch: int
+) -> None:
+    """Runs killed after any number of progress reports (a committed batch, or a step of the
+    switch's index rebuild), then one that finishes: every face once, in the new model."""
+    home = tmp_path / f"ws-{len(list(tmp_path.iterdir()))}"
+    shutil.copytree(template_home, home)
+    before_models, before_roles = _state(home)
+    embedded_so_far = 0
+    for kill_at in kills:
+        seen: list[int] = []
+
+        def kill(done: int, total: int, seen: list[int] = seen, at: int = kill_at) -> None:
+            seen.append(done)
+            if len(seen) > at:
+                raise Killed
+
+        ws = Workspace.open(Settings.load(home))
+        try:
+            move_embedder(ws, FLIP, ReembedOptions(1, batch, kill), index_progress=kill)
+        except Killed:
+            pass
+        finally:
+            ws.close()
+        models, roles = _state(home)
+        assert set(models) == set(before_models)  # no face lost
+        assert all(len(m) == len(set(m)) for m in models.values())  # none twice in a model
+        new = sum(spec_of(FLIP).name in m for m in models.values())
+        assert new >= embedded_so_far  # committed batches stay
+        embedded_so_far = new
+        if any(len(m) == 2 for m in models.values()):
+            assert roles == before_roles  # not switched: the old faces keep their roles
+    ws = Workspace.open(Settings.load(home))
+    try:
+        report = move_embedder(ws, FLIP, ReembedOptions(1, batch))
+    finally:
+        ws.close()
+    assert report.switched or report.nothing_to_do
+    after_models, after_roles = _state(home)
+    assert after_models == {key: [spec_of(FLIP).name] for key in before_models}
+    assert after_roles == before_roles

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from nextofkin.errors import ImageError
 from nextofkin.gallery.records import Face, FaceRoleRecord, Image, Photo, Source
@@ -205,7 +206,7 @@ class _Workers:
             self.pool = None
 
 
-def _lacking(target: str) -> object:
+def _lacking(target: str) -> ColumnElement[bool]:
     """Faces of another model with no vector of ``target`` yet (same image and ordinal)."""
     new = aliased(Face)
     return ~exists().where(
@@ -219,7 +220,7 @@ def count_faces(session: Session, target: str) -> tuple[int, int]:
     total = session.scalar(select(func.count()).select_from(pairs)) or 0
     lacking = (
         select(Face.image_id, Face.ordinal)
-        .where(Face.model != target, _lacking(target))  # type: ignore[arg-type]
+        .where(Face.model != target, _lacking(target))
         .distinct()
         .subquery()
     )
@@ -246,7 +247,7 @@ def next_jobs(session: Session, target: str, after: int, limit: int) -> list[Ree
     image_ids = list(
         session.scalars(
             select(Face.image_id)
-            .where(Face.model != target, Face.image_id > after, _lacking(target))  # type: ignore[arg-type]
+            .where(Face.model != target, Face.image_id > after, _lacking(target))
             .group_by(Face.image_id)
             .order_by(Face.image_id)
             .limit(limit)
@@ -257,7 +258,7 @@ def next_jobs(session: Session, target: str, after: int, limit: int) -> list[Ree
     faces: dict[int, dict[int, list[list[float]]]] = {i: {} for i in image_ids}
     for image_id, ordinal, landmarks in session.execute(
         select(Face.image_id, Face.ordinal, Face.landmarks)
-        .where(Face.image_id.in_(image_ids), Face.model != target, _lacking(target))  # type: ignore[arg-type]
+        .where(Face.image_id.in_(image_ids), Face.model != target, _lacking(target))
         .order_by(Face.image_id, Face.ordinal, Face.id)
     ):
         faces[image_id].setdefault(ordinal, landmarks)  # one job per face, whatever its models
