@@ -389,10 +389,38 @@ def test_stored_search_evidence_follows_its_faces(lfw_home: Path, lfw_dir: Path)
 
     before = evidence_faces()
     assert before
+    son = lfw_dir / "images" / "Tony_Blair" / "Tony_Blair_0004.jpg"
+    code, output = cli(
+        lfw_home, "--user", "ana", "inquiry", "file", str(son), "--name", "T. B.",
+        "--inquirer", "C. B.", "--relation", "mother", "--email", "c@example.org", "--consent",
+    )  # fmt: skip
+    assert code == 0, output
+    inquiry_vector = _inquiry_vectors(lfw_home)
+    assert inquiry_vector is not None
     code, output = cli(lfw_home, "reindex", "--embedder", FLIP, "--json")
     assert code == 0, output
-    assert json.loads(output)["references_carried"]["case_searches"] == 1
+    carried = json.loads(output)["references_carried"]
+    assert carried["case_searches"] == 1
+    assert (carried["inquiry_photos_to_analyse"], carried["case_photos_to_analyse"]) == (1, 1)
     assert evidence_faces() == before  # the same faces, under their new ids
+    assert _inquiry_vectors(lfw_home) is None  # forgotten: made again by the next sweep
+    code, output = cli(lfw_home, "--user", "ana", "inquiry", "match")
+    assert code == 0, output
+    again = _inquiry_vectors(lfw_home)
+    assert again is not None and not np.allclose(again, inquiry_vector)  # the new model's
+
+
+def _inquiry_vectors(home: Path) -> np.ndarray | None:
+    from nextofkin.cases.inquiry_records import InquiryPhoto
+
+    ws = Workspace.open(Settings.load(home))
+    try:
+        with ws.session() as session:
+            vectors = list(session.scalars(select(InquiryPhoto.embedding)))
+        assert len(vectors) == 1
+        return vectors[0]
+    finally:
+        ws.close()
 
 
 @pytest.fixture(scope="module")

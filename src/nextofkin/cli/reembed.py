@@ -14,10 +14,11 @@ from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from nextofkin import audit
+from nextofkin.cases.inquiry_records import CaseProbeFace, InquiryPhoto
 from nextofkin.cases.records import CaseSearch
 from nextofkin.cases.standing_records import CaseAlert, CaseProbe
 from nextofkin.cli.common import CliState, console, err_console, lit, print_json, record_action
@@ -57,7 +58,8 @@ def carry_case_references(session: Session, mapping: dict[int, int]) -> dict[str
     Stored searches keep their scores (what was shown then) but their evidence faces are
     carried, so a case page still shows the photo; alerts likewise. Standing-search probes are
     vectors of the old model: they stay, and rescans (which match probes to faces by model)
-    leave them alone until the case's next search stores a probe of the new model.
+    leave them alone until the case's next search stores a probe of the new model. The
+    inquiry sweep's vectors are forgotten, to be made again (docs/MODELS.md).
     """
     searches = 0
     for search in session.scalars(select(CaseSearch)):
@@ -71,7 +73,26 @@ def carry_case_references(session: Session, mapping: dict[int, int]) -> dict[str
         for alert in session.scalars(select(CaseAlert).where(CaseAlert.face_id.in_(part))):
             alert.face_id = mapping[alert.face_id]
             alerts += 1
-    return {"case_searches": searches, "case_alerts": alerts}
+    return {"case_searches": searches, "case_alerts": alerts, **_forget_probe_vectors(session)}
+
+
+def _forget_probe_vectors(session: Session) -> dict[str, int]:
+    """Inquiry photos' and post-mortem photos' face vectors, made by the old model, forgotten so
+    that the next inquiry sweep analyses those photos again with the new one (its matching
+    compares the two sides' vectors: they must be of one model). Photos with no face found
+    keep their reason: the detector did not change."""
+    inquiry = session.execute(
+        update(InquiryPhoto)
+        .where(InquiryPhoto.embedding.is_not(None))
+        .values(embedding=None, model=None, error=None)
+        .returning(InquiryPhoto.id)
+    ).all()
+    case_photos = session.execute(
+        delete(CaseProbeFace)
+        .where(CaseProbeFace.embedding.is_not(None))
+        .returning(CaseProbeFace.id)
+    ).all()
+    return {"inquiry_photos_to_analyse": len(inquiry), "case_photos_to_analyse": len(case_photos)}
 
 
 def dormant_probes(session: Session, model: str) -> int:
