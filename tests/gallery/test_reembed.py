@@ -491,3 +491,11 @@ def test_interleaved_kills_lose_nothing_and_duplicate_nothing(
     after_models, after_roles = _state(home)
     assert after_models == {key: [spec_of(FLIP).name] for key in before_models}
     assert after_roles == before_roles
+
+
+def test_settings_naming_another_embedder_are_refused_first(
+    synthetic_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEXTOFKIN_VISION__EMBEDDER", PLAIN)
+    code, output = cli(synthetic_home, "reindex", "--embedder", FLIP)
+    assert code == 1 and "NEXTOFKIN_VISION__EMBEDDER" in output

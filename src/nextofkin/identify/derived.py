@@ -23,7 +23,7 @@ from typing_extensions import Unpack
 
 from nextofkin.errors import ConfigError, InputError
 from nextofkin.gallery.cluster.neighbours import PendingNeighbours, ShardCohort
-from nextofkin.gallery.embedder import EMBEDDER_KEY, held_embedder
+from nextofkin.gallery.embedder import EMBEDDER_KEY, ENV_HINT, held_embedder
 from nextofkin.gallery.index import FaissIndex, ProgressFn, VectorIndex, reconcile, reindex
 from nextofkin.gallery.ingest import IngestOptions, IngestReport, ingest_export
 from nextofkin.gallery.ingest_lock import ingest_lock
@@ -289,6 +289,18 @@ def _move_target(workspace: Workspace, name: str) -> tuple[str, EmbedderSpec, bo
         raise ConfigError(_("re-embedding a workspace needs the FAISS index backend"))
     registry = default_registry(workspace.settings.vision)
     spec = registry.embedder(name).spec  # an unknown name: ModelError listing the known ones
+    vision = workspace.settings.vision
+    if "embedder" in vision.model_fields_set and vision.embedder != name:
+        # Every later command would refuse the moved workspace: say so before any work.
+        raise ConfigError(
+            _(
+                "the settings name embedder %(embedder)s (%(env_hint)s): unset it, or set it "
+                "to %(name)s, to move the workspace to %(name)s",
+                embedder=vision.embedder,
+                env_hint=ENV_HINT,
+                name=name,
+            )
+        )
     held = held_embedder(workspace, registry)
     with workspace.session() as session:
         faces = count_faces(session, spec.name)[0]
