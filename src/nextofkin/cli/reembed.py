@@ -24,7 +24,7 @@ from nextofkin.cases.standing_records import CaseAlert, CaseProbe
 from nextofkin.cli.common import CliState, console, err_console, lit, print_json, record_action
 from nextofkin.gallery.reembed import ReembedOptions
 from nextofkin.i18n import _, format_number, ngettext
-from nextofkin.identify.derived import MoveReport, move_embedder
+from nextofkin.identify.derived import MoveReport, move_embedder, move_target
 
 FACE_KEY = "face_id"
 
@@ -165,6 +165,14 @@ def run_move(
 ) -> None:
     """Move ``cli``'s workspace to embedder ``name``; exit 1 when faces are still missing."""
     ws = cli.workspace
+    held, spec, nothing = move_target(ws, name)  # refusals before the progress bar is drawn
+    if nothing:
+        done = MoveReport(held, name, spec.name, nothing_to_do=True)
+        if json_out:
+            print_json(asdict(done))
+        else:
+            _print(done)
+        return
     with Progress(
         TextColumn("[bold]" + _("re-embed") + "[/]"),
         BarColumn(),
@@ -189,7 +197,7 @@ def run_move(
     if report.switched:
         with ws.session() as session:
             data["standing_probes_asleep"] = dormant_probes(session, report.model_to)
-    if not report.nothing_to_do:
+    if not report.nothing_to_do:  # a move stopped inside its switch may still finish here
         record_action(cli, audit.Action.REINDEX, "index", {"embedder": name, **data})
     if json_out:
         print_json(data)

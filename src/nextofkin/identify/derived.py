@@ -283,8 +283,9 @@ class MoveReport:
     seconds: float = 0.0
 
 
-def _move_target(workspace: Workspace, name: str) -> tuple[str, EmbedderSpec, bool]:
-    """(held embedder, target spec, nothing to do), or a clear refusal."""
+def move_target(workspace: Workspace, name: str) -> tuple[str, EmbedderSpec, bool]:
+    """(held embedder, target spec, nothing to do) of a move to ``name``, or a clear refusal
+    (asked by the command before it draws anything, and again by :func:`move_embedder`)."""
     if workspace.settings.index.backend != "faiss":
         raise ConfigError(_("re-embedding a workspace needs the FAISS index backend"))
     registry = default_registry(workspace.settings.vision)
@@ -329,7 +330,7 @@ def move_embedder(
     gallery/reembed.py), under the ingest lock; the switch happens only when no face lacks
     its new vector, in one transaction whose index is saved (atomically) before the commit."""
     started = time.monotonic()
-    held, spec, nothing = _move_target(workspace, name)
+    held, spec, nothing = move_target(workspace, name)
     report = MoveReport(held, name, spec.name, nothing_to_do=nothing)
     if nothing:
         return report
