@@ -399,7 +399,9 @@ def test_stored_search_evidence_follows_its_faces(lfw_home: Path, lfw_dir: Path)
     assert inquiry_vector is not None
     code, output = cli(lfw_home, "reindex", "--embedder", FLIP, "--json")
     assert code == 0, output
-    carried = json.loads(output)["references_carried"]
+    moved = json.loads(output)
+    assert moved["standing_probes_asleep"] == 1  # the case's probe is the old model's
+    carried = moved["references_carried"]
     assert carried["case_searches"] == 1
     assert (carried["inquiry_photos_to_analyse"], carried["case_photos_to_analyse"]) == (1, 1)
     assert evidence_faces() == before  # the same faces, under their new ids
