@@ -27,9 +27,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import CursorResult, delete, exists, func, insert, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -48,8 +49,6 @@ ProgressFn = Callable[[int, int], None]
 # Carries the face ids the layers above keep (stored searches, alerts) to the new faces, inside
 # the switch's transaction; returns how many references it changed, by what they are.
 CarryFn = Callable[[Session, dict[int, int]], dict[str, int]]
-
-_CHUNK = 2000  # ids per IN (...) list: far below any database's limit on bound parameters
 
 
 @dataclass(frozen=True)
@@ -388,9 +387,28 @@ class SwitchCounts:
     removed: int
 
 
-def _chunks(values: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
+def _other_models(session: Session, target: str) -> list[str]:
+    return sorted(session.scalars(select(Face.model).where(Face.model != target).distinct()))
+
+
+def _carry_roles(session: Session, model: str, target: str) -> int:
+    """Roles of ``model``'s faces copied to their ``target`` faces, in one statement (one model
+    at a time: within it each old face has one new face, so no copy collides with another)."""
+    old, new, have = aliased(Face), aliased(Face), aliased(FaceRoleRecord)
+    role = FaceRoleRecord
+    chosen = (
+        select(role.account_id, new.id, role.role, role.confidence, role.cluster)
+        .join(old, old.id == role.face_id)
+        .join(new, (new.image_id == old.image_id) & (new.ordinal == old.ordinal))
+        .where(
+            old.model == model,
+            new.model == target,
+            ~exists().where(have.account_id == role.account_id, have.face_id == new.id),
+        )
+    )
+    columns = ["account_id", "face_id", "role", "confidence", "cluster"]
+    result = session.execute(insert(FaceRoleRecord).from_select(columns, chosen))
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 def switch_faces(session: Session, target: str, carry: CarryFn | None = None) -> SwitchCounts:
@@ -408,36 +426,10 @@ def switch_faces(session: Session, target: str, carry: CarryFn | None = None) ->
             .where(Face.model != target, new.model == target)
         )
     }
-    old_ids = sorted(mapping)
-    have = {
-        (int(a), int(f))
-        for a, f in session.execute(
-            select(FaceRoleRecord.account_id, FaceRoleRecord.face_id)
-            .join(Face, Face.id == FaceRoleRecord.face_id)
-            .where(Face.model == target)
-        )
-    }
-    roles = 0
-    for part in _chunks(old_ids):
-        for row in session.scalars(select(FaceRoleRecord).where(FaceRoleRecord.face_id.in_(part))):
-            key = (row.account_id, mapping[row.face_id])
-            if key in have:
-                continue
-            have.add(key)
-            session.add(
-                FaceRoleRecord(
-                    account_id=row.account_id,
-                    face_id=key[1],
-                    role=row.role,
-                    confidence=row.confidence,
-                    cluster=row.cluster,
-                )
-            )
-            roles += 1
-    session.flush()
+    roles = sum(_carry_roles(session, model, target) for model in _other_models(session, target))
     references = carry(session, mapping) if carry is not None and mapping else {}
-    for part in _chunks(old_ids):
-        session.execute(delete(FaceRoleRecord).where(FaceRoleRecord.face_id.in_(part)))
+    other_faces = select(Face.id).where(Face.model != target)
+    session.execute(delete(FaceRoleRecord).where(FaceRoleRecord.face_id.in_(other_faces)))
     removed = session.scalar(select(func.count(Face.id)).where(Face.model != target)) or 0
     session.execute(delete(Face).where(Face.model != target))
     session.flush()
