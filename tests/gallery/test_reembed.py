@@ -501,3 +501,26 @@ def test_settings_naming_another_embedder_are_refused_first(
     monkeypatch.setenv("NEXTOFKIN_VISION__EMBEDDER", PLAIN)
     code, output = cli(synthetic_home, "reindex", "--embedder", FLIP)
     assert code == 1 and "NEXTOFKIN_VISION__EMBEDDER" in output
+
+
+@pytest.mark.lfw
+@pytest.mark.models
+@pytest.mark.slow
+def test_a_dead_worker_costs_no_image(lfw_dir: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from nextofkin.gallery.reembed import _Workers
+
+    up, turned = _rotated_job(tmp_path, lfw_dir)
+    jobs = [up, turned, up, turned]
+    workers = _Workers(2, VisionSettings(), PLAIN)
+    try:
+        assert all(r.vectors is not None for r in workers.run(jobs))
+        assert workers.pool is not None
+        os.kill(next(iter(workers.pool._processes)), signal.SIGKILL)  # the OOM killer, say
+        time.sleep(0.5)
+        again = workers.run(jobs)  # the broken pool is replaced; every image still embedded
+        assert [r.error for r in again] == [None] * 4
+    finally:
+        workers.close()

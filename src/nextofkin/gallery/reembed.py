@@ -179,25 +179,47 @@ class _Workers:
             init_worker(self.vision, self.name)
 
     def run(self, jobs: Sequence[ReembedJob]) -> list[ReembedResult]:
-        """Results in the order of ``jobs``; a dead worker fails the images it took down."""
+        """Results in the order of ``jobs``. A worker killed mid-image (a crash in a model
+        binding, the OOM killer) breaks the pool and every image in flight with it: the pool is
+        restarted and those images are retried one at a time, so that only the image that
+        kills a worker alone fails (as ingest does), and a rerun does not fail its neighbours
+        again."""
         limits = (self.vision.max_bytes, self.vision.max_pixels)
         if self.pool is None:
             return [embed_image(job, *limits) for job in jobs]
-        futures: list[Future[ReembedResult]] = [
-            self.pool.submit(embed_image, job, *limits) for job in jobs
+        try:
+            futures = [self.pool.submit(embed_image, job, *limits) for job in jobs]
+        except BrokenProcessPool:  # a worker died while idle, since the last batch
+            self._restart()
+            assert self.pool is not None
+            futures = [self.pool.submit(embed_image, job, *limits) for job in jobs]
+        results: list[ReembedResult | None] = [self._result(f) for f in futures]
+        if all(r is not None for r in results):
+            return [r for r in results if r is not None]
+        self._restart()
+        return [
+            r if r is not None else self._alone(job) for job, r in zip(jobs, results, strict=True)
         ]
-        results, broken = [], False
-        for job, future in zip(jobs, futures, strict=True):
-            try:
-                results.append(future.result())
-            except BrokenProcessPool:
-                broken = True
-                message = _("the worker process died while embedding this image")
-                results.append(ReembedResult(job.image_id, job.paths[0], error=message))
-        if broken:  # the next batch gets fresh workers; these images are retried next run
-            self.close()
-            self._start()
-        return results
+
+    def _result(self, future: Future[ReembedResult]) -> ReembedResult | None:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            return None
+
+    def _alone(self, job: ReembedJob) -> ReembedResult:
+        assert self.pool is not None
+        limits = (self.vision.max_bytes, self.vision.max_pixels)
+        result = self._result(self.pool.submit(embed_image, job, *limits))
+        if result is not None:
+            return result
+        self._restart()
+        message = _("the worker process died while embedding this image")
+        return ReembedResult(job.image_id, job.paths[0] if job.paths else "", error=message)
+
+    def _restart(self) -> None:
+        self.close()
+        self._start()
 
     def close(self) -> None:
         if self.pool is not None:
