@@ -173,7 +173,7 @@ def test_align_straightens_a_turned_photo_from_its_landmarks(lfw_dir: Path, tmp_
 def _export(lfw_dir: Path, root: Path) -> Path:
     for person in PEOPLE:
         (root / person).mkdir(parents=True, exist_ok=True)
-        for n in (1, 2):
+        for n in (1, 2, 5):
             name = f"{person}_{n:04d}.jpg"
             shutil.copyfile(lfw_dir / "images" / person / name, root / person / name)
     return root
@@ -283,17 +283,37 @@ def test_move_killed_between_batches_resumes_and_switches(lfw_home: Path) -> Non
 @pytest.mark.lfw
 @pytest.mark.models
 @pytest.mark.slow
-def test_identify_answers_with_the_new_embedder(lfw_home: Path, lfw_dir: Path) -> None:
+def test_identify_answers_with_the_new_embedder(
+    lfw_home: Path, lfw_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nextofkin.identify.cohort import cohort_store
     from nextofkin.identify.service import IdentifyService
 
+    # Scores normalised against a cohort even on this small gallery: the move must redraw it.
+    monkeypatch.setenv("NEXTOFKIN_SCORE__MIN_COHORT", "10")
+    monkeypatch.setenv("NEXTOFKIN_SCORE__COHORT_K", "5")
+    ws = Workspace.open(Settings.load(lfw_home))
+    try:
+        refresh_derived(ws, force_calibration=True)
+        before = cohort_store(ws).load()
+        assert before is not None
+    finally:
+        ws.close()
     code, output = cli(lfw_home, "reindex", "--embedder", FLIP, "--workers", "2")
     assert code == 0, output
     ws = Workspace.open(Settings.load(lfw_home))
     try:
+        after = cohort_store(ws).load()
+        with ws.session() as session:
+            new_ids = set(session.scalars(select(Face.id)))
+        assert after is not None and after.cohort_id != before.cohort_id
+        assert set(after.face_ids.tolist()) <= new_ids  # drawn from the new faces
         service = IdentifyService(ws)
         assert service.pipeline.embedder.spec.name == spec_of(FLIP).name
         probe = lfw_dir / "images" / "Tony_Blair" / "Tony_Blair_0003.jpg"
-        assert service.identify([probe], top=1).candidates[0].account == "Tony_Blair"
+        result = service.identify([probe], top=1)
+        assert result.candidates[0].account == "Tony_Blair"
+        assert result.calibration.score_kind == "snorm"
     finally:
         ws.close()
 
