@@ -50,12 +50,12 @@ if command -v npm >/dev/null 2>&1; then
     # with `npm pack` (the package lists build tools such as webpack and jest as dependencies), into
     # packed/ (npm install would prune a folder it did not make under node_modules/).
     FP_PKG="faceplugin-face-recognition-js"; FP_VERSION="0.0.1"; FP_DIR="$NPM_PREFIX/packed/$FP_PKG"
-    if ! grep -q "\"version\": \"$FP_VERSION\"" "$FP_DIR/package.json" 2>/dev/null || [[ ! -f "$FP_DIR/model/fr_feature.onnx" ]]; then
+    if ! grep -q "\"version\": \"$FP_VERSION\"" "$FP_DIR/package.json" 2>/dev/null || [[ ! -f "$FP_DIR/model/fr_feature.onnx" || ! -f "$FP_DIR/LICENSE" ]]; then
         echo "==> npm: unpacking $FP_PKG@$FP_VERSION into $FP_DIR"
         FP_TMP="$(mktemp -d)"
         (cd "$FP_TMP" && npm pack --silent --loglevel=error "$FP_PKG@$FP_VERSION" >/dev/null)
         mkdir -p "$FP_DIR"
-        tar -xzf "$FP_TMP"/*.tgz -C "$FP_DIR" --strip-components=1 package/package.json package/model/fr_feature.onnx
+        tar -xzf "$FP_TMP"/*.tgz -C "$FP_DIR" --strip-components=1 package/package.json package/LICENSE package/model/fr_feature.onnx
         rm -rf "$FP_TMP"
     fi
 else
