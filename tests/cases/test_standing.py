@@ -19,6 +19,7 @@ from nextofkin.errors import Busy, CaseStateError, PermissionDenied
 from nextofkin.gallery.ingest import ingest_lock_path
 from nextofkin.processes import exclusive_lock
 from nextofkin.reports import write_report
+from nextofkin.vision.registry import default_registry
 from nextofkin.workspace import Workspace
 
 LATER = 7  # the seed of the batch that brings the people of the cases
@@ -53,7 +54,8 @@ def test_a_search_keeps_the_probe_and_the_watermark(world: Workspace) -> None:
         probes = session.scalars(select(CaseProbe)).all()
         top_face = max(session.scalars(select(CaseProbe.watermark)).all())
     assert len(probes) == 4
-    assert all(p.vector.shape == (128,) for p in probes)
+    dim = default_registry().embedder(world.settings.vision.embedder).spec.dim
+    assert all(p.vector.shape == (dim,) for p in probes)
     assert top_face == 600  # 200 accounts x 3 faces, all in the index the searches used
 
 

@@ -26,7 +26,7 @@ from nextofkin.vision.models import EmbedderSpec
 from nextofkin.vision.registry import default_registry
 from nextofkin.workspace import Workspace
 
-DEFAULT = "dlib-resnet-onnx-flip"
+DEFAULT = VisionSettings().embedder
 PLAIN = "dlib-resnet-onnx"
 
 

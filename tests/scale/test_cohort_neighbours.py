@@ -78,8 +78,9 @@ def _setup(ws: Workspace) -> tuple[Cohort, np.ndarray, np.ndarray]:
     """A gallery with a cohort (one account with 40 faces in it), then 36 new faces."""
     gallery = populate(ws, 200, 3, seed=4, spread=0.9)
     crowded = "synthetic-000007"
+    dim = gallery.centres[crowded].shape[0]  # the default embedder's
     rng = np.random.default_rng(1)
-    near = gallery.centres[crowded] + rng.standard_normal((37, 128)) * 0.9 / np.sqrt(128)
+    near = gallery.centres[crowded] + rng.standard_normal((37, dim)) * 0.9 / np.sqrt(dim)
     _add_faces(ws, crowded, unit(near), "crowded")
     index = open_index(ws)
     store = CohortStore(ws.index_dir / "snorm")
@@ -89,7 +90,7 @@ def _setup(ws: Workspace) -> tuple[Cohort, np.ndarray, np.ndarray]:
     assert cohort is not None and len(cohort.cohort_faces) == 637  # the whole gallery
     # New faces: six of the crowded account (most of its nearest cohort faces are its own, all
     # left out), thirty of ten new accounts.
-    more = gallery.centres[crowded] + rng.standard_normal((6, 128)) * 0.9 / np.sqrt(128)
+    more = gallery.centres[crowded] + rng.standard_normal((6, dim)) * 0.9 / np.sqrt(dim)
     ids = _add_faces(ws, crowded, unit(more), "more")
     ids += [f for faces in populate(ws, 10, 3, seed=5, source="b").faces.values() for f in faces]
     new = np.asarray(sorted(ids), dtype=np.int64)

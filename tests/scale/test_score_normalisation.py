@@ -63,7 +63,9 @@ def test_product_snorm_equals_the_evaluated_snorm(workspace: Workspace) -> None:
     gallery.cohort_mean, gallery.cohort_std = mean, std
 
     rng = np.random.default_rng(9)
-    probes = unit(gallery.vectors[::37] + rng.standard_normal((21, 128)) * 0.08)
+    probes = unit(
+        gallery.vectors[::37] + rng.standard_normal((21, gallery.vectors.shape[1])) * 0.08
+    )
     expected = score_accounts(gallery, probes, options)
     with ws.session() as session:
         searcher = _searcher(ws, session)

@@ -23,8 +23,8 @@ def test_plain_name_strips_only_the_flip_suffix() -> None:
     assert plain_embedder_name("dlib-resnet-onnx") == "dlib-resnet-onnx"
 
 
-def test_default_embedder_is_the_flip_form() -> None:
-    spec = default_registry().embedder(VisionSettings().embedder).spec
+def test_flip_form_has_its_own_name_and_its_base_geometry() -> None:
+    spec = default_registry().embedder("dlib-resnet-onnx-flip").spec
     plain = default_registry().embedder("dlib-resnet-onnx").spec
     assert spec.name != plain.name
     assert (spec.dim, spec.alignment) == (plain.dim, plain.alignment)

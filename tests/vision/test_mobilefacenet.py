@@ -139,3 +139,10 @@ def test_fused_quality_equals_dlib_quality() -> None:
     assert got.quality == want.quality
     assert got.embedding.shape == (mfn.FUSED_SPEC.dim,)
     assert fused.embedder.spec.name != plain.embedder.spec.name
+
+
+def test_new_workspaces_default_to_the_fusion() -> None:
+    """The default is the fusion, whose first part (dlib's flip form) also gives face quality."""
+    assert VisionSettings().embedder == mfn.FUSED_NAME
+    spec = default_registry().embedder(VisionSettings().embedder).spec
+    assert spec == mfn.FUSED_SPEC

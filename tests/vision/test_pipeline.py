@@ -33,7 +33,7 @@ def test_finds_and_embeds_the_astronaut(pipeline: FacePipeline, astronaut: np.nd
     face = max(found.faces, key=lambda f: f.detection_score)
     assert face.detection_score > 0.8
     assert all(f.detection_score < 0.7 for f in found.faces if f is not face)
-    assert face.embedding.shape == (128,)
+    assert face.embedding.shape == (pipeline.embedder.spec.dim,)
     assert abs(float(np.linalg.norm(face.embedding)) - 1.0) < 1e-4
     assert face.landmarks.shape == (5, 2)
     assert 0.0 < face.quality.overall <= 1.0
